@@ -1,0 +1,25 @@
+//! The Benchline jig application: `no_std`, generic over embedded-hal 1.0 (`I2c`, `OutputPin`,
+//! `InputPin`, `DelayNs`) and embedded-io (the serial link). Board crates only wire pins and buses
+//! into a [`Board`] and call [`Jig::poll`] in their main loop.
+//!
+//! - [`driver`]: register-level drivers (I2C slot multiplexer, SBS gauge, INA226 monitors,
+//!   MCP4725 load DAC, FUSB302 CC front end, ADS1115 continuity ADC, FT5x06 touch IC, 24C02
+//!   identity EEPROM).
+//! - [`procedure`]: the long procedures as state machines driven by a monotonic [`Clock`], so that
+//!   procedures on different channels run at the same time and the link is served between steps
+//!   (a ping is answered within one `poll`, well under 10 ms of jig time).
+//! - [`jig`]: framing, dispatch, slot state and events.
+//!
+//! Invariant: the jig measures, the controller judges. Nothing here compares a value with a limit.
+#![no_std]
+
+pub mod board;
+pub mod driver;
+pub mod jig;
+pub mod procedure;
+
+pub use board::{Board, Clock, SlotPins, MAX_SLOTS};
+pub use jig::{Jig, JigConfig};
+
+/// Firmware version reported in `Hello`.
+pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");

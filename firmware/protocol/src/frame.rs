@@ -1,0 +1,103 @@
+//! One frame: `COBS(postcard(Packet<T>) ++ crc32_le) ++ 0x00`.
+//!
+//! Decoding rejects, with a typed [`FrameError`] and never a panic: frames longer than the bound,
+//! invalid COBS, a CRC mismatch, a payload that postcard cannot decode, and trailing bytes after
+//! the packet.
+
+use crc::{Crc, CRC_32_ISO_HDLC};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::message::Packet;
+
+/// Largest payload (postcard bytes plus the 4 CRC bytes) before COBS encoding.
+pub const MAX_FRAME_PAYLOAD: usize = 256;
+/// Largest frame on the wire, COBS overhead and the 0x00 delimiter included.
+pub const MAX_ENCODED_FRAME: usize = cobs::max_encoding_length(MAX_FRAME_PAYLOAD) + 1;
+
+const CRC: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+
+/// Why a frame was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// The packet does not fit in [`MAX_FRAME_PAYLOAD`] bytes, or the output buffer is too small.
+    TooLong,
+    /// The bytes between two delimiters are not valid COBS.
+    Cobs,
+    /// The frame is shorter than a CRC.
+    TooShort,
+    /// The CRC over the payload does not match: the frame was corrupted on the line.
+    Crc,
+    /// The CRC matched but the payload is not a packet of the expected type.
+    Payload,
+}
+
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            FrameError::TooLong => "frame longer than the protocol allows",
+            FrameError::Cobs => "invalid COBS encoding",
+            FrameError::TooShort => "frame shorter than its CRC",
+            FrameError::Crc => "CRC mismatch (frame corrupted on the line)",
+            FrameError::Payload => "payload is not a valid packet",
+        })
+    }
+}
+
+impl core::error::Error for FrameError {}
+
+/// Encodes `packet` into `out` as a complete frame, delimiter included; returns the frame length.
+pub fn encode_frame<T: Serialize>(packet: &Packet<T>, out: &mut [u8]) -> Result<usize, FrameError> {
+    let mut payload = [0u8; MAX_FRAME_PAYLOAD];
+    let body_len = postcard::to_slice(packet, &mut payload[..MAX_FRAME_PAYLOAD - 4])
+        .map_err(|_| FrameError::TooLong)?
+        .len();
+    let crc = CRC.checksum(&payload[..body_len]);
+    payload[body_len..body_len + 4].copy_from_slice(&crc.to_le_bytes());
+    let payload_len = body_len + 4;
+    if out.len() < cobs::max_encoding_length(payload_len) + 1 {
+        return Err(FrameError::TooLong);
+    }
+    let n = cobs::encode(&payload[..payload_len], out);
+    out[n] = 0x00;
+    Ok(n + 1)
+}
+
+/// Decodes one frame. `frame` holds the COBS bytes between two delimiters (a trailing 0x00 is
+/// accepted and ignored).
+pub fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<Packet<T>, FrameError> {
+    let frame = match frame.split_last() {
+        Some((0, rest)) => rest,
+        _ => frame,
+    };
+    if frame.len() > MAX_ENCODED_FRAME {
+        return Err(FrameError::TooLong);
+    }
+    if frame.contains(&0) {
+        return Err(FrameError::Cobs);
+    }
+    let mut payload = [0u8; MAX_ENCODED_FRAME];
+    let len = cobs::decode(frame, &mut payload)
+        .map_err(|_| FrameError::Cobs)?
+        .frame_size();
+    if len < 5 {
+        return Err(FrameError::TooShort);
+    }
+    if len > MAX_FRAME_PAYLOAD {
+        return Err(FrameError::TooLong);
+    }
+    let (body, crc) = payload[..len].split_at(len - 4);
+    let mut crc_bytes = [0u8; 4];
+    crc_bytes.copy_from_slice(crc);
+    if CRC.checksum(body) != u32::from_le_bytes(crc_bytes) {
+        return Err(FrameError::Crc);
+    }
+    match postcard::take_from_bytes::<Packet<T>>(body) {
+        Ok((packet, [])) => Ok(packet),
+        _ => Err(FrameError::Payload),
+    }
+}
+
+/// Computes the CRC the protocol uses, for documentation examples and third-party checks.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    CRC.checksum(bytes)
+}

@@ -1,0 +1,340 @@
+//! A phone's physical model: the truth the device models answer from, loaded from the TOML
+//! files of the phone library (`fixtures/phones/*.toml`, one `[[phone]]` table per phone).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a phone library could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// The file could not be read.
+    #[error("cannot read phone library {path}: {source}; check the path")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not a valid phone library.
+    #[error("{path} is not a valid phone library: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// What the TOML parser said, with line and column.
+        message: String,
+    },
+    /// A phone's values are physically impossible.
+    #[error("{path}: phone {id}: {message}")]
+    Invalid {
+        /// File.
+        path: PathBuf,
+        /// Phone id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No phone in the library.
+    #[error("phone library {path} holds no phones; add [[phone]] tables")]
+    Empty {
+        /// File or directory.
+        path: PathBuf,
+    },
+}
+
+/// Connector of the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connector {
+    /// USB Type-C receptacle.
+    UsbC,
+    /// Apple Lightning.
+    Lightning,
+}
+
+/// One simulated phone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    /// Library id of this phone.
+    pub id: String,
+    /// Model code as its diagnostic EEPROM reports it.
+    pub model: String,
+    /// IMEI, 15 digits.
+    pub imei: String,
+    /// Device serial number.
+    pub serial: String,
+    /// Connector.
+    pub connector: Connector,
+    /// Battery pack.
+    pub battery: Battery,
+    /// Port.
+    #[serde(default)]
+    pub port: Port,
+    /// Screen.
+    pub screen: Screen,
+}
+
+/// The battery pack and its gauge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Battery {
+    /// DesignCapacity, mAh.
+    pub design_mah: u16,
+    /// State of health, % (FullChargeCapacity / DesignCapacity).
+    pub health_pct: f64,
+    /// CycleCount.
+    pub cycles: u16,
+    /// DC internal resistance (IEC 61960), mOhm.
+    pub dcir_mohm: f64,
+    /// State of charge, %.
+    #[serde(default = "default_soc")]
+    pub soc_pct: f64,
+    /// Temperature, degrees C.
+    #[serde(default = "default_temp")]
+    pub temperature_c: f64,
+    /// ManufacturerName.
+    #[serde(default = "default_maker")]
+    pub manufacturer: String,
+    /// DeviceName.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// SerialNumber.
+    #[serde(default)]
+    pub serial: u16,
+}
+
+/// The port: CC terminations, pin paths and the phone's charge behaviour.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    /// Rd on CC1, ohm; absent means open (broken termination).
+    #[serde(default = "default_rd")]
+    pub cc1_rd_ohm: Option<f64>,
+    /// Rd on CC2, ohm.
+    #[serde(default = "default_rd")]
+    pub cc2_rd_ohm: Option<f64>,
+    /// Path resistance of a healthy pin, ohm.
+    #[serde(default = "default_pin_ohm")]
+    pub pin_ohm: f64,
+    /// Pins whose contact is broken (`vbus`, `gnd`, `d+`, `d-`, `cc1`, `cc2`, `sbu1`, `sbu2`).
+    #[serde(default)]
+    pub open_pins: Vec<String>,
+    /// Path resistance of corroded pins, ohm.
+    #[serde(default)]
+    pub pin_ohm_override: BTreeMap<String, f64>,
+    /// Leakage of a pin to its neighbours at 3.3 V, uA (moisture, corrosion).
+    #[serde(default)]
+    pub leakage_ua: BTreeMap<String, f64>,
+    /// Current the phone draws from 5 V VBUS once it has negotiated, mA.
+    #[serde(default = "default_charge")]
+    pub charge_ma: f64,
+}
+
+/// Touch panel and backlight.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Screen {
+    /// Touch rows (TX).
+    pub rows: u8,
+    /// Touch columns (RX).
+    pub cols: u8,
+    /// Nodes that read near zero, `[row, col]`.
+    #[serde(default)]
+    pub dead_nodes: Vec<[u8; 2]>,
+    /// Nodes shorted to a neighbour: they read near full scale.
+    #[serde(default)]
+    pub shorted_nodes: Vec<[u8; 2]>,
+    /// Backlight string current at full drive, mA (0 = open string).
+    #[serde(default = "default_backlight_ma")]
+    pub backlight_ma: f64,
+    /// Backlight string forward voltage, V.
+    #[serde(default = "default_backlight_v")]
+    pub backlight_v: f64,
+}
+
+fn default_soc() -> f64 {
+    55.0
+}
+fn default_temp() -> f64 {
+    24.0
+}
+fn default_maker() -> String {
+    "SIMCELL".into()
+}
+fn default_device() -> String {
+    "SIM-PACK".into()
+}
+fn default_rd() -> Option<f64> {
+    Some(5100.0)
+}
+fn default_pin_ohm() -> f64 {
+    0.08
+}
+fn default_charge() -> f64 {
+    1500.0
+}
+fn default_backlight_ma() -> f64 {
+    60.0
+}
+fn default_backlight_v() -> f64 {
+    19.0
+}
+
+impl Default for Port {
+    fn default() -> Self {
+        Port {
+            cc1_rd_ohm: default_rd(),
+            cc2_rd_ohm: default_rd(),
+            pin_ohm: default_pin_ohm(),
+            open_pins: Vec::new(),
+            pin_ohm_override: BTreeMap::new(),
+            leakage_ua: BTreeMap::new(),
+            charge_ma: default_charge(),
+        }
+    }
+}
+
+/// Names of the port pins in the order of `benchline_protocol::CONTINUITY_PINS`.
+pub const PIN_NAMES: [&str; 8] = ["vbus", "gnd", "d+", "d-", "cc1", "cc2", "sbu1", "sbu2"];
+
+/// Open-circuit voltage of a Li-ion cell against state of charge (%, V).
+const OCV: [(f64, f64); 9] = [
+    (0.0, 3.00),
+    (5.0, 3.45),
+    (10.0, 3.60),
+    (20.0, 3.70),
+    (40.0, 3.78),
+    (60.0, 3.88),
+    (80.0, 4.02),
+    (95.0, 4.25),
+    (100.0, 4.35),
+];
+
+impl Phone {
+    /// FullChargeCapacity, mAh.
+    pub fn full_charge_mah(&self) -> u16 {
+        (f64::from(self.battery.design_mah) * self.battery.health_pct / 100.0).round() as u16
+    }
+
+    /// Open-circuit voltage at the current state of charge, V.
+    pub fn ocv(&self) -> f64 {
+        let soc = self.battery.soc_pct.clamp(0.0, 100.0);
+        for w in OCV.windows(2) {
+            let ((s0, v0), (s1, v1)) = (w[0], w[1]);
+            if soc <= s1 {
+                return v0 + (v1 - v0) * (soc - s0) / (s1 - s0);
+            }
+        }
+        OCV[OCV.len() - 1].1
+    }
+
+    /// Terminal voltage while the jig's load draws `amps`, V.
+    pub fn terminal_voltage(&self, amps: f64) -> f64 {
+        self.ocv() - amps * self.battery.dcir_mohm / 1000.0
+    }
+
+    /// Path resistance of pin `index` (see [`PIN_NAMES`]), ohm; `None` when open.
+    pub fn pin_ohm(&self, index: usize) -> Option<f64> {
+        let name = PIN_NAMES.get(index)?;
+        if self.port.open_pins.iter().any(|p| p == name) {
+            return None;
+        }
+        Some(self.port.pin_ohm_override.get(*name).copied().unwrap_or(self.port.pin_ohm))
+    }
+
+    /// Leakage of pin `index`, A.
+    pub fn leakage_a(&self, index: usize) -> f64 {
+        PIN_NAMES.get(index).and_then(|n| self.port.leakage_ua.get(*n)).copied().unwrap_or(0.0) * 1e-6
+    }
+
+    /// Rd seen through CC pin 1 or 2, counting a broken contact as open.
+    pub fn cc_rd_ohm(&self, cc: u8) -> Option<f64> {
+        let (rd, pin) = if cc == 1 { (self.port.cc1_rd_ohm, 4) } else { (self.port.cc2_rd_ohm, 5) };
+        self.pin_ohm(pin)?;
+        rd
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), PhoneError> {
+        let bad = |message: String| PhoneError::Invalid { path: path.to_path_buf(), id: self.id.clone(), message };
+        let b = &self.battery;
+        if b.design_mah == 0 {
+            return Err(bad("battery.design_mah must be above 0".into()));
+        }
+        if !(1.0..=110.0).contains(&b.health_pct) {
+            return Err(bad(format!("battery.health_pct {} is outside 1-110 %", b.health_pct)));
+        }
+        if !(1.0..=5000.0).contains(&b.dcir_mohm) {
+            return Err(bad(format!("battery.dcir_mohm {} is outside 1-5000 mOhm", b.dcir_mohm)));
+        }
+        if self.screen.cols as usize > benchline_protocol::MAX_TOUCH_COLS || self.screen.rows == 0 {
+            return Err(bad(format!(
+                "screen is {}x{}; rows must be 1-255 and cols 1-{}",
+                self.screen.rows,
+                self.screen.cols,
+                benchline_protocol::MAX_TOUCH_COLS
+            )));
+        }
+        for p in self.port.open_pins.iter().chain(self.port.pin_ohm_override.keys()).chain(self.port.leakage_ua.keys()) {
+            if !PIN_NAMES.contains(&p.as_str()) {
+                return Err(bad(format!("unknown port pin {p:?}; pins are {}", PIN_NAMES.join(", "))));
+            }
+        }
+        if self.imei.len() > 16 || self.model.len() > 16 || self.serial.len() > 16 {
+            return Err(bad("model, imei and serial are at most 16 characters".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A set of phones.
+#[derive(Debug, Clone, Default)]
+pub struct Library {
+    /// The phones, in file order.
+    pub phones: Vec<Phone>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LibraryFile {
+    phone: Vec<Phone>,
+}
+
+impl Library {
+    /// Parses one library file's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, PhoneError> {
+        let file: LibraryFile =
+            toml::from_str(text).map_err(|e| PhoneError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        for p in &file.phone {
+            p.validate(path)?;
+        }
+        Ok(Library { phones: file.phone })
+    }
+
+    /// Loads a file, or every `*.toml` in a directory (sorted by name).
+    pub fn load(path: &Path) -> Result<Self, PhoneError> {
+        let read_err = |source| PhoneError::Read { path: path.to_path_buf(), source };
+        let mut files = Vec::new();
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).map_err(read_err)? {
+                let p = entry.map_err(read_err)?.path();
+                if p.extension().is_some_and(|e| e == "toml") {
+                    files.push(p);
+                }
+            }
+            files.sort();
+        } else {
+            files.push(path.to_path_buf());
+        }
+        let mut lib = Library::default();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|source| PhoneError::Read { path: f.clone(), source })?;
+            lib.phones.extend(Library::parse(&text, &f)?.phones);
+        }
+        if lib.phones.is_empty() {
+            return Err(PhoneError::Empty { path: path.to_path_buf() });
+        }
+        Ok(lib)
+    }
+}
