@@ -29,7 +29,10 @@ fn show<T: Serialize + core::fmt::Debug>(title: &str, packet: &Packet<T>) -> Res
     let n = encode_frame(packet, &mut frame).map_err(|e| e.to_string())?;
     println!("{title}: {packet:?}");
     println!("  postcard     {}", hex(&body));
-    println!("  crc32        0x{crc:08X} -> LE {}", hex(&crc.to_le_bytes()));
+    println!(
+        "  crc32        0x{crc:08X} -> LE {}",
+        hex(&crc.to_le_bytes())
+    );
     println!("  payload      {}", hex(&payload));
     println!("  cobs         {}", hex(&cobs));
     println!("  frame        {}", hex(&frame[..n]));

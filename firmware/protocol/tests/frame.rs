@@ -267,8 +267,13 @@ fn any_reply() -> impl Strategy<Value = Reply> {
                 busy,
             })
         }),
-        (any_text(), any_text(), any_text())
-            .prop_map(|(model, imei, serial)| Reply::Identity(Identity { model, imei, serial })),
+        (any_text(), any_text(), any_text()).prop_map(|(model, imei, serial)| Reply::Identity(
+            Identity {
+                model,
+                imei,
+                serial
+            }
+        )),
         any_gauge().prop_map(Reply::Gauge),
         (any_f32(), any_f32(), any_f32(), any_f32(), any_f32()).prop_map(
             |(v1_v, i1_a, v2_v, i2_a, resistance_ohm)| Reply::Dcir(Dcir {
@@ -279,8 +284,11 @@ fn any_reply() -> impl Strategy<Value = Reply> {
                 resistance_ohm,
             })
         ),
-        (any_rp_level(), any_f32(), any_f32())
-            .prop_map(|(rp, cc1_v, cc2_v)| Reply::Cc(Cc { rp, cc1_v, cc2_v })),
+        (any_rp_level(), any_f32(), any_f32()).prop_map(|(rp, cc1_v, cc2_v)| Reply::Cc(Cc {
+            rp,
+            cc1_v,
+            cc2_v
+        })),
         any_vec::<_, 8>((any_port_pin(), any_f32(), any_f32()).prop_map(
             |(pin, resistance_ohm, leakage_a)| PinReading {
                 pin,
@@ -291,7 +299,8 @@ fn any_reply() -> impl Strategy<Value = Reply> {
         .prop_map(|pins| Reply::Continuity(Continuity { pins })),
         (any_f32(), any_f32())
             .prop_map(|(vbus_v, current_a)| Reply::Charge(Charge { vbus_v, current_a })),
-        (any::<u8>(), any::<u8>()).prop_map(|(rows, cols)| Reply::TouchScan(TouchScan { rows, cols })),
+        (any::<u8>(), any::<u8>())
+            .prop_map(|(rows, cols)| Reply::TouchScan(TouchScan { rows, cols })),
         (
             any::<u8>(),
             prop_oneof![
@@ -370,7 +379,11 @@ where
 {
     let frame = encode(packet)?;
     prop_assert!(frame.len() <= MAX_ENCODED_FRAME);
-    prop_assert_eq!(frame.last(), Some(&0u8), "frame must end with the delimiter");
+    prop_assert_eq!(
+        frame.last(),
+        Some(&0u8),
+        "frame must end with the delimiter"
+    );
     prop_assert!(
         !frame[..frame.len() - 1].contains(&0),
         "no 0x00 inside a frame"
@@ -607,10 +620,7 @@ fn a_request_is_not_a_jig_msg() -> Result<(), FrameError> {
         },
         &mut buf,
     )?;
-    assert_eq!(
-        decode_frame::<JigMsg>(&buf[..n]),
-        Err(FrameError::Payload)
-    );
+    assert_eq!(decode_frame::<JigMsg>(&buf[..n]), Err(FrameError::Payload));
     Ok(())
 }
 

@@ -70,7 +70,10 @@ impl Rig {
     /// Seats a phone (the presence switch closes). Returns the phone already there, if any.
     pub fn insert(&mut self, slot: usize, phone: Phone) -> Option<Phone> {
         let s = self.slots.get_mut(slot)?;
-        s.devices = Devices::default();
+        // The phone brings its own gauge, touch IC and EEPROM; the jig's parts keep their state.
+        s.devices.gauge = Default::default();
+        s.devices.touch = Default::default();
+        s.devices.eeprom = Default::default();
         s.phone.replace(phone)
     }
 

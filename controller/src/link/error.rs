@@ -1,0 +1,91 @@
+//! Errors of a link; each names the port and says what to do.
+
+use std::time::Duration;
+
+use benchline_protocol::JigError;
+
+/// Why a request or the link failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LinkError {
+    /// The path could not be opened as a serial port.
+    #[error("cannot open {port} as a serial port: {detail}; check the path and that no other program holds the port")]
+    Open {
+        /// Port.
+        port: String,
+        /// OS error.
+        detail: String,
+    },
+    /// Something answered, but not a Benchline jig.
+    #[error("{port} is not a Benchline jig ({detail}); check that the jig is powered and that this is its port (`benchctl jigs` lists them)")]
+    NotAJig {
+        /// Port.
+        port: String,
+        /// What was seen.
+        detail: String,
+    },
+    /// The jig speaks another protocol version or schema.
+    #[error("the jig on {port} runs firmware {firmware} with protocol {theirs} (schema {their_hash:016x}); this benchctl speaks protocol {ours} (schema {our_hash:016x}); flash matching firmware with `benchctl flash` or use a matching benchctl")]
+    Incompatible {
+        /// Port.
+        port: String,
+        /// Firmware version of the jig.
+        firmware: String,
+        /// Jig's protocol version.
+        theirs: u16,
+        /// Ours.
+        ours: u16,
+        /// Jig's schema hash.
+        their_hash: u64,
+        /// Ours.
+        our_hash: u64,
+    },
+    /// No answer in time.
+    #[error("{procedure} on {port}: no answer within {after:?} after {attempts} attempt(s); check the jig's cable and power")]
+    Timeout {
+        /// Port.
+        port: String,
+        /// Procedure.
+        procedure: &'static str,
+        /// Per-attempt timeout.
+        after: Duration,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The jig restarted while the request was in flight.
+    #[error("the jig on {port} restarted while a request was in flight; the procedure was lost and must be repeated")]
+    JigReset {
+        /// Port.
+        port: String,
+    },
+    /// The port went away while the request was in flight.
+    #[error("the jig on {port} was disconnected: {detail}; reconnect its USB cable")]
+    Disconnected {
+        /// Port.
+        port: String,
+        /// What the OS said.
+        detail: String,
+    },
+    /// The jig answered with an error.
+    #[error("{procedure} on {port} failed on the jig: {error:?}")]
+    Jig {
+        /// Port.
+        port: String,
+        /// Procedure.
+        procedure: &'static str,
+        /// The jig's error.
+        error: JigError,
+    },
+    /// The link was closed.
+    #[error("the link to {port} is closed")]
+    Closed {
+        /// Port.
+        port: String,
+    },
+}
+
+impl LinkError {
+    /// True for failures of the link rather than of the measurement: worth repeating the step.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LinkError::Timeout { .. } | LinkError::JigReset { .. } | LinkError::Disconnected { .. })
+    }
+}

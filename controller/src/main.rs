@@ -1,0 +1,215 @@
+//! `benchctl`: the command line of the Benchline bench controller.
+//!
+//! Exit codes: 0 success, 1 a failure the message explains, 2 bad usage or bad input files.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use benchctl::link::LinkConfig;
+use benchctl::run::{self, RunError, RunOptions};
+use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "benchctl", version, about = "Benchline bench controller: drives phone test jigs and records every measurement")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Test phones on a line of jigs: simulated (--sim N) or real (--port PATH).
+    Run(RunArgs),
+    /// Start one simulated jig on a PTY and print its device path.
+    SimJig(SimJigArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Start N simulated jigs on PTYs, fed with phones from the built-in library.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    sim: usize,
+    /// Serial port of a jig (repeatable), e.g. /dev/ttyACM0 or the path `benchctl sim-jig` printed.
+    #[arg(long = "port", value_name = "PATH")]
+    ports: Vec<String>,
+    /// Print one JSON line per tested phone (no terminal UI).
+    #[arg(long)]
+    headless: bool,
+    /// Stop after N phones.
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    /// Seed of the simulated line (phone order, noise, boot ids).
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Real seconds per second of procedure time: 1 real time, 0.01 a hundred times faster, 0 as fast as possible.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    time_scale: f64,
+    /// Operator id recorded with every phone.
+    #[arg(long, value_name = "ID", default_value = "operator")]
+    operator: String,
+    /// Slots per simulated jig (1-4).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: usize,
+    /// Phone library (a TOML file or a directory of them) for the simulated jigs.
+    #[arg(long, value_name = "DIR")]
+    phones: Option<PathBuf>,
+    /// Inject a fault into every simulated jig (repeatable); see `benchctl sim-jig --help`.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<Fault>,
+    /// How long a jig gets to answer beyond a procedure's physical duration, ms.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    timeout_margin: u64,
+}
+
+#[derive(clap::Args)]
+struct SimJigArgs {
+    /// Slots (1-4).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    slots: usize,
+    /// Phone library (a TOML file or a directory of them); default: the built-in one.
+    #[arg(long, value_name = "DIR")]
+    phones: Option<PathBuf>,
+    /// Seed (phone order, noise, boot ids).
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// Real seconds per second of procedure time (0 = as fast as possible).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    time_scale: f64,
+    /// Jig serial number.
+    #[arg(long, value_name = "SERIAL", default_value = "SIM-0001")]
+    serial: String,
+    /// Also create this symlink to the device, kept across unplug / replug (like /dev/serial/by-id).
+    #[arg(long, value_name = "PATH")]
+    link: Option<PathBuf>,
+    /// Stop seating phones after N.
+    #[arg(long, value_name = "N")]
+    count: Option<usize>,
+    /// Fault on the n-th request of a procedure (repeatable): KIND@PROCEDURE[#N], KIND one of
+    /// drop, corrupt, truncate, garbage, reset, hang=MS, unplug=MS.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<Fault>,
+    /// Announce this protocol version (to test how hosts refuse incompatible firmware).
+    #[arg(long, value_name = "V", default_value_t = benchline_protocol::PROTOCOL_VERSION)]
+    protocol_version: u16,
+    /// Be a broken device that only writes noise (to test how hosts refuse a non-jig).
+    #[arg(long)]
+    babble: bool,
+}
+
+/// An error with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: 1, error: e.into() }
+    }
+}
+
+fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 2, error: error.into() }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::SimJig(a) => cmd_sim_jig(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure> {
+    match path {
+        Some(p) => benchline_sim::Library::load(p).map_err(bad_input),
+        None => run::builtin_phones().map_err(bad_input),
+    }
+}
+
+fn cmd_run(a: RunArgs) -> Result<(), Failure> {
+    if a.sim == 0 && a.ports.is_empty() {
+        return Err(bad_input(anyhow::anyhow!("nothing to run: give --sim N for a simulated line or --port PATH for each jig")));
+    }
+    if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
+        return Err(bad_input(anyhow::anyhow!("--time-scale must be a number >= 0 (1 = real time, 0 = as fast as possible)")));
+    }
+    if a.phones.is_some() {
+        load_phones(&a.phones)?;
+    }
+    if !a.headless {
+        eprintln!("benchctl: the terminal UI is not available yet; printing one JSON line per phone");
+    }
+    let opts = RunOptions {
+        ports: a.ports,
+        sim: a.sim,
+        sim_slots: a.slots,
+        sim_faults: a.faults,
+        phones: a.phones,
+        count: a.count,
+        seed: a.seed,
+        time_scale: a.time_scale,
+        operator: a.operator,
+        margin: Duration::from_millis(a.timeout_margin),
+        link: LinkConfig::default(),
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let stdout = std::io::stdout();
+    let mut write_error = None;
+    let summary = rt.block_on(run::run(opts, |record| {
+        let mut out = stdout.lock();
+        let line = serde_json::to_string(record).map_err(anyhow::Error::from);
+        if let Err(e) = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(anyhow::Error::from)) {
+            write_error.get_or_insert(e);
+        }
+    }));
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e @ RunError::Phones(_)) => return Err(bad_input(e)),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(e) = write_error {
+        return Err(e.context("cannot write records to standard output").into());
+    }
+    rt.shutdown_timeout(Duration::from_millis(200));
+    for f in &summary.failed_jigs {
+        eprintln!("warning: {f}");
+    }
+    Ok(())
+}
+
+fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {
+    let library = load_phones(&a.phones)?;
+    let handle = sim::spawn(SimJigOptions {
+        serial: a.serial,
+        slots: a.slots,
+        seed: a.seed,
+        time_scale: a.time_scale,
+        protocol_version: a.protocol_version,
+        faults: a.faults,
+        link: a.link,
+        feeder: Feeder::new(library.phones, a.seed, a.count),
+        handling_ms: 2_000,
+        babble: a.babble,
+    })?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", handle.path.display()).and_then(|_| out.flush()).context("cannot write the device path")?;
+    drop(out);
+    handle.join();
+    Ok(())
+}

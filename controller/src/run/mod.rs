@@ -1,0 +1,165 @@
+//! A test run: opens every jig (or starts simulated ones), runs one task per slot, and hands
+//! each tested phone's record to the caller, until `--count` phones are done.
+
+pub mod record;
+pub mod sequence;
+pub mod slot;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::link::{Link, LinkConfig, LinkError};
+use crate::sim::{self, Fault, Feeder, SimJigOptions};
+pub use record::PhoneRecord;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Serial ports of real (or separately simulated) jigs.
+    pub ports: Vec<String>,
+    /// Number of simulated jigs to start.
+    pub sim: usize,
+    /// Slots per simulated jig.
+    pub sim_slots: usize,
+    /// Faults for the simulated jigs.
+    pub sim_faults: Vec<Fault>,
+    /// Phone library for the simulated jigs (default: the one built in).
+    pub phones: Option<PathBuf>,
+    /// Stop after this many phones.
+    pub count: Option<usize>,
+    /// Seed of the simulated line.
+    pub seed: u64,
+    /// Real seconds per jig second.
+    pub time_scale: f64,
+    /// Operator id written in every record.
+    pub operator: String,
+    /// Timeout margin over a procedure's physical duration.
+    pub margin: Duration,
+    /// Link timing.
+    pub link: LinkConfig,
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No jig could be opened.
+    #[error("no jig is available:\n{0}")]
+    NoJig(String),
+    /// The phone library is unusable.
+    #[error(transparent)]
+    Phones(#[from] benchline_sim::PhoneError),
+    /// A simulated jig did not start.
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
+    /// Nothing to run.
+    #[error("nothing to run: give --sim N or at least one --port PATH")]
+    Nothing,
+}
+
+/// Counts at the end of a run.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    /// Phones recorded.
+    pub phones: usize,
+    /// Jigs that could not be opened, with the reason.
+    pub failed_jigs: Vec<String>,
+}
+
+/// The phone library built into the binary.
+pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneError> {
+    benchline_sim::Library::parse(include_str!("../../../fixtures/phones/starter.toml"), "fixtures/phones/starter.toml".as_ref())
+}
+
+/// Runs until `count` phones are recorded (or forever), calling `on_record` for each.
+pub async fn run(opts: RunOptions, mut on_record: impl FnMut(&PhoneRecord)) -> Result<Summary, RunError> {
+    let mut ports = opts.ports.clone();
+    let mut sims = Vec::new();
+    if opts.sim > 0 {
+        let library = match &opts.phones {
+            Some(p) => benchline_sim::Library::load(p)?,
+            None => builtin_phones()?,
+        };
+        let feeder = Feeder::new(library.phones, opts.seed, None);
+        for i in 0..opts.sim {
+            let h = sim::spawn(SimJigOptions {
+                serial: format!("SIM-{:04}", i + 1),
+                slots: opts.sim_slots,
+                seed: opts.seed.wrapping_mul(1000).wrapping_add(i as u64),
+                time_scale: opts.time_scale,
+                protocol_version: benchline_protocol::PROTOCOL_VERSION,
+                faults: opts.sim_faults.clone(),
+                link: None,
+                feeder: feeder.clone(),
+                handling_ms: 2_000,
+                babble: false,
+            })?;
+            ports.push(h.path.to_string_lossy().into_owned());
+            sims.push(h);
+        }
+    }
+    if ports.is_empty() {
+        return Err(RunError::Nothing);
+    }
+    let opened = open_all(&ports, &opts.link).await;
+    let mut links = Vec::new();
+    let mut summary = Summary::default();
+    for r in opened {
+        match r {
+            Ok(l) => links.push(l),
+            Err(e) => {
+                tracing::error!("{e}");
+                summary.failed_jigs.push(e.to_string());
+            }
+        }
+    }
+    if links.is_empty() {
+        return Err(RunError::NoJig(summary.failed_jigs.join("\n")));
+    }
+    let (tx, mut rx) = mpsc::channel(64);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for link in &links {
+        let slots = link.hello().map_or(0, |h| h.slots);
+        for slot in 0..slots {
+            let ctx = sequence::Ctx { link: link.clone(), slot, time_scale: opts.time_scale, margin: opts.margin };
+            tasks.push(tokio::spawn(slot::run_slot(ctx, opts.operator.clone(), tx.clone(), stop_rx.clone())));
+        }
+    }
+    drop(tx);
+    while let Some(record) = rx.recv().await {
+        on_record(&record);
+        summary.phones += 1;
+        if opts.count.is_some_and(|c| summary.phones >= c) {
+            break;
+        }
+    }
+    let _ = stop_tx.send(true);
+    drop(rx);
+    for t in tasks {
+        t.abort();
+    }
+    for l in &links {
+        l.close();
+    }
+    for s in sims {
+        s.stop();
+    }
+    Ok(summary)
+}
+
+async fn open_all(ports: &[String], config: &LinkConfig) -> Vec<Result<Link, LinkError>> {
+    let handles: Vec<_> = ports
+        .iter()
+        .map(|p| {
+            let (p, c) = (p.clone(), config.clone());
+            (p.clone(), tokio::spawn(async move { Link::open(&p, c).await }))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for (port, h) in handles {
+        out.push(h.await.unwrap_or_else(|e| Err(LinkError::Open { port, detail: e.to_string() })));
+    }
+    out
+}

@@ -1,0 +1,107 @@
+//! The record of one tested phone, printed as one JSON line.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One measured quantity.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Measurement {
+    /// Name within the step, e.g. `state_of_health`.
+    pub name: String,
+    /// Number, text, `"open"` for an open circuit, or an array of raw values.
+    pub value: Value,
+    /// SI unit or count (`V`, `A`, `ohm`, `K`, `mAh`, `%`, `count`, `text`).
+    pub unit: &'static str,
+}
+
+impl Measurement {
+    /// A numeric measurement.
+    pub fn num(name: &str, value: f64, unit: &'static str) -> Self {
+        let value = if value.is_finite() { serde_json::json!(round6(value)) } else { Value::String("open".into()) };
+        Measurement { name: name.into(), value, unit }
+    }
+
+    /// A text measurement.
+    pub fn text(name: &str, value: &str) -> Self {
+        Measurement { name: name.into(), value: Value::String(value.into()), unit: "text" }
+    }
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// Outcome of a step.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Measured.
+    Measured,
+    /// Could not be measured; see `error`.
+    Failed,
+}
+
+/// One procedure on one phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    /// Procedure name.
+    pub procedure: &'static str,
+    /// Channel it ran on.
+    pub channel: &'static str,
+    /// Outcome.
+    pub status: StepStatus,
+    /// Attempts made (more than 1 after a link failure).
+    pub attempts: u32,
+    /// Why the step failed, or what went wrong in earlier attempts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// Measurements.
+    pub measurements: Vec<Measurement>,
+    /// Wall-clock time the step took on the host, s.
+    pub duration_s: f64,
+}
+
+/// Identity of the phone.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PhoneIdentity {
+    /// IMEI.
+    pub imei: String,
+    /// Model code.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+}
+
+/// The jig that tested the phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct JigIdentity {
+    /// Serial port.
+    pub port: String,
+    /// Jig serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub firmware: String,
+    /// Boot id during the test.
+    pub boot_id: u32,
+}
+
+/// One tested phone.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneRecord {
+    /// Phone identity.
+    pub phone: PhoneIdentity,
+    /// Jig.
+    pub jig: JigIdentity,
+    /// Slot on the jig.
+    pub slot: u8,
+    /// Operator id.
+    pub operator: String,
+    /// Start, RFC 3339 UTC.
+    pub started: String,
+    /// End, RFC 3339 UTC.
+    pub finished: String,
+    /// `complete` when every step measured, else `incomplete`.
+    pub status: &'static str,
+    /// Steps in the order they finished within each channel.
+    pub steps: Vec<StepRecord>,
+}

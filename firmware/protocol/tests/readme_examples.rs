@@ -1,0 +1,522 @@
+//! Keeps `README.md` true: the constants, the variant tables and the worked example frames it
+//! shows are checked here against the code, byte for byte.
+//!
+//! When a message layout changes on purpose, run
+//! `cargo run -p benchline-protocol --example wire_examples` and update the README and the
+//! expected bytes below together.
+
+use benchline_protocol::{
+    decode_frame, encode_frame, frame::crc32, schema_hash, Channel, Event, Hello, Instrument,
+    JigError, JigKind, JigMsg, LogLevel, Packet, PortPin, Reply, Request, RpLevel,
+    MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
+    PROTOCOL_VERSION,
+};
+use serde::{de::DeserializeOwned, Serialize};
+
+const README: &str = include_str!("../README.md");
+
+/// The schema hash published in the README. Changing any message layout changes it; the README
+/// (constants table, handshake section, example (c)) must then be updated with it.
+const SCHEMA_HASH: u64 = 0x443A_DA4E_00BA_8785;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn readme_has(needle: &str) -> TestResult {
+    if README.contains(needle) {
+        Ok(())
+    } else {
+        Err(format!("README.md does not contain {needle:?}").into())
+    }
+}
+
+/// The stages of one worked example, as the README shows them.
+struct Stages {
+    postcard: &'static str,
+    crc: u32,
+    cobs: &'static str,
+    frame: &'static str,
+}
+
+fn check_example<T>(packet: &Packet<T>, expected: &Stages) -> TestResult
+where
+    T: Serialize + DeserializeOwned + PartialEq + core::fmt::Debug,
+{
+    let body = postcard::to_allocvec(packet)?;
+    assert_eq!(
+        hex(&body),
+        expected.postcard,
+        "postcard bytes of {packet:?}"
+    );
+    let crc = crc32(&body);
+    assert_eq!(crc, expected.crc, "CRC of {packet:?}");
+
+    let mut payload = body.clone();
+    payload.extend_from_slice(&crc.to_le_bytes());
+    let mut cobs = vec![0u8; cobs::max_encoding_length(payload.len())];
+    let n = cobs::encode(&payload, &mut cobs);
+    assert_eq!(hex(&cobs[..n]), expected.cobs, "COBS of {packet:?}");
+
+    let mut frame = [0u8; MAX_ENCODED_FRAME];
+    let n = encode_frame(packet, &mut frame)?;
+    assert_eq!(hex(&frame[..n]), expected.frame, "frame of {packet:?}");
+    assert_eq!(&decode_frame::<T>(&frame[..n])?, packet);
+
+    readme_has(&format!("postcard  {}", expected.postcard))?;
+    readme_has(&format!("0x{:08X} -> ", expected.crc))?;
+    readme_has(&hex(&crc.to_le_bytes()))?;
+    readme_has(&format!("frame     {}", expected.frame))?;
+    Ok(())
+}
+
+#[test]
+fn constants_match_readme() -> TestResult {
+    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(
+        schema_hash(),
+        SCHEMA_HASH,
+        "the schema hash changed: a message layout changed. Bump PROTOCOL_VERSION if an existing \
+         message changed, then update README.md and SCHEMA_HASH"
+    );
+    assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    readme_has("check value, CRC of ASCII `\"123456789\"` | `0xCBF43926`")?;
+    for (name, value) in [
+        ("PROTOCOL_VERSION", u64::from(PROTOCOL_VERSION)),
+        ("MAX_FRAME_PAYLOAD", MAX_FRAME_PAYLOAD as u64),
+        ("MAX_ENCODED_FRAME", MAX_ENCODED_FRAME as u64),
+        ("MAX_TEXT", MAX_TEXT as u64),
+        ("MAX_TOUCH_COLS", MAX_TOUCH_COLS as u64),
+        ("MAX_INSTRUMENTS", MAX_INSTRUMENTS as u64),
+    ] {
+        readme_has(&format!("| `{name}` | `{value}` |"))?;
+    }
+    readme_has(&format!("| `schema_hash()` | `0x{:016X}` |", schema_hash()))?;
+    readme_has(&format!("its own **`0x{:016X}`**", schema_hash()))?;
+    readme_has(&format!("`MAX_FRAME_PAYLOAD` = **{MAX_FRAME_PAYLOAD}**"))?;
+    readme_has(&format!("`MAX_ENCODED_FRAME` = **{MAX_ENCODED_FRAME}**"))?;
+    Ok(())
+}
+
+#[test]
+fn example_a_battery_gauge_request() -> TestResult {
+    check_example(
+        &Packet {
+            seq: 7,
+            msg: Request::BatteryGauge { slot: 0 },
+        },
+        &Stages {
+            postcard: "07 04 00",
+            crc: 0x9E62_0A93,
+            cobs: "03 07 04 05 93 0A 62 9E",
+            frame: "03 07 04 05 93 0A 62 9E 00",
+        },
+    )?;
+    readme_has("cobs      03 07 04 05 93 0A 62 9E\n")
+}
+
+#[test]
+fn example_b_pong_reply() -> TestResult {
+    check_example(
+        &Packet {
+            seq: 7,
+            msg: JigMsg::Reply(Reply::Pong { nonce: 0xDEAD_BEEF }),
+        },
+        &Stages {
+            postcard: "07 00 01 EF FD B6 F5 0D",
+            crc: 0xAC9A_7046,
+            cobs: "02 07 0B 01 EF FD B6 F5 0D 46 70 9A AC",
+            frame: "02 07 0B 01 EF FD B6 F5 0D 46 70 9A AC 00",
+        },
+    )?;
+    readme_has("cobs      02 07 0B 01 EF FD B6 F5 0D 46 70 9A AC\n")
+}
+
+#[test]
+fn example_c_handshake() -> TestResult {
+    check_example(
+        &Packet {
+            seq: 0,
+            msg: Request::Hello,
+        },
+        &Stages {
+            postcard: "00 00",
+            crc: 0x41D9_12FF,
+            cobs: "01 01 05 FF 12 D9 41",
+            frame: "01 01 05 FF 12 D9 41 00",
+        },
+    )?;
+
+    let mut firmware_version = heapless::String::new();
+    firmware_version.push_str("0.1.0").map_err(|()| "text")?;
+    let mut jig_serial = heapless::String::new();
+    jig_serial.push_str("BL-0001").map_err(|()| "text")?;
+    let mut instruments = heapless::Vec::new();
+    instruments
+        .extend_from_slice(&[Instrument::SlotMux, Instrument::Gauge])
+        .map_err(|()| "instruments")?;
+    check_example(
+        &Packet {
+            seq: 0,
+            msg: JigMsg::Reply(Reply::Hello(Hello {
+                protocol_version: PROTOCOL_VERSION,
+                schema_hash: schema_hash(),
+                firmware_version,
+                jig_kind: JigKind::Combo,
+                jig_serial,
+                slots: 4,
+                instruments,
+                boot_id: 0x1234_5678,
+            })),
+        },
+        &Stages {
+            postcard: "00 00 00 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
+                       30 30 31 04 02 00 01 F8 AC D1 91 01",
+            crc: 0x9705_5EAB,
+            cobs: "01 01 01 11 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
+                   30 30 31 04 02 0B 01 F8 AC D1 91 01 AB 5E 05 97",
+            frame: "01 01 01 11 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 0B 07 42 4C 2D \
+                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 AB 5E 05 97 00",
+        },
+    )?;
+    readme_has("85 8F EA 85 E0 C9 B6 9D 44    schema_hash = 0x443ADA4E00BA8785")?;
+
+    check_example(
+        &Packet {
+            seq: 0,
+            msg: JigMsg::Event(Event::Booted {
+                boot_id: 0x1234_5678,
+            }),
+        },
+        &Stages {
+            postcard: "00 01 00 F8 AC D1 91 01",
+            crc: 0x2FBA_BD36,
+            cobs: "01 02 01 0A F8 AC D1 91 01 36 BD BA 2F",
+            frame: "01 02 01 0A F8 AC D1 91 01 36 BD BA 2F 00",
+        },
+    )
+}
+
+/// The README text under the heading that starts with `heading`, up to the next heading.
+fn section(heading: &str) -> Result<&'static str, String> {
+    let start = README
+        .find(&format!("\n{heading}"))
+        .ok_or_else(|| format!("README.md has no heading {heading:?}"))?
+        + 1;
+    let body_start = start + README[start..].find('\n').unwrap_or(0);
+    let end = README[body_start..]
+        .find("\n#")
+        .map_or(README.len(), |i| body_start + i);
+    Ok(&README[body_start..end])
+}
+
+/// The table row of `name` at `index` in the section under `heading`.
+fn row(heading: &str, index: usize, name: &str) -> Result<&'static str, String> {
+    let prefix = format!("| {index} | `{name}` |");
+    section(heading)?
+        .lines()
+        .find(|line| line.starts_with(&prefix))
+        .ok_or_else(|| format!("README.md, {heading:?}: no row {prefix:?}"))
+}
+
+/// Checks that each value encodes with the variant index of its position, and that the README
+/// table under `heading` has that index and name, and no other rows.
+fn check_table<T: Serialize + core::fmt::Debug>(
+    heading: &str,
+    variants: &[(&str, T)],
+) -> TestResult {
+    for (index, (name, value)) in variants.iter().enumerate() {
+        let bytes = postcard::to_allocvec(value)?;
+        assert_eq!(
+            bytes.first().copied(),
+            Some(u8::try_from(index)?),
+            "{value:?} should have variant index {index}"
+        );
+        assert!(
+            format!("{value:?}").starts_with(name),
+            "{value:?} is not variant {name}"
+        );
+        row(heading, index, name)?;
+    }
+    let rows = section(heading)?
+        .lines()
+        .filter(|line| {
+            line.starts_with("| ") && line[2..].starts_with(|c: char| c.is_ascii_digit())
+        })
+        .count();
+    assert_eq!(rows, variants.len(), "README.md, {heading:?}: row count");
+    Ok(())
+}
+
+#[test]
+fn request_table_matches_code() -> TestResult {
+    let channel = Channel::Battery;
+    let requests = [
+        ("Hello", Request::Hello),
+        ("Ping", Request::Ping { nonce: 0 }),
+        ("SlotStatus", Request::SlotStatus { slot: 0 }),
+        ("Identify", Request::Identify { slot: 0 }),
+        ("BatteryGauge", Request::BatteryGauge { slot: 0 }),
+        (
+            "BatteryDcir",
+            Request::BatteryDcir {
+                slot: 0,
+                low_ma: 0,
+                low_ms: 0,
+                high_ma: 0,
+                high_ms: 0,
+            },
+        ),
+        ("PortCc", Request::PortCc { slot: 0 }),
+        ("PortContinuity", Request::PortContinuity { slot: 0 }),
+        (
+            "PortCharge",
+            Request::PortCharge {
+                slot: 0,
+                settle_ms: 0,
+            },
+        ),
+        ("ScreenTouch", Request::ScreenTouch { slot: 0 }),
+        ("TouchRow", Request::TouchRow { slot: 0, row: 0 }),
+        (
+            "ScreenBacklight",
+            Request::ScreenBacklight {
+                slot: 0,
+                settle_ms: 0,
+            },
+        ),
+        ("Abort", Request::Abort { slot: 0, channel }),
+        ("Release", Request::Release { slot: 0 }),
+    ];
+    let heading = "### `Request`";
+    check_table(heading, &requests)?;
+    for (index, (name, request)) in requests.iter().enumerate() {
+        let line = row(heading, index, name)?;
+        let idempotent = if request.is_idempotent() {
+            "| yes |"
+        } else {
+            "| no |"
+        };
+        assert!(
+            line.contains(idempotent),
+            "{name}: idempotency column, want {idempotent}"
+        );
+        let procedure = format!("| `{}` |", request.procedure());
+        assert!(
+            line.contains(&procedure),
+            "{name}: procedure column, want {procedure}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn jig_msg_tables_match_code() -> TestResult {
+    check_table(
+        "### `JigMsg`",
+        &[
+            ("Reply", JigMsg::Reply(Reply::Done)),
+            ("Event", JigMsg::Event(Event::PhoneInserted { slot: 0 })),
+        ],
+    )?;
+    let hello = Hello {
+        protocol_version: 0,
+        schema_hash: 0,
+        firmware_version: heapless::String::new(),
+        jig_kind: JigKind::Combo,
+        jig_serial: heapless::String::new(),
+        slots: 0,
+        instruments: heapless::Vec::new(),
+        boot_id: 0,
+    };
+    let (f, u) = (0.0f32, heapless::Vec::new());
+    check_table(
+        "### `Reply`",
+        &[
+            ("Hello", Reply::Hello(hello)),
+            ("Pong", Reply::Pong { nonce: 0 }),
+            (
+                "Slot",
+                Reply::Slot(benchline_protocol::SlotStatus {
+                    phone_present: false,
+                    busy: heapless::Vec::new(),
+                }),
+            ),
+            (
+                "Identity",
+                Reply::Identity(benchline_protocol::Identity {
+                    model: heapless::String::new(),
+                    imei: heapless::String::new(),
+                    serial: heapless::String::new(),
+                }),
+            ),
+            (
+                "Gauge",
+                Reply::Gauge(benchline_protocol::Gauge {
+                    voltage_v: f,
+                    current_a: f,
+                    temperature_k: f,
+                    state_of_charge_pct: 0,
+                    remaining_mah: 0,
+                    full_charge_mah: 0,
+                    design_mah: 0,
+                    cycle_count: 0,
+                    serial: 0,
+                    manufacturer: heapless::String::new(),
+                    device: heapless::String::new(),
+                }),
+            ),
+            (
+                "Dcir",
+                Reply::Dcir(benchline_protocol::Dcir {
+                    v1_v: f,
+                    i1_a: f,
+                    v2_v: f,
+                    i2_a: f,
+                    resistance_ohm: f,
+                }),
+            ),
+            (
+                "Cc",
+                Reply::Cc(benchline_protocol::Cc {
+                    rp: RpLevel::Default,
+                    cc1_v: f,
+                    cc2_v: f,
+                }),
+            ),
+            (
+                "Continuity",
+                Reply::Continuity(benchline_protocol::Continuity {
+                    pins: heapless::Vec::new(),
+                }),
+            ),
+            (
+                "Charge",
+                Reply::Charge(benchline_protocol::Charge {
+                    vbus_v: f,
+                    current_a: f,
+                }),
+            ),
+            (
+                "TouchScan",
+                Reply::TouchScan(benchline_protocol::TouchScan { rows: 0, cols: 0 }),
+            ),
+            (
+                "TouchRow",
+                Reply::TouchRow(benchline_protocol::TouchRow { row: 0, raw: u }),
+            ),
+            (
+                "Backlight",
+                Reply::Backlight(benchline_protocol::Backlight {
+                    voltage_v: f,
+                    current_a: f,
+                }),
+            ),
+            ("Done", Reply::Done),
+            ("Error", Reply::Error(JigError::Aborted)),
+        ],
+    )?;
+    check_table(
+        "### `Event`",
+        &[
+            ("Booted", Event::Booted { boot_id: 0 }),
+            ("PhoneInserted", Event::PhoneInserted { slot: 0 }),
+            ("PhoneRemoved", Event::PhoneRemoved { slot: 0 }),
+            (
+                "Progress",
+                Event::Progress {
+                    slot: 0,
+                    channel: Channel::Battery,
+                    percent: 0,
+                },
+            ),
+            (
+                "Log",
+                Event::Log {
+                    level: LogLevel::Info,
+                    text: heapless::String::new(),
+                },
+            ),
+        ],
+    )
+}
+
+#[test]
+fn small_enum_tables_match_code() -> TestResult {
+    check_table(
+        "### `JigError`",
+        &[
+            ("Busy", JigError::Busy(Channel::Battery)),
+            ("BadRequest", JigError::BadRequest),
+            ("Unsupported", JigError::Unsupported),
+            ("NoPhone", JigError::NoPhone),
+            ("HardwareFault", JigError::HardwareFault(Instrument::Gauge)),
+            ("Aborted", JigError::Aborted),
+        ],
+    )?;
+    check_table(
+        "#### `Channel`",
+        &[
+            ("Battery", Channel::Battery),
+            ("Port", Channel::Port),
+            ("Screen", Channel::Screen),
+        ],
+    )?;
+    check_table(
+        "#### `Instrument`",
+        &[
+            ("SlotMux", Instrument::SlotMux),
+            ("Gauge", Instrument::Gauge),
+            ("PowerMonitor", Instrument::PowerMonitor),
+            ("Load", Instrument::Load),
+            ("CcFrontEnd", Instrument::CcFrontEnd),
+            ("Continuity", Instrument::Continuity),
+            ("TouchIc", Instrument::TouchIc),
+            ("DiagEeprom", Instrument::DiagEeprom),
+        ],
+    )?;
+    check_table(
+        "#### `JigKind`",
+        &[
+            ("Combo", JigKind::Combo),
+            ("Battery", JigKind::Battery),
+            ("Port", JigKind::Port),
+            ("Screen", JigKind::Screen),
+        ],
+    )?;
+    check_table(
+        "#### `RpLevel`",
+        &[
+            ("Default", RpLevel::Default),
+            ("Current1A5", RpLevel::Current1A5),
+            ("Current3A0", RpLevel::Current3A0),
+        ],
+    )?;
+    check_table(
+        "#### `PortPin`",
+        &[
+            ("Vbus", PortPin::Vbus),
+            ("Gnd", PortPin::Gnd),
+            ("DPlus", PortPin::DPlus),
+            ("DMinus", PortPin::DMinus),
+            ("Cc1", PortPin::Cc1),
+            ("Cc2", PortPin::Cc2),
+            ("Sbu1", PortPin::Sbu1),
+            ("Sbu2", PortPin::Sbu2),
+        ],
+    )?;
+    check_table(
+        "#### `LogLevel`",
+        &[
+            ("Error", LogLevel::Error),
+            ("Warn", LogLevel::Warn),
+            ("Info", LogLevel::Info),
+        ],
+    )
+}
