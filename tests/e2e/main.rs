@@ -1,1 +1,8 @@
-//! e2e
+//! End-to-end tests: real `benchctl` processes talking over real PTYs, with every fault the
+//! simulated jig can inject. One binary, one module per area (ripgrep style).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod bad_input;
+mod faults;
+mod harness;
+mod line;

@@ -85,7 +85,15 @@ pub enum LinkError {
 
 impl LinkError {
     /// True for failures of the link rather than of the measurement: worth repeating the step.
+    /// A busy channel counts: it means an earlier attempt the host gave up on is still running,
+    /// and the step aborts it before trying again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LinkError::Timeout { .. } | LinkError::JigReset { .. } | LinkError::Disconnected { .. })
+        matches!(
+            self,
+            LinkError::Timeout { .. }
+                | LinkError::JigReset { .. }
+                | LinkError::Disconnected { .. }
+                | LinkError::Jig { error: JigError::Busy(_), .. }
+        )
     }
 }

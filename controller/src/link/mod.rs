@@ -105,7 +105,7 @@ impl Link {
         };
         tokio::spawn(task.run(stream));
         let link = Link { port: port.into(), cmd, events, hello, stats, config };
-        let deadline = tokio::time::sleep(link.config.handshake_timeout * 3);
+        let deadline = tokio::time::sleep(link.config.handshake_timeout * (link.config.retries + 2));
         tokio::pin!(deadline);
         loop {
             tokio::select! {

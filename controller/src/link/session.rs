@@ -244,7 +244,14 @@ impl Task {
 
     async fn send<W: tokio::io::AsyncWrite + Unpin>(&self, s: &mut Session, req: Request, reply: Waiter, wr: &mut W) -> Result<(), End> {
         let seq = self.alloc_seq(s);
-        self.write(wr, seq, &req).await?;
+        if let Err(end) = self.write(wr, seq, &req).await {
+            let why = match &end {
+                End::Lost(w) => w.as_str(),
+                _ => "the request could not be written",
+            };
+            let _ = reply.send(Err(self.disconnected(why)));
+            return Err(end);
+        }
         s.pending.insert(seq, reply);
         Ok(())
     }

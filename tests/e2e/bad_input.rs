@@ -1,0 +1,68 @@
+//! A path that is not a jig, an incompatible jig, garbage on the line: a clear error that names
+//! the port and says what to do, while other jigs keep running.
+
+use crate::harness::*;
+
+#[test]
+fn a_path_that_is_not_a_serial_port_is_refused_with_its_name() {
+    let out = run_ports(&["/nonexistent/ttyACM9"], 1, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot open /nonexistent/ttyACM9 as a serial port"), "{err}");
+    assert!(err.contains("check the path"), "{err}");
+}
+
+#[test]
+fn a_device_that_only_sends_garbage_is_not_taken_for_a_jig() {
+    let noise = SimJig::start(&["--babble"]);
+    let out = run_ports(&[&noise.path], 1, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("{} is not a Benchline jig", noise.path)), "{err}");
+    assert!(err.contains("garbled frame"), "{err}");
+}
+
+#[test]
+fn a_jig_with_another_protocol_version_is_refused_with_what_to_do() {
+    let old = SimJig::start(&["--protocol-version", "99"]);
+    let out = run_ports(&[&old.path], 1, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&old.path) && err.contains("protocol 99") && err.contains("benchctl flash"), "{err}");
+}
+
+#[test]
+fn other_jigs_keep_running_when_one_port_is_bad() {
+    let good = SimJig::start(&[]);
+    let noise = SimJig::start(&["--babble"]);
+    let old = SimJig::start(&["--protocol-version", "2"]);
+    let out = run_ports(&[&noise.path, &good.path, &old.path, "/dev/null"], 2, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r["jig"]["port"] == good.path.as_str()));
+    let err = stderr(&out);
+    for p in [noise.path.as_str(), old.path.as_str(), "/dev/null"] {
+        assert!(err.contains(p), "warning names {p}: {err}");
+    }
+}
+
+#[test]
+fn bad_usage_and_bad_phone_libraries_exit_2() {
+    let out = finish({
+        let mut c = benchctl();
+        c.args(["run", "--headless"]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[phone]]\nid = 3\n").unwrap();
+    let out = finish({
+        let mut c = benchctl();
+        c.args(["run", "--sim", "1", "--headless", "--count", "1", "--phones", bad.to_str().unwrap()]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.toml"), "{}", stderr(&out));
+}

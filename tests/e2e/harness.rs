@@ -1,0 +1,124 @@
+//! Starting processes and reading their output.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use benchline_sim::{Library, Phone};
+use serde_json::Value;
+use wait_timeout::ChildExt;
+
+/// Upper bound for any one process in these tests; a run that takes longer has hung.
+const LIMIT: Duration = Duration::from_secs(60);
+
+pub fn benchctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_benchctl"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+/// A `benchctl sim-jig` process; killed when dropped.
+pub struct SimJig {
+    child: Child,
+    pub path: String,
+}
+
+impl SimJig {
+    pub fn start(args: &[&str]) -> SimJig {
+        let mut child = benchctl()
+            .arg("sim-jig")
+            .args(["--time-scale", "0", "--seed", "5"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let path = line.trim().to_string();
+        assert!(!path.is_empty(), "sim-jig printed no device path");
+        SimJig { child, path }
+    }
+}
+
+impl Drop for SimJig {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command to completion (bounded by [`LIMIT`]).
+pub fn finish(mut cmd: Command) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let err_t = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let status = match child.wait_timeout(LIMIT).unwrap() {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            panic!("benchctl hung for {LIMIT:?}: {}", err_t.join().unwrap());
+        }
+    };
+    Output { status, stdout: out_t.join().unwrap().into_bytes(), stderr: err_t.join().unwrap().into_bytes() }
+}
+
+/// `benchctl run --headless --time-scale 0 --count N` against `ports`.
+pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
+    let mut c = benchctl();
+    c.args(["run", "--headless", "--time-scale", "0", "--count", &count.to_string()]);
+    for p in ports {
+        c.args(["--port", p]);
+    }
+    c.args(extra);
+    finish(c)
+}
+
+pub fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn library() -> HashMap<String, Phone> {
+    let lib = Library::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/phones")).unwrap();
+    lib.phones.into_iter().map(|p| (p.imei.clone(), p)).collect()
+}
+
+pub fn step<'a>(record: &'a Value, procedure: &str) -> &'a Value {
+    record["steps"].as_array().unwrap().iter().find(|s| s["procedure"] == procedure).unwrap_or_else(|| panic!("no {procedure} step"))
+}
+
+pub fn value(step: &Value, name: &str) -> f64 {
+    let m = step["measurements"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    m["value"].as_f64().unwrap_or(f64::INFINITY)
+}
+
+/// Every measurement of a complete record agrees with the phone's truth.
+pub fn assert_truth(record: &Value) {
+    let lib = library();
+    let imei = record["phone"]["imei"].as_str().unwrap();
+    let phone = lib.get(imei).unwrap_or_else(|| panic!("unknown phone {imei}"));
+    assert_eq!(record["status"], "complete", "{record}");
+    let gauge = step(record, "battery.gauge");
+    assert!((value(gauge, "state_of_health") - phone.battery.health_pct).abs() <= 0.1, "{imei} health");
+    assert_eq!(value(gauge, "cycle_count") as u16, phone.battery.cycles, "{imei} cycles");
+    let dcir = value(step(record, "battery.dcir"), "resistance") * 1000.0;
+    let truth = phone.battery.dcir_mohm;
+    assert!((dcir - truth).abs() <= 1.0 + truth * 0.02, "{imei} DCIR {dcir} vs {truth}");
+    let cc = step(record, "port.cc");
+    for (n, name) in [(1u8, "cc1"), (2, "cc2")] {
+        let expected = phone.cc_rd_ohm(n).map_or(2.7, |rd| 5.0 * rd / (22_000.0 + rd));
+        assert!((value(cc, name) - expected).abs() <= 0.05, "{imei} {name}");
+    }
+    let touch = step(record, "screen.touch");
+    let raw = touch["measurements"].as_array().unwrap().iter().find(|m| m["name"] == "raw").unwrap()["value"].clone();
+    let dead = raw.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter()).filter(|v| v.as_f64().unwrap() < 2000.0).count();
+    assert_eq!(dead, phone.screen.dead_nodes.len(), "{imei} dead touch nodes");
+}
