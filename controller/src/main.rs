@@ -14,7 +14,11 @@ use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "benchctl", version, about = "Benchline bench controller: drives phone test jigs and records every measurement")]
+#[command(
+    name = "benchctl",
+    version,
+    about = "Benchline bench controller: drives phone test jigs and records every measurement"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -108,17 +112,25 @@ struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure { code: 1, error: e.into() }
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
     }
 }
 
 fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: 2, error: error.into() }
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -144,16 +156,22 @@ fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure
 
 fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     if a.sim == 0 && a.ports.is_empty() {
-        return Err(bad_input(anyhow::anyhow!("nothing to run: give --sim N for a simulated line or --port PATH for each jig")));
+        return Err(bad_input(anyhow::anyhow!(
+            "nothing to run: give --sim N for a simulated line or --port PATH for each jig"
+        )));
     }
     if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
-        return Err(bad_input(anyhow::anyhow!("--time-scale must be a number >= 0 (1 = real time, 0 = as fast as possible)")));
+        return Err(bad_input(anyhow::anyhow!(
+            "--time-scale must be a number >= 0 (1 = real time, 0 = as fast as possible)"
+        )));
     }
     if a.phones.is_some() {
         load_phones(&a.phones)?;
     }
     if !a.headless {
-        eprintln!("benchctl: the terminal UI is not available yet; printing one JSON line per phone");
+        eprintln!(
+            "benchctl: the terminal UI is not available yet; printing one JSON line per phone"
+        );
     }
     let opts = RunOptions {
         ports: a.ports,
@@ -174,7 +192,11 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let summary = rt.block_on(run::run(opts, |record| {
         let mut out = stdout.lock();
         let line = serde_json::to_string(record).map_err(anyhow::Error::from);
-        if let Err(e) = line.and_then(|l| writeln!(out, "{l}").and_then(|_| out.flush()).map_err(anyhow::Error::from)) {
+        if let Err(e) = line.and_then(|l| {
+            writeln!(out, "{l}")
+                .and_then(|_| out.flush())
+                .map_err(anyhow::Error::from)
+        }) {
             write_error.get_or_insert(e);
         }
     }));
@@ -208,7 +230,9 @@ fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {
         babble: a.babble,
     })?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}", handle.path.display()).and_then(|_| out.flush()).context("cannot write the device path")?;
+    writeln!(out, "{}", handle.path.display())
+        .and_then(|_| out.flush())
+        .context("cannot write the device path")?;
     drop(out);
     handle.join();
     Ok(())

@@ -8,7 +8,10 @@ fn a_path_that_is_not_a_serial_port_is_refused_with_its_name() {
     let out = run_ports(&["/nonexistent/ttyACM9"], 1, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("cannot open /nonexistent/ttyACM9 as a serial port"), "{err}");
+    assert!(
+        err.contains("cannot open /nonexistent/ttyACM9 as a serial port"),
+        "{err}"
+    );
     assert!(err.contains("check the path"), "{err}");
 }
 
@@ -18,7 +21,10 @@ fn a_device_that_only_sends_garbage_is_not_taken_for_a_jig() {
     let out = run_ports(&[&noise.path], 1, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&format!("{} is not a Benchline jig", noise.path)), "{err}");
+    assert!(
+        err.contains(&format!("{} is not a Benchline jig", noise.path)),
+        "{err}"
+    );
     assert!(err.contains("garbled frame"), "{err}");
 }
 
@@ -28,7 +34,10 @@ fn a_jig_with_another_protocol_version_is_refused_with_what_to_do() {
     let out = run_ports(&[&old.path], 1, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains(&old.path) && err.contains("protocol 99") && err.contains("benchctl flash"), "{err}");
+    assert!(
+        err.contains(&old.path) && err.contains("protocol 99") && err.contains("benchctl flash"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -60,7 +69,16 @@ fn bad_usage_and_bad_phone_libraries_exit_2() {
     std::fs::write(&bad, "[[phone]]\nid = 3\n").unwrap();
     let out = finish({
         let mut c = benchctl();
-        c.args(["run", "--sim", "1", "--headless", "--count", "1", "--phones", bad.to_str().unwrap()]);
+        c.args([
+            "run",
+            "--sim",
+            "1",
+            "--headless",
+            "--count",
+            "1",
+            "--phones",
+            bad.to_str().unwrap(),
+        ]);
         c
     });
     assert_eq!(out.status.code(), Some(2));

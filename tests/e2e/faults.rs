@@ -24,7 +24,8 @@ fn attempts(record: &serde_json::Value, procedure: &str) -> u64 {
 }
 
 #[test]
-fn corrupted_dropped_truncated_or_garbled_replies_to_an_idempotent_request_are_retried_by_the_link() {
+fn corrupted_dropped_truncated_or_garbled_replies_to_an_idempotent_request_are_retried_by_the_link()
+{
     for kind in ["corrupt", "drop", "truncate", "garbage"] {
         let recs = survive(&format!("{kind}@battery.gauge"), &[], &[]);
         // The link repeated the request; the step itself needed one attempt.
@@ -66,5 +67,8 @@ fn an_unplugged_jig_is_reopened_when_it_comes_back() {
     let recs = survive("unplug=400@battery.gauge", &["--link", link], &[]);
     let gauge = step(&recs[0], "battery.gauge");
     assert!(gauge["attempts"].as_u64().unwrap() >= 2, "{gauge}");
-    assert!(gauge["errors"].to_string().contains("disconnected"), "{gauge}");
+    assert!(
+        gauge["errors"].to_string().contains("disconnected"),
+        "{gauge}"
+    );
 }

@@ -36,7 +36,9 @@ impl SimJig {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         let path = line.trim().to_string();
         assert!(!path.is_empty(), "sim-jig printed no device path");
         SimJig { child, path }
@@ -52,7 +54,11 @@ impl Drop for SimJig {
 
 /// Runs a command to completion (bounded by [`LIMIT`]).
 pub fn finish(mut cmd: Command) -> Output {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let out_t = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
@@ -64,13 +70,24 @@ pub fn finish(mut cmd: Command) -> Output {
             panic!("benchctl hung for {LIMIT:?}: {}", err_t.join().unwrap());
         }
     };
-    Output { status, stdout: out_t.join().unwrap().into_bytes(), stderr: err_t.join().unwrap().into_bytes() }
+    Output {
+        status,
+        stdout: out_t.join().unwrap().into_bytes(),
+        stderr: err_t.join().unwrap().into_bytes(),
+    }
 }
 
 /// `benchctl run --headless --time-scale 0 --count N` against `ports`.
 pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
     let mut c = benchctl();
-    c.args(["run", "--headless", "--time-scale", "0", "--count", &count.to_string()]);
+    c.args([
+        "run",
+        "--headless",
+        "--time-scale",
+        "0",
+        "--count",
+        &count.to_string(),
+    ]);
     for p in ports {
         c.args(["--port", p]);
     }
@@ -79,7 +96,10 @@ pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
 }
 
 pub fn records(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -87,16 +107,30 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn library() -> HashMap<String, Phone> {
-    let lib = Library::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/phones")).unwrap();
-    lib.phones.into_iter().map(|p| (p.imei.clone(), p)).collect()
+    let lib =
+        Library::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/phones")).unwrap();
+    lib.phones
+        .into_iter()
+        .map(|p| (p.imei.clone(), p))
+        .collect()
 }
 
 pub fn step<'a>(record: &'a Value, procedure: &str) -> &'a Value {
-    record["steps"].as_array().unwrap().iter().find(|s| s["procedure"] == procedure).unwrap_or_else(|| panic!("no {procedure} step"))
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["procedure"] == procedure)
+        .unwrap_or_else(|| panic!("no {procedure} step"))
 }
 
 pub fn value(step: &Value, name: &str) -> f64 {
-    let m = step["measurements"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    let m = step["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"));
     m["value"].as_f64().unwrap_or(f64::INFINITY)
 }
 
@@ -104,21 +138,51 @@ pub fn value(step: &Value, name: &str) -> f64 {
 pub fn assert_truth(record: &Value) {
     let lib = library();
     let imei = record["phone"]["imei"].as_str().unwrap();
-    let phone = lib.get(imei).unwrap_or_else(|| panic!("unknown phone {imei}"));
+    let phone = lib
+        .get(imei)
+        .unwrap_or_else(|| panic!("unknown phone {imei}"));
     assert_eq!(record["status"], "complete", "{record}");
     let gauge = step(record, "battery.gauge");
-    assert!((value(gauge, "state_of_health") - phone.battery.health_pct).abs() <= 0.1, "{imei} health");
-    assert_eq!(value(gauge, "cycle_count") as u16, phone.battery.cycles, "{imei} cycles");
+    assert!(
+        (value(gauge, "state_of_health") - phone.battery.health_pct).abs() <= 0.1,
+        "{imei} health"
+    );
+    assert_eq!(
+        value(gauge, "cycle_count") as u16,
+        phone.battery.cycles,
+        "{imei} cycles"
+    );
     let dcir = value(step(record, "battery.dcir"), "resistance") * 1000.0;
     let truth = phone.battery.dcir_mohm;
-    assert!((dcir - truth).abs() <= 1.0 + truth * 0.02, "{imei} DCIR {dcir} vs {truth}");
+    assert!(
+        (dcir - truth).abs() <= 1.0 + truth * 0.02,
+        "{imei} DCIR {dcir} vs {truth}"
+    );
     let cc = step(record, "port.cc");
     for (n, name) in [(1u8, "cc1"), (2, "cc2")] {
-        let expected = phone.cc_rd_ohm(n).map_or(2.7, |rd| 5.0 * rd / (22_000.0 + rd));
+        let expected = phone
+            .cc_rd_ohm(n)
+            .map_or(2.7, |rd| 5.0 * rd / (22_000.0 + rd));
         assert!((value(cc, name) - expected).abs() <= 0.05, "{imei} {name}");
     }
     let touch = step(record, "screen.touch");
-    let raw = touch["measurements"].as_array().unwrap().iter().find(|m| m["name"] == "raw").unwrap()["value"].clone();
-    let dead = raw.as_array().unwrap().iter().flat_map(|r| r.as_array().unwrap().iter()).filter(|v| v.as_f64().unwrap() < 2000.0).count();
-    assert_eq!(dead, phone.screen.dead_nodes.len(), "{imei} dead touch nodes");
+    let raw = touch["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "raw")
+        .unwrap()["value"]
+        .clone();
+    let dead = raw
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter())
+        .filter(|v| v.as_f64().unwrap() < 2000.0)
+        .count();
+    assert_eq!(
+        dead,
+        phone.screen.dead_nodes.len(),
+        "{imei} dead touch nodes"
+    );
 }

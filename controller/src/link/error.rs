@@ -93,7 +93,10 @@ impl LinkError {
             LinkError::Timeout { .. }
                 | LinkError::JigReset { .. }
                 | LinkError::Disconnected { .. }
-                | LinkError::Jig { error: JigError::Busy(_), .. }
+                | LinkError::Jig {
+                    error: JigError::Busy(_),
+                    ..
+                }
         )
     }
 }

@@ -35,7 +35,11 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        LinkConfig { handshake_timeout: Duration::from_secs(1), retries: 2, reconnect_interval: Duration::from_millis(100) }
+        LinkConfig {
+            handshake_timeout: Duration::from_secs(1),
+            retries: 2,
+            reconnect_interval: Duration::from_millis(100),
+        }
     }
 }
 
@@ -70,7 +74,10 @@ pub struct LinkStats {
 }
 
 enum Cmd {
-    Request { req: Request, reply: oneshot::Sender<Result<Reply, LinkError>> },
+    Request {
+        req: Request,
+        reply: oneshot::Sender<Result<Reply, LinkError>>,
+    },
     Close,
 }
 
@@ -104,8 +111,16 @@ impl Link {
             stats: stats.clone(),
         };
         tokio::spawn(task.run(stream));
-        let link = Link { port: port.into(), cmd, events, hello, stats, config };
-        let deadline = tokio::time::sleep(link.config.handshake_timeout * (link.config.retries + 2));
+        let link = Link {
+            port: port.into(),
+            cmd,
+            events,
+            hello,
+            stats,
+            config,
+        };
+        let deadline =
+            tokio::time::sleep(link.config.handshake_timeout * (link.config.retries + 2));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
@@ -119,7 +134,10 @@ impl Link {
         }
         let reason = session::take_failure(&link).await;
         link.close();
-        Err(reason.unwrap_or_else(|| LinkError::NotAJig { port: port.into(), detail: "no valid answer to the handshake".into() }))
+        Err(reason.unwrap_or_else(|| LinkError::NotAJig {
+            port: port.into(),
+            detail: "no valid answer to the handshake".into(),
+        }))
     }
 
     /// The port path.
@@ -135,7 +153,9 @@ impl Link {
     /// Waits until the link is connected again (after an unplug), at most `within`.
     pub async fn wait_connected(&self, within: Duration) -> bool {
         let mut rx = self.hello.clone();
-        tokio::time::timeout(within, rx.wait_for(|h| h.is_some())).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(within, rx.wait_for(|h| h.is_some()))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The link's counters.
@@ -152,24 +172,50 @@ impl Link {
     /// sent again after a timeout, up to [`LinkConfig::retries`] times; others fail with
     /// [`LinkError::Timeout`]. A reply that is a jig error comes back as [`LinkError::Jig`].
     pub async fn request(&self, req: Request, timeout: Duration) -> Result<Reply, LinkError> {
-        let attempts = if req.is_idempotent() { 1 + self.config.retries } else { 1 };
+        let attempts = if req.is_idempotent() {
+            1 + self.config.retries
+        } else {
+            1
+        };
         for attempt in 0..attempts {
             if attempt > 0 {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(port = %self.port, procedure = req.procedure(), attempt, "retrying after a timeout");
             }
             let (tx, rx) = oneshot::channel();
-            self.cmd.send(Cmd::Request { req: req.clone(), reply: tx }).map_err(|_| LinkError::Closed { port: self.port.to_string() })?;
+            self.cmd
+                .send(Cmd::Request {
+                    req: req.clone(),
+                    reply: tx,
+                })
+                .map_err(|_| LinkError::Closed {
+                    port: self.port.to_string(),
+                })?;
             match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(Ok(Reply::Error(e)))) => return Err(LinkError::Jig { port: self.port.to_string(), procedure: req.procedure(), error: e }),
+                Ok(Ok(Ok(Reply::Error(e)))) => {
+                    return Err(LinkError::Jig {
+                        port: self.port.to_string(),
+                        procedure: req.procedure(),
+                        error: e,
+                    })
+                }
                 Ok(Ok(result)) => return result,
-                Ok(Err(_)) => return Err(LinkError::Closed { port: self.port.to_string() }),
+                Ok(Err(_)) => {
+                    return Err(LinkError::Closed {
+                        port: self.port.to_string(),
+                    })
+                }
                 Err(_) => {
                     self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-        Err(LinkError::Timeout { port: self.port.to_string(), procedure: req.procedure(), after: timeout, attempts })
+        Err(LinkError::Timeout {
+            port: self.port.to_string(),
+            procedure: req.procedure(),
+            after: timeout,
+            attempts,
+        })
     }
 
     /// Stops the link task and closes the port.

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use benchline_protocol::{
-    decode_frame, encode_frame, schema_hash, Event, Hello, JigMsg, Packet, Reply, Request, MAX_ENCODED_FRAME,
-    PROTOCOL_VERSION,
+    decode_frame, encode_frame, schema_hash, Event, Hello, JigMsg, Packet, Reply, Request,
+    MAX_ENCODED_FRAME, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -23,7 +23,10 @@ static FAILURES: Mutex<Vec<(String, LinkError)>> = Mutex::new(Vec::new());
 pub(super) fn open_port(port: &str) -> Result<SerialStream, LinkError> {
     tokio_serial::new(port, 115_200)
         .open_native_async()
-        .map_err(|e| LinkError::Open { port: port.into(), detail: e.to_string() })
+        .map_err(|e| LinkError::Open {
+            port: port.into(),
+            detail: e.to_string(),
+        })
 }
 
 pub(super) async fn take_failure(link: &Link) -> Option<LinkError> {
@@ -121,7 +124,10 @@ impl Task {
     }
 
     fn disconnected(&self, detail: &str) -> LinkError {
-        LinkError::Disconnected { port: self.port.to_string(), detail: detail.into() }
+        LinkError::Disconnected {
+            port: self.port.to_string(),
+            detail: detail.into(),
+        }
     }
 
     async fn session(&mut self, stream: SerialStream, last_boot: &mut Option<u32>) -> End {
@@ -140,13 +146,23 @@ impl Task {
             End::Lost(w) => w.clone(),
             _ => "link closed".into(),
         };
-        for (_, w) in s.pending.drain().chain(s.queued.drain(..).map(|(_, w)| (0, w))) {
+        for (_, w) in s
+            .pending
+            .drain()
+            .chain(s.queued.drain(..).map(|(_, w)| (0, w)))
+        {
             let _ = w.send(Err(self.disconnected(&why)));
         }
         end
     }
 
-    async fn serve<R, W>(&mut self, s: &mut Session, rd: &mut R, wr: &mut W, last_boot: &mut Option<u32>) -> End
+    async fn serve<R, W>(
+        &mut self,
+        s: &mut Session,
+        rd: &mut R,
+        wr: &mut W,
+        last_boot: &mut Option<u32>,
+    ) -> End
     where
         R: tokio::io::AsyncRead + Unpin,
         W: tokio::io::AsyncWrite + Unpin,
@@ -226,15 +242,37 @@ impl Task {
         }
     }
 
-    async fn write<W: tokio::io::AsyncWrite + Unpin>(&self, wr: &mut W, seq: u16, req: &Request) -> Result<(), End> {
+    async fn write<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        wr: &mut W,
+        seq: u16,
+        req: &Request,
+    ) -> Result<(), End> {
         let mut buf = [0u8; MAX_ENCODED_FRAME];
-        let n = encode_frame(&Packet { seq, msg: req.clone() }, &mut buf)
-            .map_err(|e| End::Fatal(LinkError::NotAJig { port: self.port.to_string(), detail: format!("cannot encode request: {e}") }))?;
-        wr.write_all(&buf[..n]).await.map_err(|e| End::Lost(e.to_string()))?;
+        let n = encode_frame(
+            &Packet {
+                seq,
+                msg: req.clone(),
+            },
+            &mut buf,
+        )
+        .map_err(|e| {
+            End::Fatal(LinkError::NotAJig {
+                port: self.port.to_string(),
+                detail: format!("cannot encode request: {e}"),
+            })
+        })?;
+        wr.write_all(&buf[..n])
+            .await
+            .map_err(|e| End::Lost(e.to_string()))?;
         wr.flush().await.map_err(|e| End::Lost(e.to_string()))
     }
 
-    async fn start_handshake<W: tokio::io::AsyncWrite + Unpin>(&self, s: &mut Session, wr: &mut W) -> Result<(), End> {
+    async fn start_handshake<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        s: &mut Session,
+        wr: &mut W,
+    ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
         s.handshake = Some(seq);
         s.handshake_attempts += 1;
@@ -242,7 +280,13 @@ impl Task {
         self.write(wr, seq, &Request::Hello).await
     }
 
-    async fn send<W: tokio::io::AsyncWrite + Unpin>(&self, s: &mut Session, req: Request, reply: Waiter, wr: &mut W) -> Result<(), End> {
+    async fn send<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        s: &mut Session,
+        req: Request,
+        reply: Waiter,
+        wr: &mut W,
+    ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
         if let Err(end) = self.write(wr, seq, &req).await {
             let why = match &end {
@@ -294,7 +338,9 @@ impl Task {
                 Some(w) => {
                     let _ = w.send(Ok(r));
                 }
-                None => tracing::debug!(port = %self.port, seq = p.seq, "dropped a reply nobody waits for (late or duplicate)"),
+                None => {
+                    tracing::debug!(port = %self.port, seq = p.seq, "dropped a reply nobody waits for (late or duplicate)")
+                }
             },
             JigMsg::Event(ev) => {
                 if let Event::Booted { boot_id } = ev {
@@ -302,7 +348,9 @@ impl Task {
                         // The jig restarted: everything in flight is lost. Handshake again; the
                         // reset is reported when the new boot id is confirmed.
                         for (_, w) in s.pending.drain() {
-                            let _ = w.send(Err(LinkError::JigReset { port: self.port.to_string() }));
+                            let _ = w.send(Err(LinkError::JigReset {
+                                port: self.port.to_string(),
+                            }));
                         }
                         self.hello.send_replace(None);
                         self.start_handshake(s, wr).await?;

@@ -69,11 +69,17 @@ pub struct Summary {
 
 /// The phone library built into the binary.
 pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneError> {
-    benchline_sim::Library::parse(include_str!("../../../fixtures/phones/starter.toml"), "fixtures/phones/starter.toml".as_ref())
+    benchline_sim::Library::parse(
+        include_str!("../../../fixtures/phones/starter.toml"),
+        "fixtures/phones/starter.toml".as_ref(),
+    )
 }
 
 /// Runs until `count` phones are recorded (or forever), calling `on_record` for each.
-pub async fn run(opts: RunOptions, mut on_record: impl FnMut(&PhoneRecord)) -> Result<Summary, RunError> {
+pub async fn run(
+    opts: RunOptions,
+    mut on_record: impl FnMut(&PhoneRecord),
+) -> Result<Summary, RunError> {
     let mut ports = opts.ports.clone();
     let mut sims = Vec::new();
     if opts.sim > 0 {
@@ -123,8 +129,18 @@ pub async fn run(opts: RunOptions, mut on_record: impl FnMut(&PhoneRecord)) -> R
     for link in &links {
         let slots = link.hello().map_or(0, |h| h.slots);
         for slot in 0..slots {
-            let ctx = sequence::Ctx { link: link.clone(), slot, time_scale: opts.time_scale, margin: opts.margin };
-            tasks.push(tokio::spawn(slot::run_slot(ctx, opts.operator.clone(), tx.clone(), stop_rx.clone())));
+            let ctx = sequence::Ctx {
+                link: link.clone(),
+                slot,
+                time_scale: opts.time_scale,
+                margin: opts.margin,
+            };
+            tasks.push(tokio::spawn(slot::run_slot(
+                ctx,
+                opts.operator.clone(),
+                tx.clone(),
+                stop_rx.clone(),
+            )));
         }
     }
     drop(tx);
@@ -154,12 +170,20 @@ async fn open_all(ports: &[String], config: &LinkConfig) -> Vec<Result<Link, Lin
         .iter()
         .map(|p| {
             let (p, c) = (p.clone(), config.clone());
-            (p.clone(), tokio::spawn(async move { Link::open(&p, c).await }))
+            (
+                p.clone(),
+                tokio::spawn(async move { Link::open(&p, c).await }),
+            )
         })
         .collect();
     let mut out = Vec::with_capacity(handles.len());
     for (port, h) in handles {
-        out.push(h.await.unwrap_or_else(|e| Err(LinkError::Open { port, detail: e.to_string() })));
+        out.push(h.await.unwrap_or_else(|e| {
+            Err(LinkError::Open {
+                port,
+                detail: e.to_string(),
+            })
+        }));
     }
     out
 }

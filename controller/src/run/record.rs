@@ -17,13 +17,25 @@ pub struct Measurement {
 impl Measurement {
     /// A numeric measurement.
     pub fn num(name: &str, value: f64, unit: &'static str) -> Self {
-        let value = if value.is_finite() { serde_json::json!(round6(value)) } else { Value::String("open".into()) };
-        Measurement { name: name.into(), value, unit }
+        let value = if value.is_finite() {
+            serde_json::json!(round6(value))
+        } else {
+            Value::String("open".into())
+        };
+        Measurement {
+            name: name.into(),
+            value,
+            unit,
+        }
     }
 
     /// A text measurement.
     pub fn text(name: &str, value: &str) -> Self {
-        Measurement { name: name.into(), value: Value::String(value.into()), unit: "text" }
+        Measurement {
+            name: name.into(),
+            value: Value::String(value.into()),
+            unit: "text",
+        }
     }
 }
 

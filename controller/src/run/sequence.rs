@@ -40,7 +40,8 @@ pub struct Ctx {
 
 impl Ctx {
     fn timeout(&self, physical_ms: u32) -> Duration {
-        let scaled = Duration::from_secs_f64(f64::from(physical_ms) / 1000.0 * self.time_scale.max(0.0));
+        let scaled =
+            Duration::from_secs_f64(f64::from(physical_ms) / 1000.0 * self.time_scale.max(0.0));
         scaled + self.margin
     }
 
@@ -58,11 +59,19 @@ fn channel_name(c: Channel) -> &'static str {
 }
 
 fn unexpected(reply: &Reply) -> LinkError {
-    LinkError::NotAJig { port: String::new(), detail: format!("unexpected reply {reply:?}") }
+    LinkError::NotAJig {
+        port: String::new(),
+        detail: format!("unexpected reply {reply:?}"),
+    }
 }
 
 /// Runs one step with retries on link faults.
-pub async fn step<F, Fut>(ctx: &Ctx, procedure: &'static str, channel: Channel, mut body: F) -> StepRecord
+pub async fn step<F, Fut>(
+    ctx: &Ctx,
+    procedure: &'static str,
+    channel: Channel,
+    mut body: F,
+) -> StepRecord
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Measurement>, LinkError>>,
@@ -89,11 +98,23 @@ where
                 if !transient {
                     break;
                 }
-                if matches!(e, LinkError::Disconnected { .. } | LinkError::JigReset { .. }) {
+                if matches!(
+                    e,
+                    LinkError::Disconnected { .. } | LinkError::JigReset { .. }
+                ) {
                     ctx.link.wait_connected(Duration::from_secs(10)).await;
                 }
                 // A procedure cut short by a timeout may still run on the jig: stop it.
-                let _ = ctx.link.request(Request::Abort { slot: ctx.slot, channel }, ctx.margin).await;
+                let _ = ctx
+                    .link
+                    .request(
+                        Request::Abort {
+                            slot: ctx.slot,
+                            channel,
+                        },
+                        ctx.margin,
+                    )
+                    .await;
             }
         }
     }
@@ -126,9 +147,16 @@ pub async fn identify(ctx: &Ctx) -> StepRecord {
 /// The battery channel.
 pub async fn battery(ctx: &Ctx) -> Vec<StepRecord> {
     let gauge = step(ctx, "battery.gauge", Channel::Battery, || async {
-        match ctx.call(Request::BatteryGauge { slot: ctx.slot }, 10).await? {
+        match ctx
+            .call(Request::BatteryGauge { slot: ctx.slot }, 10)
+            .await?
+        {
             Reply::Gauge(g) => {
-                let health = if g.design_mah > 0 { f64::from(g.full_charge_mah) / f64::from(g.design_mah) * 100.0 } else { 0.0 };
+                let health = if g.design_mah > 0 {
+                    f64::from(g.full_charge_mah) / f64::from(g.design_mah) * 100.0
+                } else {
+                    0.0
+                };
                 Ok(vec![
                     Measurement::num("voltage", g.voltage_v.into(), "V"),
                     Measurement::num("current", g.current_a.into(), "A"),
@@ -160,7 +188,13 @@ pub async fn battery(ctx: &Ctx) -> Vec<StepRecord> {
     }
     let (low_ma, high_ma) = ((u32::from(design_mah) / 5) as u16, design_mah);
     let dcir = step(ctx, "battery.dcir", Channel::Battery, || async {
-        let req = Request::BatteryDcir { slot: ctx.slot, low_ma, low_ms: DCIR_LOW_MS, high_ma, high_ms: DCIR_HIGH_MS };
+        let req = Request::BatteryDcir {
+            slot: ctx.slot,
+            low_ma,
+            low_ms: DCIR_LOW_MS,
+            high_ma,
+            high_ms: DCIR_HIGH_MS,
+        };
         match ctx.call(req, DCIR_LOW_MS + DCIR_HIGH_MS).await? {
             Reply::Dcir(d) => Ok(vec![
                 Measurement::num("v1", d.v1_v.into(), "V"),
@@ -191,13 +225,24 @@ pub async fn port(ctx: &Ctx) -> Vec<StepRecord> {
     })
     .await;
     let continuity = step(ctx, "port.continuity", Channel::Port, || async {
-        match ctx.call(Request::PortContinuity { slot: ctx.slot }, 60).await? {
+        match ctx
+            .call(Request::PortContinuity { slot: ctx.slot }, 60)
+            .await?
+        {
             Reply::Continuity(c) => {
                 let mut m = Vec::new();
                 for (pin, r) in CONTINUITY_PINS.iter().zip(c.pins.iter()) {
                     let name = format!("{pin:?}").to_lowercase();
-                    m.push(Measurement::num(&format!("{name}.resistance"), r.resistance_ohm.into(), "ohm"));
-                    m.push(Measurement::num(&format!("{name}.leakage"), r.leakage_a.into(), "A"));
+                    m.push(Measurement::num(
+                        &format!("{name}.resistance"),
+                        r.resistance_ohm.into(),
+                        "ohm",
+                    ));
+                    m.push(Measurement::num(
+                        &format!("{name}.leakage"),
+                        r.leakage_a.into(),
+                        "A",
+                    ));
                 }
                 Ok(m)
             }
@@ -206,8 +251,20 @@ pub async fn port(ctx: &Ctx) -> Vec<StepRecord> {
     })
     .await;
     let charge = step(ctx, "port.charge", Channel::Port, || async {
-        match ctx.call(Request::PortCharge { slot: ctx.slot, settle_ms: CHARGE_SETTLE_MS }, CHARGE_SETTLE_MS).await? {
-            Reply::Charge(c) => Ok(vec![Measurement::num("vbus", c.vbus_v.into(), "V"), Measurement::num("current", c.current_a.into(), "A")]),
+        match ctx
+            .call(
+                Request::PortCharge {
+                    slot: ctx.slot,
+                    settle_ms: CHARGE_SETTLE_MS,
+                },
+                CHARGE_SETTLE_MS,
+            )
+            .await?
+        {
+            Reply::Charge(c) => Ok(vec![
+                Measurement::num("vbus", c.vbus_v.into(), "V"),
+                Measurement::num("current", c.current_a.into(), "A"),
+            ]),
             other => Err(unexpected(&other)),
         }
     })
@@ -218,13 +275,25 @@ pub async fn port(ctx: &Ctx) -> Vec<StepRecord> {
 /// The screen channel.
 pub async fn screen(ctx: &Ctx) -> Vec<StepRecord> {
     let touch = step(ctx, "screen.touch", Channel::Screen, || async {
-        let (rows, cols) = match ctx.call(Request::ScreenTouch { slot: ctx.slot }, 500).await? {
+        let (rows, cols) = match ctx
+            .call(Request::ScreenTouch { slot: ctx.slot }, 500)
+            .await?
+        {
             Reply::TouchScan(s) => (s.rows, s.cols),
             other => return Err(unexpected(&other)),
         };
         let mut raw = Vec::with_capacity(usize::from(rows));
         for row in 0..rows {
-            match ctx.call(Request::TouchRow { slot: ctx.slot, row }, 10).await? {
+            match ctx
+                .call(
+                    Request::TouchRow {
+                        slot: ctx.slot,
+                        row,
+                    },
+                    10,
+                )
+                .await?
+            {
                 Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
                 other => return Err(unexpected(&other)),
             }
@@ -239,13 +308,29 @@ pub async fn screen(ctx: &Ctx) -> Vec<StepRecord> {
             Measurement::num("raw_min", min, "count"),
             Measurement::num("raw_max", max, "count"),
             Measurement::num("raw_mean", mean, "count"),
-            Measurement { name: "raw".into(), value: serde_json::json!(raw), unit: "count" },
+            Measurement {
+                name: "raw".into(),
+                value: serde_json::json!(raw),
+                unit: "count",
+            },
         ])
     })
     .await;
     let backlight = step(ctx, "screen.backlight", Channel::Screen, || async {
-        match ctx.call(Request::ScreenBacklight { slot: ctx.slot, settle_ms: BACKLIGHT_SETTLE_MS }, BACKLIGHT_SETTLE_MS).await? {
-            Reply::Backlight(b) => Ok(vec![Measurement::num("voltage", b.voltage_v.into(), "V"), Measurement::num("current", b.current_a.into(), "A")]),
+        match ctx
+            .call(
+                Request::ScreenBacklight {
+                    slot: ctx.slot,
+                    settle_ms: BACKLIGHT_SETTLE_MS,
+                },
+                BACKLIGHT_SETTLE_MS,
+            )
+            .await?
+        {
+            Reply::Backlight(b) => Ok(vec![
+                Measurement::num("voltage", b.voltage_v.into(), "V"),
+                Measurement::num("current", b.current_a.into(), "A"),
+            ]),
             other => Err(unexpected(&other)),
         }
     })
@@ -255,5 +340,11 @@ pub async fn screen(ctx: &Ctx) -> Vec<StepRecord> {
 
 /// True when the error means the phone left the slot.
 pub fn phone_gone(e: &LinkError) -> bool {
-    matches!(e, LinkError::Jig { error: JigError::NoPhone | JigError::Aborted, .. })
+    matches!(
+        e,
+        LinkError::Jig {
+            error: JigError::NoPhone | JigError::Aborted,
+            ..
+        }
+    )
 }

@@ -13,7 +13,12 @@ use crate::link::LinkEvent;
 const RECHECK: Duration = Duration::from_secs(1);
 
 /// Runs the slot until `shutdown` turns true or the record receiver is gone.
-pub async fn run_slot(ctx: Ctx, operator: String, records: mpsc::Sender<PhoneRecord>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_slot(
+    ctx: Ctx,
+    operator: String,
+    records: mpsc::Sender<PhoneRecord>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut events = ctx.link.subscribe();
     loop {
         if !wait_for(&ctx, &mut events, &mut shutdown, true).await {
@@ -23,7 +28,11 @@ pub async fn run_slot(ctx: Ctx, operator: String, records: mpsc::Sender<PhoneRec
         if *shutdown.borrow() || records.send(record).await.is_err() {
             return;
         }
-        if let Err(e) = ctx.link.request(Request::Release { slot: ctx.slot }, ctx.margin).await {
+        if let Err(e) = ctx
+            .link
+            .request(Request::Release { slot: ctx.slot }, ctx.margin)
+            .await
+        {
             tracing::warn!(slot = ctx.slot, "{e}");
         }
         if !wait_for(&ctx, &mut events, &mut shutdown, false).await {
@@ -33,12 +42,21 @@ pub async fn run_slot(ctx: Ctx, operator: String, records: mpsc::Sender<PhoneRec
 }
 
 /// Waits until the slot holds a phone (`present`) or is empty; false on shutdown.
-async fn wait_for(ctx: &Ctx, events: &mut broadcast::Receiver<LinkEvent>, shutdown: &mut watch::Receiver<bool>, present: bool) -> bool {
+async fn wait_for(
+    ctx: &Ctx,
+    events: &mut broadcast::Receiver<LinkEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+    present: bool,
+) -> bool {
     loop {
         if *shutdown.borrow() {
             return false;
         }
-        if let Ok(Reply::Slot(s)) = ctx.link.request(Request::SlotStatus { slot: ctx.slot }, ctx.margin).await {
+        if let Ok(Reply::Slot(s)) = ctx
+            .link
+            .request(Request::SlotStatus { slot: ctx.slot }, ctx.margin)
+            .await
+        {
             if s.phone_present == present {
                 return true;
             }
@@ -66,11 +84,25 @@ pub async fn test_phone(ctx: &Ctx, operator: &str) -> PhoneRecord {
     let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let identify = sequence::identify(ctx).await;
     let text = |name: &str| {
-        identify.measurements.iter().find(|m| m.name == name).and_then(|m| m.value.as_str()).unwrap_or_default().to_string()
+        identify
+            .measurements
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.value.as_str())
+            .unwrap_or_default()
+            .to_string()
     };
-    let phone = PhoneIdentity { imei: text("imei"), model: text("model"), serial: text("serial") };
+    let phone = PhoneIdentity {
+        imei: text("imei"),
+        model: text("model"),
+        serial: text("serial"),
+    };
     let mut steps = vec![identify];
-    let (b, p, s) = tokio::join!(sequence::battery(ctx), sequence::port(ctx), sequence::screen(ctx));
+    let (b, p, s) = tokio::join!(
+        sequence::battery(ctx),
+        sequence::port(ctx),
+        sequence::screen(ctx)
+    );
     steps.extend(b.into_iter().chain(p).chain(s));
     let hello = ctx.link.hello();
     let complete = steps.iter().all(|s| s.status == StepStatus::Measured);
@@ -78,8 +110,14 @@ pub async fn test_phone(ctx: &Ctx, operator: &str) -> PhoneRecord {
         phone,
         jig: JigIdentity {
             port: ctx.link.port().to_string(),
-            serial: hello.as_ref().map(|h| h.jig_serial.to_string()).unwrap_or_default(),
-            firmware: hello.as_ref().map(|h| h.firmware_version.to_string()).unwrap_or_default(),
+            serial: hello
+                .as_ref()
+                .map(|h| h.jig_serial.to_string())
+                .unwrap_or_default(),
+            firmware: hello
+                .as_ref()
+                .map(|h| h.firmware_version.to_string())
+                .unwrap_or_default(),
             boot_id: hello.as_ref().map_or(0, |h| h.boot_id),
         },
         slot: ctx.slot,

@@ -46,17 +46,27 @@ impl std::str::FromStr for Fault {
     type Err = FaultParseError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let err = |why| FaultParseError { spec: spec.into(), why };
+        let err = |why| FaultParseError {
+            spec: spec.into(),
+            why,
+        };
         let (kind, rest) = spec.split_once('@').ok_or(err("missing @PROCEDURE"))?;
         let (procedure, nth) = match rest.split_once('#') {
-            Some((p, n)) => (p, n.parse::<u32>().map_err(|_| err("N is not a positive number"))?),
+            Some((p, n)) => (
+                p,
+                n.parse::<u32>()
+                    .map_err(|_| err("N is not a positive number"))?,
+            ),
             None => (rest, 1),
         };
         if procedure.is_empty() || nth == 0 {
             return Err(err("empty procedure or N = 0"));
         }
         let ms = |v: Option<&str>| -> Result<Duration, FaultParseError> {
-            v.ok_or(err("missing =MS"))?.parse::<u64>().map(Duration::from_millis).map_err(|_| err("MS is not a number"))
+            v.ok_or(err("missing =MS"))?
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| err("MS is not a number"))
         };
         let (name, value) = match kind.split_once('=') {
             Some((n, v)) => (n, Some(v)),
@@ -72,7 +82,11 @@ impl std::str::FromStr for Fault {
             "unplug" => FaultKind::Unplug(ms(value)?),
             _ => return Err(err("unknown kind")),
         };
-        Ok(Fault { kind, procedure: procedure.into(), nth })
+        Ok(Fault {
+            kind,
+            procedure: procedure.into(),
+            nth,
+        })
     }
 }
 
@@ -101,9 +115,22 @@ mod tests {
     #[test]
     fn parses_every_kind() -> Result<(), FaultParseError> {
         let f: Fault = "hang=250@battery.dcir#3".parse()?;
-        assert_eq!(f, Fault { kind: FaultKind::Hang(Duration::from_millis(250)), procedure: "battery.dcir".into(), nth: 3 });
+        assert_eq!(
+            f,
+            Fault {
+                kind: FaultKind::Hang(Duration::from_millis(250)),
+                procedure: "battery.dcir".into(),
+                nth: 3
+            }
+        );
         assert_eq!("corrupt@identify".parse::<Fault>()?.nth, 1);
-        for bad in ["corrupt", "melt@identify", "hang@identify", "drop@identify#0", "drop@#2"] {
+        for bad in [
+            "corrupt",
+            "melt@identify",
+            "hang@identify",
+            "drop@identify#0",
+            "drop@#2",
+        ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
         Ok(())
@@ -116,11 +143,16 @@ mod tests {
             seq: 3,
             msg: benchline_protocol::JigMsg::Reply(benchline_protocol::Reply::Pong { nonce: 77 }),
         };
-        let Ok(n) = benchline_protocol::encode_frame(&packet, &mut buf) else { return };
+        let Ok(n) = benchline_protocol::encode_frame(&packet, &mut buf) else {
+            return;
+        };
         for kind in [FaultKind::Drop, FaultKind::Corrupt, FaultKind::Truncate] {
             let bad = mangle(&kind, &buf[..n]);
             for piece in bad.split(|&b| b == 0).filter(|p| !p.is_empty()) {
-                assert!(benchline_protocol::decode_frame::<benchline_protocol::JigMsg>(piece).is_err(), "{kind:?}");
+                assert!(
+                    benchline_protocol::decode_frame::<benchline_protocol::JigMsg>(piece).is_err(),
+                    "{kind:?}"
+                );
             }
         }
     }

@@ -26,7 +26,16 @@ impl Feeder {
     /// Phones from `phones` in an order fixed by `seed`; at most `limit` phones in all.
     pub fn new(phones: Vec<Phone>, seed: u64, limit: Option<usize>) -> Self {
         let rng = ChaCha8Rng::seed_from_u64(seed);
-        Feeder { inner: Arc::new(Mutex::new(State { order: Vec::new(), next: 0, phones, rng, limit, handed: 0 })) }
+        Feeder {
+            inner: Arc::new(Mutex::new(State {
+                order: Vec::new(),
+                next: 0,
+                phones,
+                rng,
+                limit,
+                handed: 0,
+            })),
+        }
     }
 
     /// The next phone, or `None` when the limit is reached or the library is empty.

@@ -30,10 +30,18 @@ impl Pty {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32)))?;
+            .map_err(|e| {
+                nix::errno::Errno::from_raw(
+                    e.raw_os_error().unwrap_or(nix::errno::Errno::EIO as i32),
+                )
+            })?;
         let mut t = tcgetattr(slave.as_fd())?;
         cfmakeraw(&mut t);
         tcsetattr(slave.as_fd(), SetArg::TCSANOW, &t)?;
-        Ok(Pty { master, path, _slave: slave })
+        Ok(Pty {
+            master,
+            path,
+            _slave: slave,
+        })
     }
 }

@@ -94,12 +94,19 @@ pub fn spawn(opts: SimJigOptions) -> Result<SimJigHandle, SimError> {
         .name(format!("sim-jig {}", opts.serial))
         .spawn(move || Runner::new(opts, pty).run(&stop2))
         .map_err(SimError::Thread)?;
-    Ok(SimJigHandle { path, stop, thread: Some(thread) })
+    Ok(SimJigHandle {
+        path,
+        stop,
+        thread: Some(thread),
+    })
 }
 
 fn relink(link: &Path, target: &Path) -> Result<(), SimError> {
     let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).map_err(|source| SimError::Link { path: link.to_path_buf(), source })
+    std::os::unix::fs::symlink(target, link).map_err(|source| SimError::Link {
+        path: link.to_path_buf(),
+        source,
+    })
 }
 
 struct Runner {
@@ -156,11 +163,21 @@ impl Runner {
             let timeout = if hanging {
                 Duration::from_millis(20)
             } else if self.clock.is_virtual() {
-                if deadline.is_some() { Duration::ZERO } else { Duration::from_millis(20) }
+                if deadline.is_some() {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(20)
+                }
             } else {
-                deadline.map_or(Duration::from_millis(20), |t| self.clock.real_until(t)).min(Duration::from_millis(20))
+                deadline
+                    .map_or(Duration::from_millis(20), |t| self.clock.real_until(t))
+                    .min(Duration::from_millis(20))
             };
-            let got = if hanging { false } else { self.read_line(timeout) };
+            let got = if hanging {
+                false
+            } else {
+                self.read_line(timeout)
+            };
             if hanging {
                 std::thread::sleep(timeout);
                 continue;
@@ -182,7 +199,11 @@ impl Runner {
     }
 
     fn deadline(&self) -> Option<u64> {
-        self.jig.next_deadline().into_iter().chain(self.next_insert.iter().flatten().copied()).min()
+        self.jig
+            .next_deadline()
+            .into_iter()
+            .chain(self.next_insert.iter().flatten().copied())
+            .min()
     }
 
     /// The simulated operator: takes released phones out and seats the next ones.
@@ -209,11 +230,16 @@ impl Runner {
 
     /// Waits up to `timeout` for bytes from the host; hands complete frames to the jig.
     fn read_line(&mut self, timeout: Duration) -> bool {
-        let Some(pty) = self.pty.as_mut() else { return false };
+        let Some(pty) = self.pty.as_mut() else {
+            return false;
+        };
         let ready = {
             let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
-            let ms = PollTimeout::try_from(timeout.as_millis().min(1000) as u16).unwrap_or(PollTimeout::ZERO);
-            poll(&mut fds, ms).is_ok_and(|n| n > 0) && fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN))
+            let ms = PollTimeout::from(timeout.as_millis().min(1000) as u16);
+            poll(&mut fds, ms).is_ok_and(|n| n > 0)
+                && fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN))
         };
         if !ready {
             return false;
@@ -283,7 +309,12 @@ impl Runner {
             }
         }
         self.mangle.clear();
-        self.jig = build_jig(&self.rig, &self.opts.serial, self.rng.gen(), self.opts.protocol_version);
+        self.jig = build_jig(
+            &self.rig,
+            &self.opts.serial,
+            self.rng.gen(),
+            self.opts.protocol_version,
+        );
     }
 
     fn unplug(&mut self, away: Duration) {
@@ -314,7 +345,10 @@ impl Runner {
         let mut bytes = Vec::with_capacity(out.len());
         for frame in out.split_inclusive(|&b| b == 0) {
             let kind = match decode_frame::<JigMsg>(frame) {
-                Ok(Packet { seq, msg: JigMsg::Reply(_) }) => self.mangle.remove(&seq),
+                Ok(Packet {
+                    seq,
+                    msg: JigMsg::Reply(_),
+                }) => self.mangle.remove(&seq),
                 _ => None,
             };
             match kind {

@@ -1,9 +1,9 @@
 //! The application: frames in, dispatch, jobs stepped by the clock, replies and events out.
 
 use benchline_protocol::{
-    decode_frame, encode_frame, Channel, Event, Gauge, Hello, Identity, Instrument, JigError, JigKind, JigMsg,
-    LogLevel, Packet, Reply, Request, RpLevel, SlotStatus, Text, MAX_ENCODED_FRAME, MAX_INSTRUMENTS,
-    PROTOCOL_VERSION,
+    decode_frame, encode_frame, Channel, Event, Gauge, Hello, Identity, Instrument, JigError,
+    JigKind, JigMsg, LogLevel, Packet, Reply, Request, RpLevel, SlotStatus, Text,
+    MAX_ENCODED_FRAME, MAX_INSTRUMENTS, PROTOCOL_VERSION,
 };
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 use embedded_io::{Read, ReadReady, Write};
@@ -30,7 +30,12 @@ pub struct JigConfig {
 impl JigConfig {
     /// A configuration announcing this build's protocol version.
     pub fn new(serial: &str, kind: JigKind, boot_id: u32) -> Self {
-        JigConfig { serial: text(serial), kind, boot_id, protocol_version: PROTOCOL_VERSION }
+        JigConfig {
+            serial: text(serial),
+            kind,
+            boot_id,
+            protocol_version: PROTOCOL_VERSION,
+        }
     }
 }
 
@@ -137,7 +142,11 @@ where
 
     /// The earliest time a job wants to be stepped, if any job runs.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.slots.iter().flat_map(|s| s.jobs.iter().flatten()).map(|r| r.wake_at).min()
+        self.slots
+            .iter()
+            .flat_map(|s| s.jobs.iter().flatten())
+            .map(|r| r.wake_at)
+            .min()
     }
 
     /// The board, for the simulator's inspection.
@@ -155,7 +164,9 @@ where
     pub fn poll(&mut self) -> Result<(), L::Error> {
         if !self.booted_sent {
             self.booted_sent = true;
-            self.event(Event::Booted { boot_id: self.config.boot_id })?;
+            self.event(Event::Booted {
+                boot_id: self.config.boot_id,
+            })?;
         }
         let mut buf = [0u8; 64];
         while self.link.read_ready()? {
@@ -234,8 +245,12 @@ where
         }
         let channel = match req {
             Request::BatteryGauge { .. } | Request::BatteryDcir { .. } => Some(Channel::Battery),
-            Request::PortCc { .. } | Request::PortContinuity { .. } | Request::PortCharge { .. } => Some(Channel::Port),
-            Request::ScreenTouch { .. } | Request::TouchRow { .. } | Request::ScreenBacklight { .. } => Some(Channel::Screen),
+            Request::PortCc { .. }
+            | Request::PortContinuity { .. }
+            | Request::PortCharge { .. } => Some(Channel::Port),
+            Request::ScreenTouch { .. }
+            | Request::TouchRow { .. }
+            | Request::ScreenBacklight { .. } => Some(Channel::Screen),
             _ => None,
         };
         if let Some(c) = channel {
@@ -249,21 +264,30 @@ where
             Request::BatteryGauge { .. } => return self.gauge().map(Some),
             Request::PortCc { .. } => return self.cc().map(Some),
             Request::TouchRow { row, .. } => return self.touch_row(si, row).map(Some),
-            Request::BatteryDcir { low_ma, low_ms, high_ma, high_ms, .. } => {
-                dcir::Dcir::start(&mut self.board, now, low_ma, low_ms, high_ma, high_ms).map(|(j, t)| (Job::Dcir(j), t))
-            }
+            Request::BatteryDcir {
+                low_ma,
+                low_ms,
+                high_ma,
+                high_ms,
+                ..
+            } => dcir::Dcir::start(&mut self.board, now, low_ma, low_ms, high_ma, high_ms)
+                .map(|(j, t)| (Job::Dcir(j), t)),
             Request::PortContinuity { .. } => {
-                continuity::Continuity::start(&mut self.board, slot_u8, now).map(|(j, t)| (Job::Continuity(j), t))
+                continuity::Continuity::start(&mut self.board, slot_u8, now)
+                    .map(|(j, t)| (Job::Continuity(j), t))
             }
             Request::PortCharge { settle_ms, .. } => {
-                charge::Charge::start(&mut self.board, slot_u8, now, settle_ms).map(|(j, t)| (Job::Charge(j), t))
+                charge::Charge::start(&mut self.board, slot_u8, now, settle_ms)
+                    .map(|(j, t)| (Job::Charge(j), t))
             }
             Request::ScreenTouch { .. } => {
                 self.slots[si].touch = None;
-                procedure::touch::Touch::start(&mut self.board, now).map(|(j, t)| (Job::Touch(j), t))
+                procedure::touch::Touch::start(&mut self.board, now)
+                    .map(|(j, t)| (Job::Touch(j), t))
             }
             Request::ScreenBacklight { settle_ms, .. } => {
-                backlight::Backlight::start(&mut self.board, slot_u8, now, settle_ms).map(|(j, t)| (Job::Backlight(j), t))
+                backlight::Backlight::start(&mut self.board, slot_u8, now, settle_ms)
+                    .map(|(j, t)| (Job::Backlight(j), t))
             }
             _ => return Err(JigError::Unsupported),
         };
@@ -279,7 +303,12 @@ where
             job.stop(&mut self.board, slot_u8);
             return Err(JigError::Busy(job.channel()));
         }
-        self.slots[si].jobs[ci] = Some(Running { seq, job, wake_at, percent: 0 });
+        self.slots[si].jobs[ci] = Some(Running {
+            seq,
+            job,
+            wake_at,
+            percent: 0,
+        });
         Ok(None)
     }
 
@@ -292,7 +321,10 @@ where
                 }
             }
         }
-        SlotStatus { phone_present: self.slots.get(si).is_some_and(|s| s.present), busy }
+        SlotStatus {
+            phone_present: self.slots.get(si).is_some_and(|s| s.present),
+            busy,
+        }
     }
 
     fn identify(&mut self) -> Result<Reply, JigError> {
@@ -326,7 +358,8 @@ where
             design_mah: design,
             cycle_count: cycles,
             serial,
-            manufacturer: sbs::read_text(bus, sbs::reg::MANUFACTURER_NAME).or_fault(Instrument::Gauge)?,
+            manufacturer: sbs::read_text(bus, sbs::reg::MANUFACTURER_NAME)
+                .or_fault(Instrument::Gauge)?,
             device: sbs::read_text(bus, sbs::reg::DEVICE_NAME).or_fault(Instrument::Gauge)?,
         }))
     }
@@ -334,8 +367,10 @@ where
     fn cc(&mut self) -> Result<Reply, JigError> {
         let rp = RpLevel::Current1A5;
         let b = &mut self.board;
-        let cc1_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 1, rp).or_fault(Instrument::CcFrontEnd)?;
-        let cc2_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 2, rp).or_fault(Instrument::CcFrontEnd)?;
+        let cc1_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 1, rp)
+            .or_fault(Instrument::CcFrontEnd)?;
+        let cc2_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 2, rp)
+            .or_fault(Instrument::CcFrontEnd)?;
         Ok(Reply::Cc(benchline_protocol::Cc { rp, cc1_v, cc2_v }))
     }
 
@@ -366,7 +401,11 @@ where
 
     fn watch_presence(&mut self) -> Result<(), L::Error> {
         for si in 0..self.slots.len() {
-            let present = self.board.slots.get_mut(si).is_some_and(|p| p.presence.is_high().unwrap_or(false));
+            let present = self
+                .board
+                .slots
+                .get_mut(si)
+                .is_some_and(|p| p.presence.is_high().unwrap_or(false));
             if present == self.slots[si].present {
                 continue;
             }
@@ -386,13 +425,17 @@ where
 
     fn step_jobs(&mut self) -> Result<(), L::Error> {
         for si in 0..self.slots.len() {
-            for ci in 0..CHANNELS.len() {
+            for (ci, &channel) in CHANNELS.iter().enumerate() {
                 let now = self.clock.now_us();
-                let due = self.slots[si].jobs[ci].as_ref().is_some_and(|r| r.wake_at <= now);
+                let due = self.slots[si].jobs[ci]
+                    .as_ref()
+                    .is_some_and(|r| r.wake_at <= now);
                 if !due {
                     continue;
                 }
-                let Some(mut running) = self.slots[si].jobs[ci].take() else { continue };
+                let Some(mut running) = self.slots[si].jobs[ci].take() else {
+                    continue;
+                };
                 let slot = si as u8;
                 match running.job.step(&mut self.board, slot, now) {
                     Ok(Step::WakeAt(t)) => {
@@ -405,7 +448,11 @@ where
                         running.percent = percent;
                         self.slots[si].jobs[ci] = Some(running);
                         if report {
-                            self.event(Event::Progress { slot, channel: CHANNELS[ci], percent })?;
+                            self.event(Event::Progress {
+                                slot,
+                                channel,
+                                percent,
+                            })?;
                         }
                     }
                     Ok(Step::Done(reply)) => {
@@ -431,7 +478,10 @@ where
     }
 
     fn log(&mut self, level: LogLevel, msg: &str) -> Result<(), L::Error> {
-        self.event(Event::Log { level, text: text(msg) })
+        self.event(Event::Log {
+            level,
+            text: text(msg),
+        })
     }
 
     fn send(&mut self, seq: u16, msg: JigMsg) -> Result<(), L::Error> {
@@ -453,7 +503,11 @@ fn probe<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Vec<Instrument, MAX_
         if procedure::select(board, slot).is_err() {
             return found;
         }
-        for fit in [ina226::Fit::BATTERY, ina226::Fit::VBUS, ina226::Fit::BACKLIGHT] {
+        for fit in [
+            ina226::Fit::BATTERY,
+            ina226::Fit::VBUS,
+            ina226::Fit::BACKLIGHT,
+        ] {
             monitors &= ina226::init(&mut board.i2c, fit).unwrap_or(false);
         }
         if slot == 0 {

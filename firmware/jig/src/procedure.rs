@@ -69,7 +69,11 @@ impl Job {
     }
 
     /// Puts the outputs the job drives back in their safe state.
-    pub fn stop<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(&mut self, board: &mut Board<B, O, I, D>, slot: u8) {
+    pub fn stop<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+        &mut self,
+        board: &mut Board<B, O, I, D>,
+        slot: u8,
+    ) {
         if let Job::Dcir(_) = self {
             if select(board, slot).is_ok() {
                 // If the DAC does not answer the load is already unpowered or faulty; the next

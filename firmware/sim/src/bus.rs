@@ -34,7 +34,11 @@ fn nack(_: Nack) -> ErrorKind {
 }
 
 impl I2c for SimBus {
-    fn transaction(&mut self, address: u8, operations: &mut [Operation<'_>]) -> Result<(), ErrorKind> {
+    fn transaction(
+        &mut self,
+        address: u8,
+        operations: &mut [Operation<'_>],
+    ) -> Result<(), ErrorKind> {
         let mut rig = self.rig.borrow_mut();
         if address == MUX_ADDR {
             for op in operations {
@@ -52,9 +56,18 @@ impl I2c for SimBus {
             return Ok(());
         }
         let now_us = rig.clock.now_us();
-        let Rig { slots, mux, rng, .. } = &mut *rig;
-        let slot = mux.and_then(|s| slots.get_mut(s)).ok_or(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))?;
-        let mut env = Env { phone: slot.phone.as_ref(), wiring: &mut slot.wiring, now_us, rng };
+        let Rig {
+            slots, mux, rng, ..
+        } = &mut *rig;
+        let slot = mux
+            .and_then(|s| slots.get_mut(s))
+            .ok_or(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))?;
+        let mut env = Env {
+            phone: slot.phone.as_ref(),
+            wiring: &mut slot.wiring,
+            now_us,
+            rng,
+        };
         if let Some(index) = INA226.iter().position(|&a| a == address) {
             let dev = &mut slot.devices.monitors[index];
             for op in operations {
@@ -65,7 +78,10 @@ impl I2c for SimBus {
             }
             return Ok(());
         }
-        let dev: &mut dyn Device = slot.devices.at(address).ok_or(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))?;
+        let dev: &mut dyn Device = slot
+            .devices
+            .at(address)
+            .ok_or(ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address))?;
         for op in operations {
             match op {
                 Operation::Write(data) => dev.write(&mut env, data).map_err(nack)?,

@@ -21,8 +21,18 @@ struct Inner {
 impl SimClock {
     /// `scale` real seconds per jig second: 1 real time, 0.01 a hundred times faster, 0 virtual.
     pub fn new(scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 0.0 };
-        SimClock { inner: Rc::new(Inner { start: Instant::now(), scale, offset_us: Cell::new(0) }) }
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            0.0
+        };
+        SimClock {
+            inner: Rc::new(Inner {
+                start: Instant::now(),
+                scale,
+                offset_us: Cell::new(0),
+            }),
+        }
     }
 
     /// The time scale.
@@ -37,7 +47,9 @@ impl SimClock {
 
     /// Moves jig time forward by `us` (busy-wait delays in firmware).
     pub fn advance(&self, us: u64) {
-        self.inner.offset_us.set(self.inner.offset_us.get().saturating_add(us));
+        self.inner
+            .offset_us
+            .set(self.inner.offset_us.get().saturating_add(us));
     }
 
     /// Moves jig time forward to at least `t_us`.

@@ -15,7 +15,12 @@ use crate::rig::{PinId, Rig, SimDelay, SimPin};
 pub type SimJig = Jig<SimBus, SimPin, SimPin, SimDelay, MemLink, SimClock>;
 
 /// Builds a jig with `slots` slots on `rig` (which must have at least that many slots).
-pub fn build_jig(rig: &Rc<RefCell<Rig>>, serial: &str, boot_id: u32, protocol_version: u16) -> SimJig {
+pub fn build_jig(
+    rig: &Rc<RefCell<Rig>>,
+    serial: &str,
+    boot_id: u32,
+    protocol_version: u16,
+) -> SimJig {
     let (clock, slots) = {
         let r = rig.borrow();
         (r.clock.clone(), r.slots.len())
@@ -29,10 +34,18 @@ pub fn build_jig(rig: &Rc<RefCell<Rig>>, serial: &str, boot_id: u32, protocol_ve
             backlight_en: pin(PinId::BacklightEn),
             release: pin(PinId::Release),
             cont_en: pin(PinId::ContEn),
-            cont_sel: [pin(PinId::ContSel(0)), pin(PinId::ContSel(1)), pin(PinId::ContSel(2))],
+            cont_sel: [
+                pin(PinId::ContSel(0)),
+                pin(PinId::ContSel(1)),
+                pin(PinId::ContSel(2)),
+            ],
         });
     }
-    let board = Board { i2c: SimBus::new(rig), delay: SimDelay::new(clock.clone()), slots: pins };
+    let board = Board {
+        i2c: SimBus::new(rig),
+        delay: SimDelay::new(clock.clone()),
+        slots: pins,
+    };
     let mut config = JigConfig::new(serial, JigKind::Combo, boot_id);
     config.protocol_version = protocol_version;
     Jig::new(board, MemLink::default(), clock, config)

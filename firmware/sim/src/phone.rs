@@ -241,32 +241,57 @@ impl Phone {
         if self.port.open_pins.iter().any(|p| p == name) {
             return None;
         }
-        Some(self.port.pin_ohm_override.get(*name).copied().unwrap_or(self.port.pin_ohm))
+        Some(
+            self.port
+                .pin_ohm_override
+                .get(*name)
+                .copied()
+                .unwrap_or(self.port.pin_ohm),
+        )
     }
 
     /// Leakage of pin `index`, A.
     pub fn leakage_a(&self, index: usize) -> f64 {
-        PIN_NAMES.get(index).and_then(|n| self.port.leakage_ua.get(*n)).copied().unwrap_or(0.0) * 1e-6
+        PIN_NAMES
+            .get(index)
+            .and_then(|n| self.port.leakage_ua.get(*n))
+            .copied()
+            .unwrap_or(0.0)
+            * 1e-6
     }
 
     /// Rd seen through CC pin 1 or 2, counting a broken contact as open.
     pub fn cc_rd_ohm(&self, cc: u8) -> Option<f64> {
-        let (rd, pin) = if cc == 1 { (self.port.cc1_rd_ohm, 4) } else { (self.port.cc2_rd_ohm, 5) };
+        let (rd, pin) = if cc == 1 {
+            (self.port.cc1_rd_ohm, 4)
+        } else {
+            (self.port.cc2_rd_ohm, 5)
+        };
         self.pin_ohm(pin)?;
         rd
     }
 
     fn validate(&self, path: &Path) -> Result<(), PhoneError> {
-        let bad = |message: String| PhoneError::Invalid { path: path.to_path_buf(), id: self.id.clone(), message };
+        let bad = |message: String| PhoneError::Invalid {
+            path: path.to_path_buf(),
+            id: self.id.clone(),
+            message,
+        };
         let b = &self.battery;
         if b.design_mah == 0 {
             return Err(bad("battery.design_mah must be above 0".into()));
         }
         if !(1.0..=110.0).contains(&b.health_pct) {
-            return Err(bad(format!("battery.health_pct {} is outside 1-110 %", b.health_pct)));
+            return Err(bad(format!(
+                "battery.health_pct {} is outside 1-110 %",
+                b.health_pct
+            )));
         }
         if !(1.0..=5000.0).contains(&b.dcir_mohm) {
-            return Err(bad(format!("battery.dcir_mohm {} is outside 1-5000 mOhm", b.dcir_mohm)));
+            return Err(bad(format!(
+                "battery.dcir_mohm {} is outside 1-5000 mOhm",
+                b.dcir_mohm
+            )));
         }
         if self.screen.cols as usize > benchline_protocol::MAX_TOUCH_COLS || self.screen.rows == 0 {
             return Err(bad(format!(
@@ -276,13 +301,24 @@ impl Phone {
                 benchline_protocol::MAX_TOUCH_COLS
             )));
         }
-        for p in self.port.open_pins.iter().chain(self.port.pin_ohm_override.keys()).chain(self.port.leakage_ua.keys()) {
+        for p in self
+            .port
+            .open_pins
+            .iter()
+            .chain(self.port.pin_ohm_override.keys())
+            .chain(self.port.leakage_ua.keys())
+        {
             if !PIN_NAMES.contains(&p.as_str()) {
-                return Err(bad(format!("unknown port pin {p:?}; pins are {}", PIN_NAMES.join(", "))));
+                return Err(bad(format!(
+                    "unknown port pin {p:?}; pins are {}",
+                    PIN_NAMES.join(", ")
+                )));
             }
         }
         if self.imei.len() > 16 || self.model.len() > 16 || self.serial.len() > 16 {
-            return Err(bad("model, imei and serial are at most 16 characters".into()));
+            return Err(bad(
+                "model, imei and serial are at most 16 characters".into()
+            ));
         }
         Ok(())
     }
@@ -304,8 +340,10 @@ struct LibraryFile {
 impl Library {
     /// Parses one library file's text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PhoneError> {
-        let file: LibraryFile =
-            toml::from_str(text).map_err(|e| PhoneError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let file: LibraryFile = toml::from_str(text).map_err(|e| PhoneError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         for p in &file.phone {
             p.validate(path)?;
         }
@@ -314,7 +352,10 @@ impl Library {
 
     /// Loads a file, or every `*.toml` in a directory (sorted by name).
     pub fn load(path: &Path) -> Result<Self, PhoneError> {
-        let read_err = |source| PhoneError::Read { path: path.to_path_buf(), source };
+        let read_err = |source| PhoneError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut files = Vec::new();
         if path.is_dir() {
             for entry in std::fs::read_dir(path).map_err(read_err)? {
@@ -329,11 +370,16 @@ impl Library {
         }
         let mut lib = Library::default();
         for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| PhoneError::Read { path: f.clone(), source })?;
+            let text = std::fs::read_to_string(&f).map_err(|source| PhoneError::Read {
+                path: f.clone(),
+                source,
+            })?;
             lib.phones.extend(Library::parse(&text, &f)?.phones);
         }
         if lib.phones.is_empty() {
-            return Err(PhoneError::Empty { path: path.to_path_buf() });
+            return Err(PhoneError::Empty {
+                path: path.to_path_buf(),
+            });
         }
         Ok(lib)
     }

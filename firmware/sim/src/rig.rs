@@ -34,7 +34,11 @@ pub struct Wiring {
 impl Wiring {
     /// Pin index selected on the continuity selector.
     pub fn cont_pin(&self) -> usize {
-        self.cont_sel.iter().enumerate().map(|(i, &b)| usize::from(b) << i).sum()
+        self.cont_sel
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| usize::from(b) << i)
+            .sum()
     }
 }
 
@@ -63,8 +67,19 @@ pub struct Rig {
 impl Rig {
     /// A jig with `slots` empty slots.
     pub fn new(slots: usize, clock: SimClock, seed: u64) -> Rc<RefCell<Rig>> {
-        let slots = (0..slots).map(|_| SlotRig { phone: None, wiring: Wiring::default(), devices: Devices::default() }).collect();
-        Rc::new(RefCell::new(Rig { slots, mux: None, clock, rng: ChaCha8Rng::seed_from_u64(seed) }))
+        let slots = (0..slots)
+            .map(|_| SlotRig {
+                phone: None,
+                wiring: Wiring::default(),
+                devices: Devices::default(),
+            })
+            .collect();
+        Rc::new(RefCell::new(Rig {
+            slots,
+            mux: None,
+            clock,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }))
     }
 
     /// Seats a phone (the presence switch closes). Returns the phone already there, if any.
@@ -120,13 +135,19 @@ pub struct SimPin {
 impl SimPin {
     /// The pin `id` of `slot`.
     pub fn new(rig: &Rc<RefCell<Rig>>, slot: usize, id: PinId) -> Self {
-        SimPin { rig: rig.clone(), slot, id }
+        SimPin {
+            rig: rig.clone(),
+            slot,
+            id,
+        }
     }
 
     fn set(&mut self, high: bool) {
         let mut rig = self.rig.borrow_mut();
         let now = rig.clock.now_us();
-        let Some(s) = rig.slots.get_mut(self.slot) else { return };
+        let Some(s) = rig.slots.get_mut(self.slot) else {
+            return;
+        };
         let w = &mut s.wiring;
         match self.id {
             PinId::Presence => {}

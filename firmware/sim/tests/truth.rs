@@ -31,7 +31,13 @@ impl Bench {
             rig.borrow_mut().insert(0, p);
         }
         let jig = build_jig(&rig, "SIM-T", 42, PROTOCOL_VERSION);
-        let mut b = Bench { rig, clock, jig, seq: 0, inbox: Vec::new() };
+        let mut b = Bench {
+            rig,
+            clock,
+            jig,
+            seq: 0,
+            inbox: Vec::new(),
+        };
         b.pump();
         b
     }
@@ -47,13 +53,23 @@ impl Bench {
     fn send(&mut self, req: Request) -> u16 {
         self.seq = self.seq.wrapping_add(1);
         let mut buf = [0u8; MAX_ENCODED_FRAME];
-        let n = encode_frame(&Packet { seq: self.seq, msg: req }, &mut buf).unwrap();
+        let n = encode_frame(
+            &Packet {
+                seq: self.seq,
+                msg: req,
+            },
+            &mut buf,
+        )
+        .unwrap();
         self.jig.link_mut().feed(&buf[..n]);
         self.seq
     }
 
     fn take_reply(&mut self, seq: u16) -> Option<Reply> {
-        let i = self.inbox.iter().position(|p| p.seq == seq && matches!(p.msg, JigMsg::Reply(_)))?;
+        let i = self
+            .inbox
+            .iter()
+            .position(|p| p.seq == seq && matches!(p.msg, JigMsg::Reply(_)))?;
         match self.inbox.remove(i).msg {
             JigMsg::Reply(r) => Some(r),
             JigMsg::Event(_) => None,
@@ -81,20 +97,28 @@ impl Bench {
 }
 
 fn close(actual: f64, expected: f64, tol: f64, what: &str) {
-    assert!((actual - expected).abs() <= tol, "{what}: measured {actual}, truth {expected}, tolerance {tol}");
+    assert!(
+        (actual - expected).abs() <= tol,
+        "{what}: measured {actual}, truth {expected}, tolerance {tol}"
+    );
 }
 
 #[test]
 fn hello_reports_versions_and_instruments() {
     let mut b = Bench::new(None);
-    let Reply::Hello(h) = b.call(Request::Hello) else { panic!() };
+    let Reply::Hello(h) = b.call(Request::Hello) else {
+        panic!()
+    };
     assert_eq!(h.protocol_version, PROTOCOL_VERSION);
     assert_eq!(h.schema_hash, schema_hash());
     assert_eq!(h.slots, 2);
     assert_eq!(h.boot_id, 42);
     assert!(h.instruments.contains(&Instrument::PowerMonitor));
     assert!(h.instruments.contains(&Instrument::CcFrontEnd));
-    assert!(b.inbox.iter().any(|p| p.msg == JigMsg::Event(Event::Booted { boot_id: 42 })));
+    assert!(b
+        .inbox
+        .iter()
+        .any(|p| p.msg == JigMsg::Event(Event::Booted { boot_id: 42 })));
 }
 
 #[test]
@@ -103,12 +127,24 @@ fn every_phone_measures_its_truth() {
         let mut b = Bench::new(Some(phone.clone()));
         let id = &phone.id;
 
-        let Reply::Identity(ident) = b.call(Request::Identify { slot: 0 }) else { panic!("{id}") };
-        assert_eq!((ident.model.as_str(), ident.imei.as_str()), (phone.model.as_str(), phone.imei.as_str()));
+        let Reply::Identity(ident) = b.call(Request::Identify { slot: 0 }) else {
+            panic!("{id}")
+        };
+        assert_eq!(
+            (ident.model.as_str(), ident.imei.as_str()),
+            (phone.model.as_str(), phone.imei.as_str())
+        );
 
-        let Reply::Gauge(g) = b.call(Request::BatteryGauge { slot: 0 }) else { panic!("{id}") };
+        let Reply::Gauge(g) = b.call(Request::BatteryGauge { slot: 0 }) else {
+            panic!("{id}")
+        };
         let health = f64::from(g.full_charge_mah) / f64::from(g.design_mah) * 100.0;
-        close(health, phone.battery.health_pct, 0.1, &format!("{id} health %"));
+        close(
+            health,
+            phone.battery.health_pct,
+            0.1,
+            &format!("{id} health %"),
+        );
         assert_eq!(g.cycle_count, phone.battery.cycles, "{id} cycles");
 
         let c = f64::from(phone.battery.design_mah);
@@ -120,37 +156,87 @@ fn every_phone_measures_its_truth() {
             high_ms: 1_000,
         };
         let t0 = b.clock.now_us();
-        let Reply::Dcir(d) = b.call(req) else { panic!("{id}") };
-        assert!(b.clock.now_us() - t0 >= 11_000_000, "{id}: a DCIR pulse takes 11 s of jig time");
+        let Reply::Dcir(d) = b.call(req) else {
+            panic!("{id}")
+        };
+        assert!(
+            b.clock.now_us() - t0 >= 11_000_000,
+            "{id}: a DCIR pulse takes 11 s of jig time"
+        );
         let truth = phone.battery.dcir_mohm;
-        close(f64::from(d.resistance_ohm) * 1000.0, truth, 1.0 + truth * 0.02, &format!("{id} DCIR mOhm"));
+        close(
+            f64::from(d.resistance_ohm) * 1000.0,
+            truth,
+            1.0 + truth * 0.02,
+            &format!("{id} DCIR mOhm"),
+        );
 
-        let Reply::Cc(cc) = b.call(Request::PortCc { slot: 0 }) else { panic!("{id}") };
+        let Reply::Cc(cc) = b.call(Request::PortCc { slot: 0 }) else {
+            panic!("{id}")
+        };
         for (v, n) in [(cc.cc1_v, 1u8), (cc.cc2_v, 2)] {
-            let expected = phone.cc_rd_ohm(n).map_or(5.0_f64.min(64.5 * 0.042), |rd| 5.0 * rd / (22_000.0 + rd));
+            let expected = phone
+                .cc_rd_ohm(n)
+                .map_or(5.0_f64.min(64.5 * 0.042), |rd| 5.0 * rd / (22_000.0 + rd));
             close(f64::from(v), expected, 0.042, &format!("{id} CC{n} V"));
         }
 
-        let Reply::Continuity(cont) = b.call(Request::PortContinuity { slot: 0 }) else { panic!("{id}") };
+        let Reply::Continuity(cont) = b.call(Request::PortContinuity { slot: 0 }) else {
+            panic!("{id}")
+        };
         for (i, r) in cont.pins.iter().enumerate() {
             match phone.pin_ohm(i) {
-                None => assert!(r.resistance_ohm.is_infinite(), "{id} pin {i} should be open: {r:?}"),
-                Some(ohm) => close(f64::from(r.resistance_ohm), ohm, 0.007, &format!("{id} pin {i} ohm")),
+                None => assert!(
+                    r.resistance_ohm.is_infinite(),
+                    "{id} pin {i} should be open: {r:?}"
+                ),
+                Some(ohm) => close(
+                    f64::from(r.resistance_ohm),
+                    ohm,
+                    0.007,
+                    &format!("{id} pin {i} ohm"),
+                ),
             }
-            close(f64::from(r.leakage_a), phone.leakage_a(i), 2e-9, &format!("{id} pin {i} leakage"));
+            close(
+                f64::from(r.leakage_a),
+                phone.leakage_a(i),
+                2e-9,
+                &format!("{id} pin {i} leakage"),
+            );
         }
 
-        let Reply::Charge(ch) = b.call(Request::PortCharge { slot: 0, settle_ms: 1000 }) else { panic!("{id}") };
+        let Reply::Charge(ch) = b.call(Request::PortCharge {
+            slot: 0,
+            settle_ms: 1000,
+        }) else {
+            panic!("{id}")
+        };
         let vbus_ok = phone.pin_ohm(0).is_some() && phone.pin_ohm(1).is_some();
-        let expected = if vbus_ok { phone.port.charge_ma / 1000.0 } else { 0.0 };
-        close(f64::from(ch.current_a), expected, 0.003, &format!("{id} charge A"));
+        let expected = if vbus_ok {
+            phone.port.charge_ma / 1000.0
+        } else {
+            0.0
+        };
+        close(
+            f64::from(ch.current_a),
+            expected,
+            0.003,
+            &format!("{id} charge A"),
+        );
 
-        let Reply::TouchScan(scan) = b.call(Request::ScreenTouch { slot: 0 }) else { panic!("{id}") };
-        assert_eq!((scan.rows, scan.cols), (phone.screen.rows, phone.screen.cols));
+        let Reply::TouchScan(scan) = b.call(Request::ScreenTouch { slot: 0 }) else {
+            panic!("{id}")
+        };
+        assert_eq!(
+            (scan.rows, scan.cols),
+            (phone.screen.rows, phone.screen.cols)
+        );
         let mut low = Vec::new();
         let mut high = Vec::new();
         for row in 0..scan.rows {
-            let Reply::TouchRow(r) = b.call(Request::TouchRow { slot: 0, row }) else { panic!("{id}") };
+            let Reply::TouchRow(r) = b.call(Request::TouchRow { slot: 0, row }) else {
+                panic!("{id}")
+            };
             assert_eq!(r.raw.len(), usize::from(scan.cols));
             for (col, &v) in r.raw.iter().enumerate() {
                 if v < 2000 {
@@ -163,8 +249,18 @@ fn every_phone_measures_its_truth() {
         assert_eq!(low, phone.screen.dead_nodes, "{id} dead nodes");
         assert_eq!(high, phone.screen.shorted_nodes, "{id} shorted nodes");
 
-        let Reply::Backlight(bl) = b.call(Request::ScreenBacklight { slot: 0, settle_ms: 50 }) else { panic!("{id}") };
-        close(f64::from(bl.current_a), phone.screen.backlight_ma / 1000.0, 0.000_2, &format!("{id} backlight A"));
+        let Reply::Backlight(bl) = b.call(Request::ScreenBacklight {
+            slot: 0,
+            settle_ms: 50,
+        }) else {
+            panic!("{id}")
+        };
+        close(
+            f64::from(bl.current_a),
+            phone.screen.backlight_ma / 1000.0,
+            0.000_2,
+            &format!("{id} backlight A"),
+        );
     }
 }
 
@@ -172,7 +268,13 @@ fn every_phone_measures_its_truth() {
 fn channels_overlap_and_ping_is_answered_within_10ms_of_jig_time() {
     let phone = library().phones.remove(0);
     let mut b = Bench::new(Some(phone));
-    let dcir = b.send(Request::BatteryDcir { slot: 0, low_ma: 870, low_ms: 10_000, high_ma: 4355, high_ms: 1_000 });
+    let dcir = b.send(Request::BatteryDcir {
+        slot: 0,
+        low_ma: 870,
+        low_ms: 10_000,
+        high_ma: 4355,
+        high_ms: 1_000,
+    });
     let cont = b.send(Request::PortContinuity { slot: 0 });
     b.pump();
     // While the DCIR runs, the port channel finishes and pings come back at once.
@@ -183,7 +285,11 @@ fn channels_overlap_and_ping_is_answered_within_10ms_of_jig_time() {
         b.pump();
         let r = b.take_reply(ping).expect("pong in the same poll");
         assert_eq!(r, Reply::Pong { nonce: pongs });
-        assert!(b.clock.now_us() - sent_at < 10_000, "ping took {} us", b.clock.now_us() - sent_at);
+        assert!(
+            b.clock.now_us() - sent_at < 10_000,
+            "ping took {} us",
+            b.clock.now_us() - sent_at
+        );
         pongs += 1;
         if let Some(t) = b.jig.next_deadline() {
             b.clock.advance_to(t.min(b.clock.now_us() + 500_000));
@@ -191,36 +297,73 @@ fn channels_overlap_and_ping_is_answered_within_10ms_of_jig_time() {
         b.pump();
     }
     assert!(pongs > 10, "pinged {pongs} times during the DCIR");
-    assert!(matches!(b.take_reply(cont), Some(Reply::Continuity(_))), "continuity finished during DCIR");
+    assert!(
+        matches!(b.take_reply(cont), Some(Reply::Continuity(_))),
+        "continuity finished during DCIR"
+    );
 }
 
 #[test]
 fn busy_channel_and_missing_phone_are_typed_errors() {
     let phone = library().phones.remove(0);
     let mut b = Bench::new(Some(phone));
-    let first = b.send(Request::BatteryDcir { slot: 0, low_ma: 800, low_ms: 10_000, high_ma: 4000, high_ms: 1_000 });
+    let first = b.send(Request::BatteryDcir {
+        slot: 0,
+        low_ma: 800,
+        low_ms: 10_000,
+        high_ma: 4000,
+        high_ms: 1_000,
+    });
     let second = b.send(Request::BatteryGauge { slot: 0 });
     b.pump();
-    assert_eq!(b.take_reply(second), Some(Reply::Error(JigError::Busy(Channel::Battery))));
-    assert_eq!(b.call(Request::Abort { slot: 0, channel: Channel::Battery }), Reply::Done);
+    assert_eq!(
+        b.take_reply(second),
+        Some(Reply::Error(JigError::Busy(Channel::Battery)))
+    );
+    assert_eq!(
+        b.call(Request::Abort {
+            slot: 0,
+            channel: Channel::Battery
+        }),
+        Reply::Done
+    );
     assert_eq!(b.take_reply(first), Some(Reply::Error(JigError::Aborted)));
-    assert_eq!(b.call(Request::BatteryGauge { slot: 1 }), Reply::Error(JigError::NoPhone));
-    assert_eq!(b.call(Request::BatteryGauge { slot: 9 }), Reply::Error(JigError::BadRequest));
-    assert_eq!(b.rig.borrow().slots[0].wiring.load_a, 0.0, "abort switches the load off");
+    assert_eq!(
+        b.call(Request::BatteryGauge { slot: 1 }),
+        Reply::Error(JigError::NoPhone)
+    );
+    assert_eq!(
+        b.call(Request::BatteryGauge { slot: 9 }),
+        Reply::Error(JigError::BadRequest)
+    );
+    assert_eq!(
+        b.rig.borrow().slots[0].wiring.load_a,
+        0.0,
+        "abort switches the load off"
+    );
 }
 
 #[test]
 fn removing_the_phone_aborts_its_procedures() {
     let phone = library().phones.remove(0);
     let mut b = Bench::new(Some(phone));
-    let charge = b.send(Request::PortCharge { slot: 0, settle_ms: 5_000 });
+    let charge = b.send(Request::PortCharge {
+        slot: 0,
+        settle_ms: 5_000,
+    });
     b.pump();
     assert!(b.rig.borrow().slots[0].wiring.vbus_on_since.is_some());
     b.rig.borrow_mut().remove(0);
     b.pump();
     assert_eq!(b.take_reply(charge), Some(Reply::Error(JigError::Aborted)));
-    assert!(b.inbox.iter().any(|p| p.msg == JigMsg::Event(Event::PhoneRemoved { slot: 0 })));
-    assert!(b.rig.borrow().slots[0].wiring.vbus_on_since.is_none(), "VBUS is off once the phone is gone");
+    assert!(b
+        .inbox
+        .iter()
+        .any(|p| p.msg == JigMsg::Event(Event::PhoneRemoved { slot: 0 })));
+    assert!(
+        b.rig.borrow().slots[0].wiring.vbus_on_since.is_none(),
+        "VBUS is off once the phone is gone"
+    );
 }
 
 #[test]

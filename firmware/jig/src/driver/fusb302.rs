@@ -68,7 +68,11 @@ pub fn measure_cc<B: I2c, D: DelayNs>(
     rp: benchline_protocol::RpLevel,
 ) -> Result<f32, B::Error> {
     write(bus, reg::CONTROL0, host_cur(rp) << 2)?;
-    let sw = if cc == 1 { reg::PU_EN1 | reg::MEAS_CC1 } else { reg::PU_EN2 | reg::MEAS_CC2 };
+    let sw = if cc == 1 {
+        reg::PU_EN1 | reg::MEAS_CC1
+    } else {
+        reg::PU_EN2 | reg::MEAS_CC2
+    };
     write(bus, reg::SWITCHES0, sw)?;
     delay.delay_ms(1);
     // Binary search for the highest MDAC code whose threshold the voltage still exceeds.

@@ -44,11 +44,23 @@ pub struct Fit {
 
 impl Fit {
     /// Battery path: 10 mOhm shunt, 0.2 mA / LSB (full scale 6.5 A).
-    pub const BATTERY: Fit = Fit { addr: ADDR_BATTERY, current_lsb_a: 0.000_2, shunt_ohm: 0.010 };
+    pub const BATTERY: Fit = Fit {
+        addr: ADDR_BATTERY,
+        current_lsb_a: 0.000_2,
+        shunt_ohm: 0.010,
+    };
     /// VBUS: 10 mOhm shunt, 0.1 mA / LSB (full scale 3.2 A).
-    pub const VBUS: Fit = Fit { addr: ADDR_VBUS, current_lsb_a: 0.000_1, shunt_ohm: 0.010 };
+    pub const VBUS: Fit = Fit {
+        addr: ADDR_VBUS,
+        current_lsb_a: 0.000_1,
+        shunt_ohm: 0.010,
+    };
     /// Backlight: 100 mOhm shunt, 10 uA / LSB (full scale 327 mA).
-    pub const BACKLIGHT: Fit = Fit { addr: ADDR_BACKLIGHT, current_lsb_a: 0.000_01, shunt_ohm: 0.100 };
+    pub const BACKLIGHT: Fit = Fit {
+        addr: ADDR_BACKLIGHT,
+        current_lsb_a: 0.000_01,
+        shunt_ohm: 0.100,
+    };
 
     /// CAL = 0.00512 / (current_lsb * R_shunt), from the INA226 datasheet.
     pub fn calibration(&self) -> u16 {

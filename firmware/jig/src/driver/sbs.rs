@@ -48,7 +48,11 @@ pub fn read_text<B: I2c, const N: usize>(bus: &mut B, cmd: u8) -> Result<String<
     let len = usize::from(buf[0]).min(want - 1);
     let mut out = String::new();
     for &b in &buf[1..=len] {
-        let c = if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' };
+        let c = if b.is_ascii_graphic() || b == b' ' {
+            b as char
+        } else {
+            '?'
+        };
         // Capacity is N and len <= N, so this cannot overflow.
         let _ = out.push(c);
     }
@@ -62,7 +66,11 @@ mod tests {
 
     #[test]
     fn word_is_little_endian() -> Result<(), embedded_hal::i2c::ErrorKind> {
-        let mut bus = Mock::new(&[Transaction::write_read(ADDR, vec![reg::VOLTAGE], vec![0x1C, 0x0F])]);
+        let mut bus = Mock::new(&[Transaction::write_read(
+            ADDR,
+            vec![reg::VOLTAGE],
+            vec![0x1C, 0x0F],
+        )]);
         assert_eq!(read_word(&mut bus, reg::VOLTAGE)?, 3868);
         bus.done();
         Ok(())
@@ -72,7 +80,11 @@ mod tests {
     fn block_text_uses_length_byte() -> Result<(), embedded_hal::i2c::ErrorKind> {
         let mut data = vec![3, b'A', b'T', b'L'];
         data.resize(9, 0xFF);
-        let mut bus = Mock::new(&[Transaction::write_read(ADDR, vec![reg::MANUFACTURER_NAME], data)]);
+        let mut bus = Mock::new(&[Transaction::write_read(
+            ADDR,
+            vec![reg::MANUFACTURER_NAME],
+            data,
+        )]);
         let name: String<8> = read_text(&mut bus, reg::MANUFACTURER_NAME)?;
         assert_eq!(name.as_str(), "ATL");
         bus.done();

@@ -38,7 +38,10 @@ fn read<B: I2c>(bus: &mut B, reg: u8) -> Result<u8, B::Error> {
 /// Enters factory mode and starts a raw scan.
 pub fn start_scan<B: I2c>(bus: &mut B) -> Result<(), B::Error> {
     bus.write(ADDR, &[reg::DEVICE_MODE, reg::MODE_FACTORY])?;
-    bus.write(ADDR, &[reg::DEVICE_MODE, reg::MODE_FACTORY | reg::START_SCAN])
+    bus.write(
+        ADDR,
+        &[reg::DEVICE_MODE, reg::MODE_FACTORY | reg::START_SCAN],
+    )
 }
 
 /// True once the scan started by [`start_scan`] has finished.
@@ -52,7 +55,11 @@ pub fn size<B: I2c>(bus: &mut B) -> Result<(u8, u8), B::Error> {
 }
 
 /// Raw counts of one row (at most [`MAX_TOUCH_COLS`] columns).
-pub fn read_row<B: I2c>(bus: &mut B, row: u8, cols: u8) -> Result<Vec<u16, MAX_TOUCH_COLS>, B::Error> {
+pub fn read_row<B: I2c>(
+    bus: &mut B,
+    row: u8,
+    cols: u8,
+) -> Result<Vec<u16, MAX_TOUCH_COLS>, B::Error> {
     let cols = usize::from(cols).min(MAX_TOUCH_COLS);
     bus.write(ADDR, &[reg::ROW_ADDR, row])?;
     let mut buf = [0u8; MAX_TOUCH_COLS * 2];

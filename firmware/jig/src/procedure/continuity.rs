@@ -2,7 +2,9 @@
 //! selector, enable the test current, let it settle 2 ms, then convert the resistance sense
 //! (AIN0) and the leakage sense (AIN1).
 
-use benchline_protocol::{Continuity as Reading, Instrument, JigError, PinReading, Reply, CONTINUITY_PINS};
+use benchline_protocol::{
+    Continuity as Reading, Instrument, JigError, PinReading, Reply, CONTINUITY_PINS,
+};
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 use heapless::Vec;
 
@@ -22,9 +24,19 @@ pub struct Continuity {
 
 impl Continuity {
     /// Selects the first pin and returns the job with its first wake-up time.
-    pub fn start<B, O: OutputPin, I, D>(board: &mut Board<B, O, I, D>, slot: u8, now_us: u64) -> Result<(Self, u64), JigError> {
+    pub fn start<B, O: OutputPin, I, D>(
+        board: &mut Board<B, O, I, D>,
+        slot: u8,
+        now_us: u64,
+    ) -> Result<(Self, u64), JigError> {
         select_pin(board, slot, 0)?;
-        Ok((Continuity { next_pin: 0, readings: Vec::new() }, after_ms(now_us, SETTLE_MS)))
+        Ok((
+            Continuity {
+                next_pin: 0,
+                readings: Vec::new(),
+            },
+            after_ms(now_us, SETTLE_MS),
+        ))
     }
 
     /// Measures the selected pin and moves to the next.
@@ -34,16 +46,25 @@ impl Continuity {
         slot: u8,
         now_us: u64,
     ) -> Result<Step, JigError> {
-        let pin = CONTINUITY_PINS.get(self.next_pin).copied().ok_or(JigError::BadRequest)?;
-        let r_code = ads1115::convert(&mut board.i2c, &mut board.delay, 0).or_fault(Instrument::Continuity)?;
-        let l_code = ads1115::convert(&mut board.i2c, &mut board.delay, 1).or_fault(Instrument::Continuity)?;
+        let pin = CONTINUITY_PINS
+            .get(self.next_pin)
+            .copied()
+            .ok_or(JigError::BadRequest)?;
+        let r_code = ads1115::convert(&mut board.i2c, &mut board.delay, 0)
+            .or_fault(Instrument::Continuity)?;
+        let l_code = ads1115::convert(&mut board.i2c, &mut board.delay, 1)
+            .or_fault(Instrument::Continuity)?;
         let resistance_ohm = if r_code == i16::MAX {
             f32::INFINITY
         } else {
             f32::from(r_code.max(0)) * ads1115::VOLTS_PER_LSB / ads1115::TEST_CURRENT_A
         };
         let leakage_a = f32::from(l_code.max(0)) * ads1115::VOLTS_PER_LSB / ads1115::SENSE_OHM;
-        let _ = self.readings.push(PinReading { pin, resistance_ohm, leakage_a });
+        let _ = self.readings.push(PinReading {
+            pin,
+            resistance_ohm,
+            leakage_a,
+        });
         self.next_pin += 1;
         if self.next_pin < CONTINUITY_PINS.len() {
             select_pin(board, slot, self.next_pin)?;
@@ -52,14 +73,24 @@ impl Continuity {
         if let Some(p) = board.slots.get_mut(usize::from(slot)) {
             p.cont_en.set_low().or_fault(Instrument::Continuity)?;
         }
-        Ok(Step::Done(Reply::Continuity(Reading { pins: core::mem::take(&mut self.readings) })))
+        Ok(Step::Done(Reply::Continuity(Reading {
+            pins: core::mem::take(&mut self.readings),
+        })))
     }
 }
 
-fn select_pin<B, O: OutputPin, I, D>(board: &mut Board<B, O, I, D>, slot: u8, index: usize) -> Result<(), JigError> {
-    let pins = board.slots.get_mut(usize::from(slot)).ok_or(JigError::BadRequest)?;
+fn select_pin<B, O: OutputPin, I, D>(
+    board: &mut Board<B, O, I, D>,
+    slot: u8,
+    index: usize,
+) -> Result<(), JigError> {
+    let pins = board
+        .slots
+        .get_mut(usize::from(slot))
+        .ok_or(JigError::BadRequest)?;
     for (bit, sel) in pins.cont_sel.iter_mut().enumerate() {
-        sel.set_state(((index >> bit) & 1 == 1).into()).or_fault(Instrument::Continuity)?;
+        sel.set_state(((index >> bit) & 1 == 1).into())
+            .or_fault(Instrument::Continuity)?;
     }
     pins.cont_en.set_high().or_fault(Instrument::Continuity)
 }

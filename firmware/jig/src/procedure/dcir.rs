@@ -40,7 +40,14 @@ impl Dcir {
             return Err(JigError::BadRequest);
         }
         mcp4725::set_load_ma(&mut board.i2c, u32::from(low_ma)).or_fault(Instrument::Load)?;
-        Ok((Dcir { phase: Phase::Low, high_ma, high_ms }, after_ms(now_us, low_ms)))
+        Ok((
+            Dcir {
+                phase: Phase::Low,
+                high_ma,
+                high_ms,
+            },
+            after_ms(now_us, low_ms),
+        ))
     }
 
     /// Samples at the end of a step.
@@ -49,11 +56,14 @@ impl Dcir {
         board: &mut Board<B, O, I, D>,
         now_us: u64,
     ) -> Result<Step, JigError> {
-        let v = ina226::bus_voltage(&mut board.i2c, ina226::Fit::BATTERY).or_fault(Instrument::PowerMonitor)?;
-        let i = ina226::current(&mut board.i2c, ina226::Fit::BATTERY).or_fault(Instrument::PowerMonitor)?;
+        let v = ina226::bus_voltage(&mut board.i2c, ina226::Fit::BATTERY)
+            .or_fault(Instrument::PowerMonitor)?;
+        let i = ina226::current(&mut board.i2c, ina226::Fit::BATTERY)
+            .or_fault(Instrument::PowerMonitor)?;
         match self.phase {
             Phase::Low => {
-                mcp4725::set_load_ma(&mut board.i2c, u32::from(self.high_ma)).or_fault(Instrument::Load)?;
+                mcp4725::set_load_ma(&mut board.i2c, u32::from(self.high_ma))
+                    .or_fault(Instrument::Load)?;
                 self.phase = Phase::High { v1: v, i1: i };
                 Ok(Step::WakeAt(after_ms(now_us, self.high_ms)))
             }

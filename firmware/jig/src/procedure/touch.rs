@@ -22,13 +22,25 @@ pub struct Touch {
 
 impl Touch {
     /// Starts the scan.
-    pub fn start<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>, now_us: u64) -> Result<(Self, u64), JigError> {
+    pub fn start<B: I2c, O, I, D>(
+        board: &mut Board<B, O, I, D>,
+        now_us: u64,
+    ) -> Result<(Self, u64), JigError> {
         touch::start_scan(&mut board.i2c).or_fault(Instrument::TouchIc)?;
-        Ok((Touch { give_up_at: after_ms(now_us, TIMEOUT_MS) }, after_ms(now_us, POLL_MS)))
+        Ok((
+            Touch {
+                give_up_at: after_ms(now_us, TIMEOUT_MS),
+            },
+            after_ms(now_us, POLL_MS),
+        ))
     }
 
     /// Polls the scan.
-    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(&mut self, board: &mut Board<B, O, I, D>, now_us: u64) -> Result<Step, JigError> {
+    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+        &mut self,
+        board: &mut Board<B, O, I, D>,
+        now_us: u64,
+    ) -> Result<Step, JigError> {
         if touch::scan_done(&mut board.i2c).or_fault(Instrument::TouchIc)? {
             let (rows, cols) = touch::size(&mut board.i2c).or_fault(Instrument::TouchIc)?;
             return Ok(Step::Done(Reply::TouchScan(TouchScan { rows, cols })));

@@ -33,7 +33,11 @@ impl Ads1115 {
             _ => 0.0,
         };
         let code = (volts / fsr * 32768.0).round();
-        self.conversion = if code >= 32767.0 { i16::MAX } else { code.max(-32768.0) as i16 };
+        self.conversion = if code >= 32767.0 {
+            i16::MAX
+        } else {
+            code.max(-32768.0) as i16
+        };
     }
 }
 

@@ -55,7 +55,11 @@ impl Fusb302 {
         };
         let threshold = f64::from((self.measure & 0x3F) + 1) * 0.042;
         let comp = if v > threshold { 1 << 5 } else { 0 };
-        let vbusok = if env.wiring.vbus_on_since.is_some() { 1 << 7 } else { 0 };
+        let vbusok = if env.wiring.vbus_on_since.is_some() {
+            1 << 7
+        } else {
+            0
+        };
         bc_lvl | comp | vbusok
     }
 }

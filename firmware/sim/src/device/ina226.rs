@@ -22,14 +22,22 @@ pub struct Ina226 {
 
 impl Ina226 {
     fn path(&self, env: &mut Env<'_>, index: usize) -> (f64, f64, f64) {
-        let Some(p) = env.phone else { return (0.0, 0.0, 0.010) };
+        let Some(p) = env.phone else {
+            return (0.0, 0.0, 0.010);
+        };
         match index {
             0 => {
                 let i = env.wiring.load_a;
-                (p.terminal_voltage(i) + noise(env.rng, 0.000_5), i + noise(env.rng, 0.000_2), 0.010)
+                (
+                    p.terminal_voltage(i) + noise(env.rng, 0.000_5),
+                    i + noise(env.rng, 0.000_2),
+                    0.010,
+                )
             }
             1 => {
-                let Some(since) = env.wiring.vbus_on_since else { return (0.0, 0.0, 0.010) };
+                let Some(since) = env.wiring.vbus_on_since else {
+                    return (0.0, 0.0, 0.010);
+                };
                 let connected = p.pin_ohm(0).is_some() && p.pin_ohm(1).is_some();
                 let i = if !connected {
                     0.0
@@ -38,7 +46,11 @@ impl Ina226 {
                 } else {
                     p.port.charge_ma / 1000.0
                 };
-                let i = if i > 0.0 { i + noise(env.rng, 0.002) } else { 0.0 };
+                let i = if i > 0.0 {
+                    i + noise(env.rng, 0.002)
+                } else {
+                    0.0
+                };
                 (VBUS_SOURCE_V - i * VBUS_PATH_OHM, i, 0.010)
             }
             _ => {
@@ -61,7 +73,8 @@ impl Ina226 {
             0x00 => self.config,
             0x01 => shunt_reg.clamp(-32768, 32767) as i16 as u16,
             0x02 => (volts / 0.001_25).round().clamp(0.0, 32767.0) as u16,
-            0x04 => ((shunt_reg * i64::from(self.calibration)) / 2048).clamp(-32768, 32767) as i16 as u16,
+            0x04 => ((shunt_reg * i64::from(self.calibration)) / 2048).clamp(-32768, 32767) as i16
+                as u16,
             0x05 => self.calibration,
             0xFE => 0x5449,
             0xFF => 0x2260,

@@ -13,8 +13,16 @@ impl Device for Mcp4725 {
         if let [hi, lo, ..] = data {
             // Fast mode: 0 0 PD1 PD0 D11..D8, D7..D0. Power-down bits switch the output off.
             let powered_down = hi & 0x30 != 0;
-            self.code = if powered_down { 0 } else { u16::from_be_bytes([hi & 0x0F, *lo]) };
-            env.wiring.load_a = if env.phone.is_some() { f64::from(self.code) * 0.002 } else { 0.0 };
+            self.code = if powered_down {
+                0
+            } else {
+                u16::from_be_bytes([hi & 0x0F, *lo])
+            };
+            env.wiring.load_a = if env.phone.is_some() {
+                f64::from(self.code) * 0.002
+            } else {
+                0.0
+            };
             return Ok(());
         }
         Err(Nack)

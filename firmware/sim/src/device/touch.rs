@@ -48,7 +48,10 @@ impl Device for Touch {
             }
         }
         match self.ptr {
-            0x00 => fill(buf, self.mode | if self.scan_done_at.is_some() { 0x80 } else { 0 }),
+            0x00 => fill(
+                buf,
+                self.mode | if self.scan_done_at.is_some() { 0x80 } else { 0 },
+            ),
             0x02 => fill(buf, p.screen.rows),
             0x03 => fill(buf, p.screen.cols),
             0x10 if self.mode == 0x40 && self.scanned => {
@@ -61,7 +64,11 @@ impl Device for Touch {
                     } else {
                         NOMINAL
                     };
-                    let v = if col < usize::from(p.screen.cols) { (base + noise(env.rng, 60.0)).max(0.0) as u16 } else { 0 };
+                    let v = if col < usize::from(p.screen.cols) {
+                        (base + noise(env.rng, 60.0)).max(0.0) as u16
+                    } else {
+                        0
+                    };
                     let b = v.to_be_bytes();
                     for (i, o) in pair.iter_mut().enumerate() {
                         *o = b[i];
