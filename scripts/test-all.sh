@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of Benchline. Installs what it needs when it is missing:
+# the rustfmt and clippy components and the thumbv7em-none-eabihf target (the jig firmware
+# library must build for a Cortex-M4F board without std).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+if command -v rustup >/dev/null; then
+  rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+  rustup target list --installed | grep -q '^thumbv7em-none-eabihf$' || rustup target add thumbv7em-none-eabihf
+fi
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (unit, property, simulated hardware, end-to-end over PTYs)"
+cargo test --workspace --locked
+
+step "jig firmware builds without std for thumbv7em-none-eabihf"
+cargo build --locked -p benchline-jig -p benchline-protocol --target thumbv7em-none-eabihf
+
+step "fuzz target compiles"
+cargo check --locked --manifest-path firmware/protocol/fuzz/Cargo.toml
+
+step "all checks passed"
