@@ -13,7 +13,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-async fn burst(link: &Link, in_flight: usize, per_task: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
+async fn burst(
+    link: &Link,
+    in_flight: usize,
+    per_task: usize,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..in_flight {
@@ -23,7 +27,10 @@ async fn burst(link: &Link, in_flight: usize, per_task: usize) -> anyhow::Result
             for i in 0..per_task {
                 let nonce = (t * per_task + i) as u32;
                 let t0 = Instant::now();
-                match link.request(Request::Ping { nonce }, Duration::from_secs(2)).await? {
+                match link
+                    .request(Request::Ping { nonce }, Duration::from_secs(2))
+                    .await?
+                {
                     Reply::Pong { nonce: n } if n == nonce => lat.push(t0.elapsed()),
                     other => anyhow::bail!("unexpected reply {other:?}"),
                 }
