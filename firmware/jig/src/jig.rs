@@ -11,7 +11,7 @@ use heapless::Vec;
 
 use crate::board::{Board, Clock, MAX_SLOTS};
 use crate::driver::{eeprom, fusb302, ina226, sbs, touch};
-use crate::procedure::{self, backlight, charge, continuity, dcir, Job, OrFault, Step};
+use crate::procedure::{self, continuity, dcir, powered, Job, OrFault, Step};
 
 /// Identity of this jig, fixed at build or read from the board's OTP.
 #[derive(Debug, Clone)]
@@ -276,19 +276,27 @@ where
                 continuity::Continuity::start(&mut self.board, slot_u8, now)
                     .map(|(j, t)| (Job::Continuity(j), t))
             }
-            Request::PortCharge { settle_ms, .. } => {
-                charge::Charge::start(&mut self.board, slot_u8, now, settle_ms)
-                    .map(|(j, t)| (Job::Charge(j), t))
-            }
+            Request::PortCharge { settle_ms, .. } => powered::Powered::start(
+                &mut self.board,
+                slot_u8,
+                now,
+                powered::Supply::Vbus,
+                settle_ms,
+            )
+            .map(|(j, t)| (Job::Powered(j), t)),
             Request::ScreenTouch { .. } => {
                 self.slots[si].touch = None;
                 procedure::touch::Touch::start(&mut self.board, now)
                     .map(|(j, t)| (Job::Touch(j), t))
             }
-            Request::ScreenBacklight { settle_ms, .. } => {
-                backlight::Backlight::start(&mut self.board, slot_u8, now, settle_ms)
-                    .map(|(j, t)| (Job::Backlight(j), t))
-            }
+            Request::ScreenBacklight { settle_ms, .. } => powered::Powered::start(
+                &mut self.board,
+                slot_u8,
+                now,
+                powered::Supply::Backlight,
+                settle_ms,
+            )
+            .map(|(j, t)| (Job::Powered(j), t)),
             _ => return Err(JigError::Unsupported),
         };
         let (mut job, wake_at) = match started {

@@ -5,10 +5,9 @@
 //! Short procedures (`identify`, `battery.gauge`, `port.cc`, touch row reads) are answered inline
 //! by [`crate::jig`]; they take at most a few milliseconds of bus time.
 
-pub mod backlight;
-pub mod charge;
 pub mod continuity;
 pub mod dcir;
+pub mod powered;
 pub mod touch;
 
 use benchline_protocol::{Channel, Instrument, JigError, Reply};
@@ -33,12 +32,10 @@ pub enum Job {
     Dcir(dcir::Dcir),
     /// `port.continuity`.
     Continuity(continuity::Continuity),
-    /// `port.charge`.
-    Charge(charge::Charge),
+    /// `port.charge` or `screen.backlight`.
+    Powered(powered::Powered),
     /// `screen.touch`.
     Touch(touch::Touch),
-    /// `screen.backlight`.
-    Backlight(backlight::Backlight),
 }
 
 impl Job {
@@ -46,8 +43,12 @@ impl Job {
     pub fn channel(&self) -> Channel {
         match self {
             Job::Dcir(_) => Channel::Battery,
-            Job::Continuity(_) | Job::Charge(_) => Channel::Port,
-            Job::Touch(_) | Job::Backlight(_) => Channel::Screen,
+            Job::Continuity(_) => Channel::Port,
+            Job::Powered(p) => match p.supply() {
+                powered::Supply::Vbus => Channel::Port,
+                powered::Supply::Backlight => Channel::Screen,
+            },
+            Job::Touch(_) => Channel::Screen,
         }
     }
 
@@ -62,9 +63,8 @@ impl Job {
         match self {
             Job::Dcir(j) => j.step(board, now_us),
             Job::Continuity(j) => j.step(board, slot, now_us),
-            Job::Charge(j) => j.step(board, slot, now_us),
+            Job::Powered(j) => j.step(board, slot, now_us),
             Job::Touch(j) => j.step(board, now_us),
-            Job::Backlight(j) => j.step(board, slot, now_us),
         }
     }
 

@@ -1,0 +1,96 @@
+//! `port.charge` and `screen.backlight`: switch a supply on (the VBUS relay, or the backlight
+//! driver), let the load settle for `settle_ms`, read voltage and current on the INA226 that
+//! watches that supply, switch it off.
+
+use benchline_protocol::{Backlight, Charge, Instrument, JigError, Reply};
+use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
+
+use super::{after_ms, OrFault, Step};
+use crate::board::{Board, SlotPins};
+use crate::driver::ina226;
+
+/// Which supply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supply {
+    /// 5 V VBUS into the phone's port; the phone's charge current.
+    Vbus,
+    /// The backlight LED string.
+    Backlight,
+}
+
+impl Supply {
+    fn pin<O, I>(self, pins: &mut SlotPins<O, I>) -> &mut O {
+        match self {
+            Supply::Vbus => &mut pins.vbus_en,
+            Supply::Backlight => &mut pins.backlight_en,
+        }
+    }
+
+    fn fit(self) -> ina226::Fit {
+        match self {
+            Supply::Vbus => ina226::Fit::VBUS,
+            Supply::Backlight => ina226::Fit::BACKLIGHT,
+        }
+    }
+}
+
+/// State of a powered measurement.
+#[derive(Debug)]
+pub struct Powered {
+    supply: Supply,
+}
+
+impl Powered {
+    /// The supply this measurement drives.
+    pub fn supply(&self) -> Supply {
+        self.supply
+    }
+
+    /// Switches the supply on.
+    pub fn start<B, O: OutputPin, I, D>(
+        board: &mut Board<B, O, I, D>,
+        slot: u8,
+        now_us: u64,
+        supply: Supply,
+        settle_ms: u32,
+    ) -> Result<(Self, u64), JigError> {
+        let pins = board
+            .slots
+            .get_mut(usize::from(slot))
+            .ok_or(JigError::BadRequest)?;
+        supply
+            .pin(pins)
+            .set_high()
+            .or_fault(Instrument::PowerMonitor)?;
+        Ok((Powered { supply }, after_ms(now_us, settle_ms)))
+    }
+
+    /// Measures and switches the supply off (also when the monitor fails).
+    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+        &mut self,
+        board: &mut Board<B, O, I, D>,
+        slot: u8,
+        _now_us: u64,
+    ) -> Result<Step, JigError> {
+        let fit = self.supply.fit();
+        let volts = ina226::bus_voltage(&mut board.i2c, fit).or_fault(Instrument::PowerMonitor);
+        let amps = ina226::current(&mut board.i2c, fit).or_fault(Instrument::PowerMonitor);
+        if let Some(p) = board.slots.get_mut(usize::from(slot)) {
+            self.supply
+                .pin(p)
+                .set_low()
+                .or_fault(Instrument::PowerMonitor)?;
+        }
+        let (volts, amps) = (volts?, amps?);
+        Ok(Step::Done(match self.supply {
+            Supply::Vbus => Reply::Charge(Charge {
+                vbus_v: volts,
+                current_a: amps,
+            }),
+            Supply::Backlight => Reply::Backlight(Backlight {
+                voltage_v: volts,
+                current_a: amps,
+            }),
+        }))
+    }
+}
