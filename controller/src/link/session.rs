@@ -330,8 +330,13 @@ impl Task {
                 tracing::info!(port = %self.port, serial = %h.jig_serial, firmware = %h.firmware_version, "jig connected");
                 self.hello.send_replace(Some(h.clone()));
                 let _ = self.events.send(LinkEvent::Connected(h));
-                for (req, reply) in std::mem::take(&mut s.queued) {
-                    self.send(s, req, reply, wr).await?;
+                let mut queued = std::mem::take(&mut s.queued).into_iter();
+                while let Some((req, reply)) = queued.next() {
+                    if let Err(end) = self.send(s, req, reply, wr).await {
+                        // The rest fail as disconnected when the session ends.
+                        s.queued.extend(queued);
+                        return Err(end);
+                    }
                 }
             }
             JigMsg::Reply(r) => match s.pending.remove(&p.seq) {
