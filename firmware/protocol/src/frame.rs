@@ -69,7 +69,8 @@ pub fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<Packet<T>, Fram
         Some((0, rest)) => rest,
         _ => frame,
     };
-    if frame.len() > MAX_ENCODED_FRAME {
+    // The delimiter is already stripped; MAX_ENCODED_FRAME counts it.
+    if frame.len() > MAX_ENCODED_FRAME - 1 {
         return Err(FrameError::TooLong);
     }
     if frame.contains(&0) {

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_TEXT: usize = 24;
 /// Most touch nodes in one row of a touch scan.
 pub const MAX_TOUCH_COLS: usize = 48;
+/// Longest text of a log event.
+pub const LOG_TEXT: usize = 48;
 /// Most instruments a jig can report in its `Hello`.
 pub const MAX_INSTRUMENTS: usize = 8;
 /// The USB-C pins the continuity procedure measures, in this order.
@@ -318,7 +320,7 @@ pub struct SlotStatus {
     /// A phone is seated (presence switch closed).
     pub phone_present: bool,
     /// Channels with a procedure running.
-    pub busy: Vec<Channel, 3>,
+    pub busy: Vec<Channel, 3>, // capacity folded into the schema hash
 }
 
 /// The phone's identity.
@@ -503,7 +505,7 @@ pub enum Event {
         /// Severity.
         level: LogLevel,
         /// Text, truncated to [`MAX_TEXT`] * 2 bytes.
-        text: String<48>,
+        text: String<LOG_TEXT>,
     },
 }
 

@@ -17,7 +17,7 @@ const README: &str = include_str!("../README.md");
 
 /// The schema hash published in the README. Changing any message layout changes it; the README
 /// (constants table, handshake section, example (c)) must then be updated with it.
-const SCHEMA_HASH: u64 = 0x443A_DA4E_00BA_8785;
+const SCHEMA_HASH: u64 = 0xAF1F_2DA2_E606_C669;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -176,16 +176,18 @@ fn example_c_handshake() -> TestResult {
             })),
         },
         &Stages {
-            postcard: "00 00 00 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
+            postcard:
+                "00 00 00 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
                        30 30 31 04 02 00 01 F8 AC D1 91 01",
-            crc: 0x9705_5EAB,
-            cobs: "01 01 01 11 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
-                   30 30 31 04 02 0B 01 F8 AC D1 91 01 AB 5E 05 97",
-            frame: "01 01 01 11 01 85 8F EA 85 E0 C9 B6 9D 44 05 30 2E 31 2E 30 0B 07 42 4C 2D \
-                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 AB 5E 05 97 00",
+            crc: 0x2FC1_427D,
+            cobs:
+                "01 01 01 12 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
+                   30 30 31 04 02 0B 01 F8 AC D1 91 01 7D 42 C1 2F",
+            frame: "01 01 01 12 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
+                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 7D 42 C1 2F 00",
         },
     )?;
-    readme_has("85 8F EA 85 E0 C9 B6 9D 44    schema_hash = 0x443ADA4E00BA8785")?;
+    readme_has("E9 8C 9B B0 AE B4 CB 8F AF 01 schema_hash = 0xAF1F2DA2E606C669")?;
 
     check_example(
         &Packet {
