@@ -12,5 +12,6 @@
 //! reply to the request that asked for it.
 
 pub mod link;
+pub mod plan;
 pub mod run;
 pub mod sim;

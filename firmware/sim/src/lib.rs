@@ -23,5 +23,5 @@ pub mod rig;
 pub use clock::SimClock;
 pub use jig::{build_jig, SimJig};
 pub use link::MemLink;
-pub use phone::{Library, Phone, PhoneError};
+pub use phone::{Expected, Library, Phone, PhoneError};
 pub use rig::Rig;

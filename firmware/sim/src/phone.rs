@@ -74,6 +74,32 @@ pub struct Phone {
     pub port: Port,
     /// Screen.
     pub screen: Screen,
+    /// What an operator answers to the plan's visual prompts for this phone (prompt id to choice),
+    /// e.g. `cosmetic = "B"`, `pixels = "pass"`, `burn_in = "none"`.
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    /// The outcome this phone must get under the shipped standard plan, written from its
+    /// condition and the plan's documented policy (never by the grading code).
+    #[serde(default)]
+    pub expected: Option<Expected>,
+}
+
+/// Expected outcome of a phone under the standard plan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// CTIA cosmetic grade A-E.
+    pub cosmetic: String,
+    /// CTIA functional grade 0-9.
+    pub functional: u8,
+    /// `resale`, `repair`, `parts` or `recycle`.
+    pub disposition: String,
+    /// Parts to repair when the disposition is `repair` (`battery`, `port`, `screen`), sorted.
+    #[serde(default)]
+    pub repair: Vec<String>,
+    /// Marketplace grade (Premium, Excellent, Good, Fair), absent when not sellable as is.
+    #[serde(default)]
+    pub marketplace: Option<String>,
 }
 
 /// The battery pack and its gauge.

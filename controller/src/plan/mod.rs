@@ -1,0 +1,231 @@
+//! Test plans: parse, validate and compile a plan file (TOML) into a [`Plan`] that the run and
+//! the grading obey. Validation reports every problem at once, each at file:line:col with the
+//! offending text and a hint ([`PlanErrors`]); nothing runs from a plan with errors.
+//!
+//! The format is documented for test engineers in `test-plans/README.md`.
+
+pub mod catalogue;
+mod diagnostic;
+mod node;
+mod parse;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use catalogue::Procedure;
+pub use diagnostic::{Diagnostic, PlanErrors};
+
+/// The standard plan, built into the binary.
+pub const STANDARD: &str = include_str!("../../../test-plans/standard-refurb.toml");
+/// Its name in messages.
+pub const STANDARD_ORIGIN: &str = "test-plans/standard-refurb.toml";
+
+/// A compiled plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Plan id.
+    pub id: String,
+    /// Plan version.
+    pub version: String,
+    /// What the plan is for.
+    pub description: String,
+    /// SHA-256 of the file's bytes, hex: part of the plan's identity in every record.
+    pub hash: String,
+    /// Jig kinds the plan needs (`combo`, `battery`, `port`, `screen`).
+    pub jig_kinds: Vec<String>,
+    /// Oldest jig firmware the plan accepts.
+    pub min_firmware: (u64, u64, u64),
+    /// Oldest protocol version.
+    pub min_protocol: u16,
+    /// Known models and their connector.
+    pub models: BTreeMap<String, Connector>,
+    /// Steps in file order.
+    pub steps: Vec<Step>,
+    /// Operator prompts.
+    pub prompts: Vec<Prompt>,
+    /// Grading policy.
+    pub grading: Policy,
+}
+
+/// A phone connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connector {
+    /// USB Type-C.
+    UsbC,
+    /// Lightning.
+    Lightning,
+}
+
+/// What to do with the rest of the channel when a step's limits fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    /// Run the next steps anyway.
+    Continue,
+    /// Skip the remaining steps of the same channel.
+    SkipChannel,
+}
+
+/// One step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Id used in rules (`gauge.state_of_health`).
+    pub id: String,
+    /// The procedure.
+    pub procedure: &'static Procedure,
+    /// Parameters with defaults filled in.
+    pub params: BTreeMap<String, f64>,
+    /// Timeout beyond the physical duration, ms (`None`: the run's default).
+    pub timeout_ms: Option<u64>,
+    /// Attempts after a link fault, beyond the first.
+    pub retries: u32,
+    /// What a failed limit does to the rest of the channel.
+    pub on_fail: OnFail,
+    /// Connectors the step applies to (`None`: all).
+    pub connectors: Option<Vec<Connector>>,
+    /// Limits.
+    pub limits: Vec<Limit>,
+}
+
+/// Limits on the measurements whose name matches `pattern` (`*` matches any text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// Measurement name or pattern.
+    pub pattern: String,
+    /// Unit, as the procedure measures it.
+    pub unit: &'static str,
+    /// Bounds for every model.
+    pub bounds: Bounds,
+    /// Bounds for particular models.
+    pub models: BTreeMap<String, Bounds>,
+}
+
+/// Pass band of a measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Bounds {
+    /// Fails below.
+    pub min: Option<f64>,
+    /// Fails above.
+    pub max: Option<f64>,
+    /// Width of the band inside the limits that passes as marginal.
+    pub marginal: f64,
+}
+
+/// An operator prompt with fixed choices.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    /// Id used in rules.
+    pub id: String,
+    /// The question.
+    pub question: String,
+    /// The choices, best first.
+    pub choices: Vec<String>,
+}
+
+/// The grading policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Prompt whose answer is the CTIA cosmetic grade.
+    pub cosmetic_prompt: String,
+    /// Number of parts to repair from which the phone goes to parts harvest.
+    pub parts_when_repairs: usize,
+    /// CTIA functional grade (index) to R2v3 functional category.
+    pub r2_functional: Vec<String>,
+    /// CTIA cosmetic grade to R2v3 cosmetic category.
+    pub r2_cosmetic: BTreeMap<String, String>,
+    /// CTIA cosmetic grade to marketplace grade, for phones sold as is.
+    pub marketplace: BTreeMap<String, String>,
+    /// Rules.
+    pub rules: Vec<Rule>,
+}
+
+/// A part the repair bench can replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// Battery.
+    Battery,
+    /// Charging port.
+    Port,
+    /// Screen assembly.
+    Screen,
+}
+
+/// A grading rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Name; becomes the reason in records.
+    pub name: String,
+    /// When it fires: every condition given must hold.
+    pub when: Condition,
+    /// CTIA functional grade it sets at least.
+    pub functional: u8,
+    /// Part it sends to repair.
+    pub repair: Option<Part>,
+    /// Sends the phone to recycling.
+    pub recycle: bool,
+}
+
+/// Conditions of a rule; each list holds when any of its items holds.
+#[derive(Debug, Clone, Default)]
+pub struct Condition {
+    /// Measurement patterns (`step.measurement`) of which one failed.
+    pub fail: Vec<String>,
+    /// Measurement patterns of which one is marginal or failed.
+    pub marginal: Vec<String>,
+    /// Prompt answers.
+    pub answer: BTreeMap<String, Vec<String>>,
+    /// Some measurement failed.
+    pub any_fail: bool,
+}
+
+impl Plan {
+    /// Parses and validates plan text; `origin` names it in errors.
+    pub fn parse(source: &str, origin: &str) -> Result<Plan, PlanErrors> {
+        parse::parse(source).map_err(|diagnostics| PlanErrors { origin: origin.into(), source: source.into(), diagnostics })
+    }
+
+    /// Reads and parses a plan file.
+    pub fn load(path: &Path) -> Result<Plan, PlanLoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PlanLoadError::Read { path: path.display().to_string(), source })?;
+        Ok(Plan::parse(&text, &path.display().to_string())?)
+    }
+
+    /// The standard plan built into the binary.
+    pub fn standard() -> Result<Plan, PlanErrors> {
+        Plan::parse(STANDARD, STANDARD_ORIGIN)
+    }
+
+    /// The connector of a model, when the plan knows the model.
+    pub fn connector(&self, model: &str) -> Option<Connector> {
+        self.models.get(model).copied()
+    }
+}
+
+/// Why a plan could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanLoadError {
+    /// The file could not be read.
+    #[error("cannot read plan {path}: {source}; check the path")]
+    Read {
+        /// Path.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The plan has errors.
+    #[error("{0}")]
+    Invalid(#[from] PlanErrors),
+}
+
+impl Limit {
+    /// Bounds for `model`.
+    pub fn bounds_for(&self, model: &str) -> Bounds {
+        self.models.get(model).copied().unwrap_or(self.bounds)
+    }
+}
+
+/// True when `name` matches `pattern` (`*` matches any text, `?` one character).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    wildmatch::WildMatch::new(pattern).matches(name)
+}
