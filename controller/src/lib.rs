@@ -11,6 +11,8 @@
 //! Invariant: a measurement only ever comes from a frame that passed its CRC and decoded as the
 //! reply to the request that asked for it.
 
+pub mod dryrun;
+pub mod grade;
 pub mod link;
 pub mod plan;
 pub mod run;

@@ -30,6 +30,34 @@ enum Command {
     Run(RunArgs),
     /// Start one simulated jig on a PTY and print its device path.
     SimJig(SimJigArgs),
+    /// Work with test plans.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Validate a plan; with --against, dry-run it on simulated jigs against a phone library and
+    /// compare every grade with the phone's expected outcome (exit 1 on any mismatch).
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The plan file.
+    file: PathBuf,
+    /// Phone library (a directory of TOML files, or one file) to dry-run against.
+    #[arg(long, value_name = "DIR")]
+    against: Option<PathBuf>,
+    /// Simulated jigs for the dry run.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    jigs: usize,
+    /// Slots per simulated jig.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    slots: usize,
+    /// Seed of the simulated line.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -40,6 +68,9 @@ struct RunArgs {
     /// Serial port of a jig (repeatable), e.g. /dev/ttyACM0 or the path `benchctl sim-jig` printed.
     #[arg(long = "port", value_name = "PATH")]
     ports: Vec<String>,
+    /// The test plan (default: the standard plan built in, test-plans/standard-refurb.toml).
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Print one JSON line per tested phone (no terminal UI).
     #[arg(long)]
     headless: bool,
@@ -137,6 +168,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::SimJig(a) => cmd_sim_jig(a),
+        Command::Plan(PlanCommand::Check(a)) => cmd_plan_check(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -168,6 +200,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     if a.phones.is_some() {
         load_phones(&a.phones)?;
     }
+    let plan = load_plan(&a.plan)?;
     if !a.headless {
         eprintln!(
             "benchctl: the terminal UI is not available yet; printing one JSON line per phone"
@@ -185,6 +218,8 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         operator: a.operator,
         margin: Duration::from_millis(a.timeout_margin),
         link: LinkConfig::default(),
+        plan: std::sync::Arc::new(plan),
+        sim_once: false,
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let stdout = std::io::stdout();
@@ -213,6 +248,50 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         eprintln!("warning: {f}");
     }
     Ok(())
+}
+
+fn load_plan(path: &Option<PathBuf>) -> Result<benchctl::plan::Plan, Failure> {
+    match path {
+        Some(p) => benchctl::plan::Plan::load(p).map_err(bad_input),
+        None => benchctl::plan::Plan::standard().map_err(bad_input),
+    }
+}
+
+fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
+    let plan = load_plan(&Some(a.file.clone()))?;
+    println!(
+        "{}: plan {} version {} is valid: {} steps, {} prompts, {} grading rules (sha256 {})",
+        a.file.display(),
+        plan.id,
+        plan.version,
+        plan.steps.len(),
+        plan.prompts.len(),
+        plan.grading.rules.len(),
+        plan.hash
+    );
+    let Some(dir) = a.against else { return Ok(()) };
+    if let Err(e) = benchline_sim::Library::load(&dir) {
+        return Err(bad_input(e));
+    }
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = rt.block_on(benchctl::dryrun::dry_run(
+        std::sync::Arc::new(plan),
+        &dir,
+        a.jigs,
+        a.slots,
+        a.seed,
+    ))?;
+    rt.shutdown_timeout(Duration::from_millis(200));
+    println!("{report}");
+    if report.mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "{} phone(s) were not graded as expected",
+            report.mismatches.len()
+        )
+        .into())
+    }
 }
 
 fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {

@@ -159,11 +159,18 @@ pub fn assert_truth(record: &Value) {
         "{imei} DCIR {dcir} vs {truth}"
     );
     let cc = step(record, "port.cc");
-    for (n, name) in [(1u8, "cc1"), (2, "cc2")] {
-        let expected = phone
-            .cc_rd_ohm(n)
-            .map_or(2.7, |rd| 5.0 * rd / (22_000.0 + rd));
-        assert!((value(cc, name) - expected).abs() <= 0.05, "{imei} {name}");
+    if phone.connector == benchline_sim::phone::Connector::UsbC {
+        for (n, name) in [(1u8, "cc1"), (2, "cc2")] {
+            let expected = phone
+                .cc_rd_ohm(n)
+                .map_or(2.7, |rd| 5.0 * rd / (22_000.0 + rd));
+            assert!((value(cc, name) - expected).abs() <= 0.05, "{imei} {name}");
+        }
+    } else {
+        assert_eq!(
+            cc["status"], "skipped",
+            "{imei}: port.cc does not apply to Lightning"
+        );
     }
     let touch = step(record, "screen.touch");
     let raw = touch["measurements"]
@@ -184,5 +191,18 @@ pub fn assert_truth(record: &Value) {
         dead,
         phone.screen.dead_nodes.len(),
         "{imei} dead touch nodes"
+    );
+    let expected = phone.expected.as_ref().unwrap();
+    let grade = &record["grade"];
+    assert_eq!(
+        grade["disposition"],
+        expected.disposition.as_str(),
+        "{imei}: {grade}"
+    );
+    assert_eq!(grade["functional"], expected.functional, "{imei}: {grade}");
+    assert_eq!(
+        grade["marketplace"].as_str(),
+        expected.marketplace.as_deref(),
+        "{imei}: {grade}"
     );
 }

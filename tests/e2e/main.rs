@@ -4,5 +4,7 @@
 
 mod bad_input;
 mod faults;
+mod grading;
 mod harness;
 mod line;
+mod plans;

@@ -288,6 +288,7 @@ impl Task {
         wr: &mut W,
     ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
+        tracing::trace!(port = %self.port, seq, ?req, "request");
         if let Err(end) = self.write(wr, seq, &req).await {
             let why = match &end {
                 End::Lost(w) => w.as_str(),
@@ -341,6 +342,7 @@ impl Task {
             }
             JigMsg::Reply(r) => match s.pending.remove(&p.seq) {
                 Some(w) => {
+                    tracing::trace!(port = %self.port, seq = p.seq, ?r, "reply");
                     let _ = w.send(Ok(r));
                 }
                 None => {

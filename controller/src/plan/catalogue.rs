@@ -30,11 +30,18 @@ pub struct Procedure {
 }
 
 const fn p(name: &'static str, default: f64, min: f64, max: f64) -> Param {
-    Param { name, default, min, max }
+    Param {
+        name,
+        default,
+        min,
+        max,
+    }
 }
 
 /// Port pins as they appear in measurement names.
-pub const PINS: [&str; 8] = ["vbus", "gnd", "dplus", "dminus", "cc1", "cc2", "sbu1", "sbu2"];
+pub const PINS: [&str; 8] = [
+    "vbus", "gnd", "dplus", "dminus", "cc1", "cc2", "sbu1", "sbu2",
+];
 
 /// Every procedure.
 pub const PROCEDURES: &[Procedure] = &[
@@ -57,10 +64,26 @@ pub const PROCEDURES: &[Procedure] = &[
     Procedure {
         name: "battery.dcir",
         channel: Channel::Battery,
-        params: &[p("low_c", 0.2, 0.01, 2.0), p("low_ms", 10_000.0, 1.0, 60_000.0), p("high_c", 1.0, 0.05, 3.0), p("high_ms", 1_000.0, 1.0, 10_000.0)],
-        measurements: &[("v1", "V"), ("i1", "A"), ("v2", "V"), ("i2", "A"), ("resistance", "ohm")],
+        params: &[
+            p("low_c", 0.2, 0.01, 2.0),
+            p("low_ms", 10_000.0, 1.0, 60_000.0),
+            p("high_c", 1.0, 0.05, 3.0),
+            p("high_ms", 1_000.0, 1.0, 10_000.0),
+        ],
+        measurements: &[
+            ("v1", "V"),
+            ("i1", "A"),
+            ("v2", "V"),
+            ("i2", "A"),
+            ("resistance", "ohm"),
+        ],
     },
-    Procedure { name: "port.cc", channel: Channel::Port, params: &[], measurements: &[("cc1", "V"), ("cc2", "V")] },
+    Procedure {
+        name: "port.cc",
+        channel: Channel::Port,
+        params: &[],
+        measurements: &[("cc1", "V"), ("cc2", "V")],
+    },
     Procedure {
         name: "port.continuity",
         channel: Channel::Port,
@@ -76,8 +99,18 @@ pub const PROCEDURES: &[Procedure] = &[
     Procedure {
         name: "screen.touch",
         channel: Channel::Screen,
-        params: &[p("node_min", 2_000.0, 0.0, 65_535.0), p("node_max", 9_000.0, 0.0, 65_535.0)],
-        measurements: &[("rows", "count"), ("cols", "count"), ("raw_min", "count"), ("raw_max", "count"), ("raw_mean", "count"), ("bad_nodes", "count")],
+        params: &[
+            p("node_min", 2_000.0, 0.0, 65_535.0),
+            p("node_max", 9_000.0, 0.0, 65_535.0),
+        ],
+        measurements: &[
+            ("rows", "count"),
+            ("cols", "count"),
+            ("raw_min", "count"),
+            ("raw_max", "count"),
+            ("raw_mean", "count"),
+            ("bad_nodes", "count"),
+        ],
     },
     Procedure {
         name: "screen.backlight",
@@ -122,5 +155,9 @@ impl Procedure {
 
 /// Names of all procedures, for hints.
 pub fn procedure_names() -> String {
-    PROCEDURES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    PROCEDURES
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -18,7 +18,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem at `span`.
     pub fn new(message: impl Into<String>, span: Range<usize>) -> Self {
-        Diagnostic { message: message.into(), span, hint: None }
+        Diagnostic {
+            message: message.into(),
+            span,
+            hint: None,
+        }
     }
 
     /// Adds what to do about it.
@@ -41,7 +45,10 @@ impl Diagnostic {
         let (line, col) = self.line_col(source);
         let title = format!("{origin}:{line}:{col}: {}", self.message);
         let span = clamp(&self.span, source);
-        let snippet = Snippet::source(source).origin(origin).fold(true).annotation(Level::Error.span(span).label(""));
+        let snippet = Snippet::source(source)
+            .origin(origin)
+            .fold(true)
+            .annotation(Level::Error.span(span).label(""));
         let mut msg = Level::Error.title(&title).snippet(snippet);
         if let Some(h) = &self.hint {
             msg = msg.footer(Level::Help.title(h));
@@ -79,7 +86,12 @@ impl std::fmt::Display for PlanErrors {
         for d in &self.diagnostics {
             writeln!(f, "{}", d.render(&self.origin, &self.source))?;
         }
-        write!(f, "{}: {} error(s); nothing was run", self.origin, self.diagnostics.len())
+        write!(
+            f,
+            "{}: {} error(s); nothing was run",
+            self.origin,
+            self.diagnostics.len()
+        )
     }
 }
 

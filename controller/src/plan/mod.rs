@@ -182,12 +182,19 @@ pub struct Condition {
 impl Plan {
     /// Parses and validates plan text; `origin` names it in errors.
     pub fn parse(source: &str, origin: &str) -> Result<Plan, PlanErrors> {
-        parse::parse(source).map_err(|diagnostics| PlanErrors { origin: origin.into(), source: source.into(), diagnostics })
+        parse::parse(source).map_err(|diagnostics| PlanErrors {
+            origin: origin.into(),
+            source: source.into(),
+            diagnostics,
+        })
     }
 
     /// Reads and parses a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanLoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanLoadError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PlanLoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(Plan::parse(&text, &path.display().to_string())?)
     }
 

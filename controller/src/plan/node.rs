@@ -38,7 +38,13 @@ impl<'a> Node<'a> {
     /// Where the node stands.
     pub fn span(&self) -> Range<usize> {
         match self {
-            Node::Table(_, s) | Node::Array(_, s) | Node::Str(_, s) | Node::Int(_, s) | Node::Float(_, s) | Node::Bool(_, s) | Node::Other(s) => s.clone(),
+            Node::Table(_, s)
+            | Node::Array(_, s)
+            | Node::Str(_, s)
+            | Node::Int(_, s)
+            | Node::Float(_, s)
+            | Node::Bool(_, s)
+            | Node::Other(s) => s.clone(),
         }
     }
 
@@ -67,7 +73,11 @@ impl<'a> Node<'a> {
 
 /// Parses a document into nodes.
 pub fn parse(doc: &ImDocument<String>) -> Node<'_> {
-    table(doc.as_table().iter().map(|(k, _)| k), |k| doc.as_table().get_key_value(k), doc.as_table().span().unwrap_or(0..0))
+    table(
+        doc.as_table().iter().map(|(k, _)| k),
+        |k| doc.as_table().get_key_value(k),
+        doc.as_table().span().unwrap_or(0..0),
+    )
 }
 
 fn table<'a>(
@@ -80,7 +90,11 @@ fn table<'a>(
         if let Some((key, item)) = get(k) {
             let node = item_node(item);
             let key_span = key.span().unwrap_or_else(|| node.span());
-            entries.push(Entry { key: key.get(), key_span, node });
+            entries.push(Entry {
+                key: key.get(),
+                key_span,
+                node,
+            });
         }
     }
     Node::Table(entries, span)
@@ -95,9 +109,18 @@ fn item_node(item: &Item) -> Node<'_> {
         Item::ArrayOfTables(a) => {
             let items: Vec<Node<'_>> = a
                 .iter()
-                .map(|t| table(t.iter().map(|(k, _)| k), |k| t.get_key_value(k), t.span().unwrap_or(0..0)))
+                .map(|t| {
+                    table(
+                        t.iter().map(|(k, _)| k),
+                        |k| t.get_key_value(k),
+                        t.span().unwrap_or(0..0),
+                    )
+                })
                 .collect();
-            let span = a.span().or_else(|| items.first().map(|n| n.span())).unwrap_or(0..0);
+            let span = a
+                .span()
+                .or_else(|| items.first().map(|n| n.span()))
+                .unwrap_or(0..0);
             Node::Array(items, span)
         }
         Item::Value(v) => value_node(v),
@@ -119,7 +142,11 @@ fn value_node(v: &Value) -> Node<'_> {
             for (k, _) in t.iter() {
                 if let Some((key, item)) = t.get_key_value(k) {
                     let node = item_node(item);
-                    entries.push(Entry { key: key.get(), key_span: key.span().unwrap_or_else(|| node.span()), node });
+                    entries.push(Entry {
+                        key: key.get(),
+                        key_span: key.span().unwrap_or_else(|| node.span()),
+                        node,
+                    });
                 }
             }
             Node::Table(entries, span)

@@ -20,8 +20,13 @@ pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
         Ok(d) => d,
         Err(e) => {
             let msg = e.message().trim().replace('\n', " ");
-            return Err(vec![Diagnostic::new(format!("invalid TOML: {msg}"), e.span().unwrap_or(0..0))
-                .hint("fix the syntax at this place; strings need quotes and tables need [brackets]")]);
+            return Err(vec![Diagnostic::new(
+                format!("invalid TOML: {msg}"),
+                e.span().unwrap_or(0..0),
+            )
+            .hint(
+                "fix the syntax at this place; strings need quotes and tables need [brackets]",
+            )]);
         }
     };
     let root = node::parse(&doc);
@@ -34,7 +39,8 @@ pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
     }
     cx.diags.sort_by_key(|d| d.span.start);
     if cx.diags.is_empty() {
-        cx.diags.push(Diagnostic::new("the plan is incomplete", 0..0));
+        cx.diags
+            .push(Diagnostic::new("the plan is incomplete", 0..0));
     }
     Err(cx.diags)
 }
@@ -66,46 +72,107 @@ impl Cx {
         self.diags.push(Diagnostic::new(message, span).hint(hint));
     }
 
-    fn fields<'n, 'a>(&mut self, node: &'n Node<'a>, what: &str, allowed: &[&str]) -> Option<Fields<'n, 'a>> {
+    fn fields<'n, 'a>(
+        &mut self,
+        node: &'n Node<'a>,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n, 'a>> {
         match node {
             Node::Table(entries, span) => {
                 for e in entries {
                     if !allowed.contains(&e.key) {
-                        let hint = format!("{}{what} may have: {}", suggest(e.key, allowed).unwrap_or_default(), allowed.join(", "));
-                        self.err(format!("unknown key `{}` in {what}", e.key), e.key_span.clone(), hint);
+                        let hint = format!(
+                            "{}{what} may have: {}",
+                            suggest(e.key, allowed).unwrap_or_default(),
+                            allowed.join(", ")
+                        );
+                        self.err(
+                            format!("unknown key `{}` in {what}", e.key),
+                            e.key_span.clone(),
+                            hint,
+                        );
                     }
                 }
-                Some(Fields { entries, span: span.clone(), what: what.into() })
+                Some(Fields {
+                    entries,
+                    span: span.clone(),
+                    what: what.into(),
+                })
             }
             other => {
-                self.err(format!("{what} must be a table, found {}", other.kind()), other.span(), "write it as [name] or { key = value }");
+                self.err(
+                    format!("{what} must be a table, found {}", other.kind()),
+                    other.span(),
+                    "write it as [name] or { key = value }",
+                );
                 None
             }
         }
     }
 
     fn plan(&mut self, root: &Node<'_>, source: &str) -> Option<Plan> {
-        let top = self.fields(root, "the plan file", &["plan", "models", "step", "prompt", "grading"])?;
+        let top = self.fields(
+            root,
+            "the plan file",
+            &["plan", "models", "step", "prompt", "grading"],
+        )?;
         let head = match top.get("plan") {
-            Some(n) => self.fields(n, "[plan]", &["id", "version", "description", "jig_kinds", "min_firmware", "min_protocol"]),
+            Some(n) => self.fields(
+                n,
+                "[plan]",
+                &[
+                    "id",
+                    "version",
+                    "description",
+                    "jig_kinds",
+                    "min_firmware",
+                    "min_protocol",
+                ],
+            ),
             None => {
-                self.err("missing [plan] table", 0..0, "start the file with [plan] and its id, version and description");
+                self.err(
+                    "missing [plan] table",
+                    0..0,
+                    "start the file with [plan] and its id, version and description",
+                );
                 None
             }
         };
-        let id = head.as_ref().and_then(|h| self.req_str(h, "id")).map(|(s, span)| {
-            if s.is_empty() || !s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-                self.err(format!("plan id `{s}` is not a plain name"), span, "use lowercase letters, digits and '-', e.g. \"standard-refurb\"");
-            }
-            s.to_string()
-        });
-        let version = head.as_ref().and_then(|h| self.req_str(h, "version")).map(|(s, span)| {
-            if semver(s).is_none() {
-                self.err(format!("version `{s}` is not MAJOR.MINOR.PATCH"), span, "write e.g. \"1.0.0\"");
-            }
-            s.to_string()
-        });
-        let description = head.as_ref().and_then(|h| self.req_str(h, "description")).map(|(s, _)| s.to_string());
+        let id = head
+            .as_ref()
+            .and_then(|h| self.req_str(h, "id"))
+            .map(|(s, span)| {
+                if s.is_empty()
+                    || !s
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                {
+                    self.err(
+                        format!("plan id `{s}` is not a plain name"),
+                        span,
+                        "use lowercase letters, digits and '-', e.g. \"standard-refurb\"",
+                    );
+                }
+                s.to_string()
+            });
+        let version = head
+            .as_ref()
+            .and_then(|h| self.req_str(h, "version"))
+            .map(|(s, span)| {
+                if semver(s).is_none() {
+                    self.err(
+                        format!("version `{s}` is not MAJOR.MINOR.PATCH"),
+                        span,
+                        "write e.g. \"1.0.0\"",
+                    );
+                }
+                s.to_string()
+            });
+        let description = head
+            .as_ref()
+            .and_then(|h| self.req_str(h, "description"))
+            .map(|(s, _)| s.to_string());
         let mut jig_kinds = vec!["combo".to_string()];
         if let Some(n) = head.as_ref().and_then(|h| h.get("jig_kinds")) {
             jig_kinds = self.str_list(n, "jig_kinds", Some(&JIG_KINDS));
@@ -115,32 +182,65 @@ impl Cx {
             match n {
                 Node::Str(s, span) => match semver(s) {
                     Some(v) => min_firmware = v,
-                    None => self.err(format!("min_firmware `{s}` is not MAJOR.MINOR.PATCH"), span.clone(), "write e.g. \"0.1.0\""),
+                    None => self.err(
+                        format!("min_firmware `{s}` is not MAJOR.MINOR.PATCH"),
+                        span.clone(),
+                        "write e.g. \"0.1.0\"",
+                    ),
                 },
-                other => self.err(format!("min_firmware must be a string, found {}", other.kind()), other.span(), "write e.g. \"0.1.0\""),
+                other => self.err(
+                    format!("min_firmware must be a string, found {}", other.kind()),
+                    other.span(),
+                    "write e.g. \"0.1.0\"",
+                ),
             }
         }
         let mut min_protocol = 1;
         if let Some(n) = head.as_ref().and_then(|h| h.get("min_protocol")) {
             match n {
-                Node::Int(v, span) if *v >= 1 && *v <= i64::from(benchline_protocol::PROTOCOL_VERSION) => min_protocol = *v as u16,
+                Node::Int(v, span)
+                    if *v >= 1 && *v <= i64::from(benchline_protocol::PROTOCOL_VERSION) =>
+                {
+                    min_protocol = *v as u16
+                }
                 Node::Int(v, span) => self.err(
                     format!("min_protocol {v} is not a protocol this benchctl speaks"),
                     span.clone(),
-                    format!("this benchctl speaks protocol 1 to {}", benchline_protocol::PROTOCOL_VERSION),
+                    format!(
+                        "this benchctl speaks protocol 1 to {}",
+                        benchline_protocol::PROTOCOL_VERSION
+                    ),
                 ),
-                other => self.err(format!("min_protocol must be an integer, found {}", other.kind()), other.span(), "write e.g. 1"),
+                other => self.err(
+                    format!("min_protocol must be an integer, found {}", other.kind()),
+                    other.span(),
+                    "write e.g. 1",
+                ),
             }
         }
-        let models = top.get("models").map(|n| self.models(n)).unwrap_or_default();
+        let models = top
+            .get("models")
+            .map(|n| self.models(n))
+            .unwrap_or_default();
         let steps = match top.get("step") {
-            Some(Node::Array(items, _)) => items.iter().filter_map(|s| self.step(s, &models)).collect::<Vec<_>>(),
+            Some(Node::Array(items, _)) => items
+                .iter()
+                .filter_map(|s| self.step(s, &models))
+                .collect::<Vec<_>>(),
             Some(other) => {
-                self.err("step must be an array of tables", other.span(), "write each step as [[step]]");
+                self.err(
+                    "step must be an array of tables",
+                    other.span(),
+                    "write each step as [[step]]",
+                );
                 Vec::new()
             }
             None => {
-                self.err("the plan has no steps", top.span.clone(), "add at least one [[step]] with a procedure");
+                self.err(
+                    "the plan has no steps",
+                    top.span.clone(),
+                    "add at least one [[step]] with a procedure",
+                );
                 Vec::new()
             }
         };
@@ -149,14 +249,22 @@ impl Cx {
             for (s, n) in steps.iter().zip(items) {
                 let span = step_id_span(n);
                 if seen.insert(s.id.clone(), ()).is_some() {
-                    self.err(format!("step id `{}` is used twice", s.id), span, "give every step its own id; rules name measurements as step.measurement");
+                    self.err(
+                        format!("step id `{}` is used twice", s.id),
+                        span,
+                        "give every step its own id; rules name measurements as step.measurement",
+                    );
                 }
             }
         }
         let prompts = match top.get("prompt") {
             Some(Node::Array(items, _)) => items.iter().filter_map(|p| self.prompt(p)).collect(),
             Some(other) => {
-                self.err("prompt must be an array of tables", other.span(), "write each prompt as [[prompt]]");
+                self.err(
+                    "prompt must be an array of tables",
+                    other.span(),
+                    "write each prompt as [[prompt]]",
+                );
                 Vec::new()
             }
             None => Vec::new(),
@@ -166,7 +274,9 @@ impl Cx {
         if let Some(Node::Array(items, _)) = top.get("step") {
             for n in items {
                 if let Node::Table(entries, _) = n {
-                    if let Some(Node::Str(id, _)) = entries.iter().find(|e| e.key == "id").map(|e| &e.node) {
+                    if let Some(Node::Str(id, _)) =
+                        entries.iter().find(|e| e.key == "id").map(|e| &e.node)
+                    {
                         self.broken_steps.push(id.to_string());
                     }
                 }
@@ -179,7 +289,10 @@ impl Cx {
                 None
             }
         };
-        let hash: String = Sha256::digest(source.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let hash: String = Sha256::digest(source.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Some(Plan {
             id: id?,
             version: version?,
@@ -195,15 +308,31 @@ impl Cx {
         })
     }
 
-    fn req_str<'n, 'a>(&mut self, f: &Fields<'n, 'a>, key: &str) -> Option<(&'a str, Range<usize>)> {
+    fn req_str<'n, 'a>(
+        &mut self,
+        f: &Fields<'n, 'a>,
+        key: &str,
+    ) -> Option<(&'a str, Range<usize>)> {
         match f.get(key) {
             Some(Node::Str(s, span)) => Some((*s, span.clone())),
             Some(other) => {
-                self.err(format!("`{key}` in {} must be a string, found {}", f.what, other.kind()), other.span(), format!("write {key} = \"...\""));
+                self.err(
+                    format!(
+                        "`{key}` in {} must be a string, found {}",
+                        f.what,
+                        other.kind()
+                    ),
+                    other.span(),
+                    format!("write {key} = \"...\""),
+                );
                 None
             }
             None => {
-                self.err(format!("missing `{key}` in {}", f.what), f.span.clone(), format!("add {key} = \"...\""));
+                self.err(
+                    format!("missing `{key}` in {}", f.what),
+                    f.span.clone(),
+                    format!("add {key} = \"...\""),
+                );
                 None
             }
         }
@@ -211,7 +340,11 @@ impl Cx {
 
     fn str_list(&mut self, n: &Node<'_>, key: &str, allowed: Option<&[&str]>) -> Vec<String> {
         let Node::Array(items, span) = n else {
-            self.err(format!("`{key}` must be an array of strings, found {}", n.kind()), n.span(), format!("write {key} = [\"...\"]"));
+            self.err(
+                format!("`{key}` must be an array of strings, found {}", n.kind()),
+                n.span(),
+                format!("write {key} = [\"...\"]"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -220,17 +353,29 @@ impl Cx {
                 Node::Str(s, sp) => {
                     if let Some(allowed) = allowed {
                         if !allowed.contains(s) {
-                            self.err(format!("`{s}` is not one of the {key}"), sp.clone(), format!("{key} are: {}", allowed.join(", ")));
+                            self.err(
+                                format!("`{s}` is not one of the {key}"),
+                                sp.clone(),
+                                format!("{key} are: {}", allowed.join(", ")),
+                            );
                             continue;
                         }
                     }
                     out.push(s.to_string());
                 }
-                other => self.err(format!("`{key}` must hold strings, found {}", other.kind()), other.span(), "quote every item"),
+                other => self.err(
+                    format!("`{key}` must hold strings, found {}", other.kind()),
+                    other.span(),
+                    "quote every item",
+                ),
             }
         }
         if out.is_empty() && items.is_empty() {
-            self.err(format!("`{key}` is empty"), span.clone(), "list at least one item");
+            self.err(
+                format!("`{key}` is empty"),
+                span.clone(),
+                "list at least one item",
+            );
         }
         out
     }
@@ -238,34 +383,69 @@ impl Cx {
     fn models(&mut self, n: &Node<'_>) -> BTreeMap<String, Connector> {
         let mut out = BTreeMap::new();
         let Node::Table(entries, _) = n else {
-            self.err("[models] must be a table", n.span(), "write [models] then MODEL = { connector = \"usb-c\" }");
+            self.err(
+                "[models] must be a table",
+                n.span(),
+                "write [models] then MODEL = { connector = \"usb-c\" }",
+            );
             return out;
         };
         for e in entries {
-            let Some(f) = self.fields(&e.node, &format!("model {}", e.key), &["connector"]) else { continue };
+            let Some(f) = self.fields(&e.node, &format!("model {}", e.key), &["connector"]) else {
+                continue;
+            };
             match f.get("connector") {
                 Some(Node::Str(s, span)) => match connector(s) {
                     Some(c) => {
                         out.insert(e.key.to_string(), c);
                     }
-                    None => self.err(format!("unknown connector `{s}`"), span.clone(), "connectors are usb-c and lightning"),
+                    None => self.err(
+                        format!("unknown connector `{s}`"),
+                        span.clone(),
+                        "connectors are usb-c and lightning",
+                    ),
                 },
-                Some(other) => self.err("connector must be a string", other.span(), "write connector = \"usb-c\""),
-                None => self.err(format!("model {} has no connector", e.key), e.key_span.clone(), "write { connector = \"usb-c\" } or \"lightning\""),
+                Some(other) => self.err(
+                    "connector must be a string",
+                    other.span(),
+                    "write connector = \"usb-c\"",
+                ),
+                None => self.err(
+                    format!("model {} has no connector", e.key),
+                    e.key_span.clone(),
+                    "write { connector = \"usb-c\" } or \"lightning\"",
+                ),
             }
         }
         out
     }
 
     fn step(&mut self, n: &Node<'_>, models: &BTreeMap<String, Connector>) -> Option<Step> {
-        let f = self.fields(n, "[[step]]", &["id", "procedure", "params", "timeout_ms", "retries", "on_fail", "connectors", "limit"])?;
+        let f = self.fields(
+            n,
+            "[[step]]",
+            &[
+                "id",
+                "procedure",
+                "params",
+                "timeout_ms",
+                "retries",
+                "on_fail",
+                "connectors",
+                "limit",
+            ],
+        )?;
         let id = self.req_str(&f, "id").map(|(s, _)| s.to_string());
         let procedure = match self.req_str(&f, "procedure") {
             Some((name, span)) => match Procedure::find(name) {
                 Some(p) => Some(p),
                 None => {
                     let names: Vec<&str> = catalogue::PROCEDURES.iter().map(|p| p.name).collect();
-                    let hint = format!("{}procedures are: {}", suggest(name, &names).unwrap_or_default(), procedure_names());
+                    let hint = format!(
+                        "{}procedures are: {}",
+                        suggest(name, &names).unwrap_or_default(),
+                        procedure_names()
+                    );
                     self.err(format!("unknown procedure `{name}`"), span, hint);
                     None
                 }
@@ -273,7 +453,11 @@ impl Cx {
             None => None,
         };
         let procedure = procedure?;
-        let mut params: BTreeMap<String, f64> = procedure.params.iter().map(|p| (p.name.to_string(), p.default)).collect();
+        let mut params: BTreeMap<String, f64> = procedure
+            .params
+            .iter()
+            .map(|p| (p.name.to_string(), p.default))
+            .collect();
         if let Some(pn) = f.get("params") {
             let names: Vec<&str> = procedure.params.iter().map(|p| p.name).collect();
             if let Node::Table(entries, _) = pn {
@@ -282,9 +466,18 @@ impl Cx {
                         let hint = if names.is_empty() {
                             format!("{} takes no parameters", procedure.name)
                         } else {
-                            format!("{}{} takes: {}", suggest(e.key, &names).unwrap_or_default(), procedure.name, names.join(", "))
+                            format!(
+                                "{}{} takes: {}",
+                                suggest(e.key, &names).unwrap_or_default(),
+                                procedure.name,
+                                names.join(", ")
+                            )
                         };
-                        self.err(format!("unknown parameter `{}` for {}", e.key, procedure.name), e.key_span.clone(), hint);
+                        self.err(
+                            format!("unknown parameter `{}` for {}", e.key, procedure.name),
+                            e.key_span.clone(),
+                            hint,
+                        );
                         continue;
                     };
                     match e.node.as_f64() {
@@ -296,24 +489,48 @@ impl Cx {
                             e.node.span(),
                             format!("{} accepts {} to {}", e.key, spec.min, spec.max),
                         ),
-                        None => self.err(format!("parameter `{}` must be a number, found {}", e.key, e.node.kind()), e.node.span(), "write a number without quotes"),
+                        None => self.err(
+                            format!(
+                                "parameter `{}` must be a number, found {}",
+                                e.key,
+                                e.node.kind()
+                            ),
+                            e.node.span(),
+                            "write a number without quotes",
+                        ),
                     }
                 }
             } else {
-                self.err("params must be a table", pn.span(), "write params = { name = value }");
+                self.err(
+                    "params must be a table",
+                    pn.span(),
+                    "write params = { name = value }",
+                );
             }
             let get = |k: &str| params.get(k).copied().unwrap_or(0.0);
             if procedure.name == "battery.dcir" && get("low_c") >= get("high_c") {
-                self.err("low_c must be below high_c", pn.span(), "IEC 61960 uses 0.2 C then 1 C");
+                self.err(
+                    "low_c must be below high_c",
+                    pn.span(),
+                    "IEC 61960 uses 0.2 C then 1 C",
+                );
             }
             if procedure.name == "screen.touch" && get("node_min") >= get("node_max") {
-                self.err("node_min must be below node_max", pn.span(), "a healthy node reads between node_min and node_max");
+                self.err(
+                    "node_min must be below node_max",
+                    pn.span(),
+                    "a healthy node reads between node_min and node_max",
+                );
             }
         }
         let timeout_ms = match f.get("timeout_ms") {
             Some(Node::Int(v, _)) if *v > 0 => Some(*v as u64),
             Some(other) => {
-                self.err("timeout_ms must be a positive integer (milliseconds)", other.span(), "write e.g. timeout_ms = 2000");
+                self.err(
+                    "timeout_ms must be a positive integer (milliseconds)",
+                    other.span(),
+                    "write e.g. timeout_ms = 2000",
+                );
                 None
             }
             None => None,
@@ -321,7 +538,11 @@ impl Cx {
         let retries = match f.get("retries") {
             Some(Node::Int(v, _)) if (0..=10).contains(v) => *v as u32,
             Some(other) => {
-                self.err("retries must be an integer from 0 to 10", other.span(), "write e.g. retries = 2");
+                self.err(
+                    "retries must be an integer from 0 to 10",
+                    other.span(),
+                    "write e.g. retries = 2",
+                );
                 2
             }
             None => 2,
@@ -330,12 +551,19 @@ impl Cx {
             Some(Node::Str("continue", _)) | None => OnFail::Continue,
             Some(Node::Str("skip-channel", _)) => OnFail::SkipChannel,
             Some(other) => {
-                self.err("on_fail must be \"continue\" or \"skip-channel\"", other.span(), "skip-channel skips the rest of this step's channel when a limit fails");
+                self.err(
+                    "on_fail must be \"continue\" or \"skip-channel\"",
+                    other.span(),
+                    "skip-channel skips the rest of this step's channel when a limit fails",
+                );
                 OnFail::Continue
             }
         };
         let connectors = f.get("connectors").map(|n| {
-            self.str_list(n, "connectors", Some(&["usb-c", "lightning"])).iter().filter_map(|s| connector(s)).collect::<Vec<_>>()
+            self.str_list(n, "connectors", Some(&["usb-c", "lightning"]))
+                .iter()
+                .filter_map(|s| connector(s))
+                .collect::<Vec<_>>()
         });
         let mut limits = Vec::new();
         match f.get("limit") {
@@ -346,10 +574,23 @@ impl Cx {
                     }
                 }
             }
-            Some(other) => self.err("limit must be an array of tables", other.span(), "write each limit as [[step.limit]]"),
+            Some(other) => self.err(
+                "limit must be an array of tables",
+                other.span(),
+                "write each limit as [[step.limit]]",
+            ),
             None => {}
         }
-        Some(Step { id: id?, procedure, params, timeout_ms, retries, on_fail, connectors, limits })
+        Some(Step {
+            id: id?,
+            procedure,
+            params,
+            timeout_ms,
+            retries,
+            on_fail,
+            connectors,
+            limits,
+        })
     }
 
     fn bounds(&mut self, f: &Fields<'_, '_>, base: Option<Bounds>) -> Option<Bounds> {
@@ -365,7 +606,11 @@ impl Cx {
                     },
                     _ => {
                         ok = false;
-                        self.err(format!("`{key}` must be a number, found {}", n.kind()), n.span(), "write the number without quotes, in the measurement's unit");
+                        self.err(
+                            format!("`{key}` must be a number, found {}", n.kind()),
+                            n.span(),
+                            "write the number without quotes, in the measurement's unit",
+                        );
                     }
                 }
             }
@@ -374,47 +619,96 @@ impl Cx {
             return None;
         }
         if b.min.is_none() && b.max.is_none() {
-            self.err(format!("{} sets neither min nor max", f.what), f.span.clone(), "a limit needs min, max or both");
+            self.err(
+                format!("{} sets neither min nor max", f.what),
+                f.span.clone(),
+                "a limit needs min, max or both",
+            );
             return None;
         }
         if let (Some(lo), Some(hi)) = (b.min, b.max) {
             if lo >= hi {
                 let span = f.get("min").map_or(f.span.clone(), |n| n.span());
-                self.err(format!("min {lo} is not below max {hi}: no value can pass"), span, "swap them or widen the band");
+                self.err(
+                    format!("min {lo} is not below max {hi}: no value can pass"),
+                    span,
+                    "swap them or widen the band",
+                );
                 return None;
             }
             if b.marginal * 2.0 >= hi - lo {
                 let span = f.get("marginal").map_or(f.span.clone(), |n| n.span());
-                self.err(format!("marginal band {} leaves no passing value between {lo} and {hi}", b.marginal), span, "the marginal band must be narrower than half of max - min");
+                self.err(
+                    format!(
+                        "marginal band {} leaves no passing value between {lo} and {hi}",
+                        b.marginal
+                    ),
+                    span,
+                    "the marginal band must be narrower than half of max - min",
+                );
                 return None;
             }
         }
         if b.marginal < 0.0 {
-            self.err("marginal must not be negative", f.get("marginal").map_or(f.span.clone(), |n| n.span()), "it is the width of the band inside the limit");
+            self.err(
+                "marginal must not be negative",
+                f.get("marginal").map_or(f.span.clone(), |n| n.span()),
+                "it is the width of the band inside the limit",
+            );
             return None;
         }
         Some(b)
     }
 
-    fn limit(&mut self, n: &Node<'_>, procedure: &Procedure, models: &BTreeMap<String, Connector>) -> Option<Limit> {
-        let f = self.fields(n, "[[step.limit]]", &["measurement", "unit", "min", "max", "marginal", "models"])?;
+    fn limit(
+        &mut self,
+        n: &Node<'_>,
+        procedure: &Procedure,
+        models: &BTreeMap<String, Connector>,
+    ) -> Option<Limit> {
+        let f = self.fields(
+            n,
+            "[[step.limit]]",
+            &["measurement", "unit", "min", "max", "marginal", "models"],
+        )?;
         let (pattern, pspan) = self.req_str(&f, "measurement")?;
         let names = procedure.measurement_names();
-        let matched: Vec<&(String, &str)> = names.iter().filter(|(m, _)| matches(pattern, m)).collect();
+        let matched: Vec<&(String, &str)> =
+            names.iter().filter(|(m, _)| matches(pattern, m)).collect();
         if matched.is_empty() {
             let list: Vec<&str> = names.iter().map(|(m, _)| m.as_str()).collect();
-            let hint = format!("{}{} measures: {}", suggest(pattern, &list).unwrap_or_default(), procedure.name, list.join(", "));
-            self.err(format!("{} has no measurement `{pattern}`", procedure.name), pspan, hint);
+            let hint = format!(
+                "{}{} measures: {}",
+                suggest(pattern, &list).unwrap_or_default(),
+                procedure.name,
+                list.join(", ")
+            );
+            self.err(
+                format!("{} has no measurement `{pattern}`", procedure.name),
+                pspan,
+                hint,
+            );
             return None;
         }
         let unit = matched[0].1;
         if matched.iter().any(|(_, u)| *u != unit) {
-            self.err(format!("`{pattern}` matches measurements in different units"), pspan, "write one limit per unit");
+            self.err(
+                format!("`{pattern}` matches measurements in different units"),
+                pspan,
+                "write one limit per unit",
+            );
             return None;
         }
         let (u, uspan) = self.req_str(&f, "unit")?;
         if u != unit {
-            self.err(format!("wrong unit `{u}`: {} measures `{pattern}` in {unit}", procedure.name), uspan, format!("write unit = \"{unit}\" and the limits in {unit}"));
+            self.err(
+                format!(
+                    "wrong unit `{u}`: {} measures `{pattern}` in {unit}",
+                    procedure.name
+                ),
+                uspan,
+                format!("write unit = \"{unit}\" and the limits in {unit}"),
+            );
             return None;
         }
         let bounds = self.bounds(&f, None)?;
@@ -423,17 +717,34 @@ impl Cx {
             for e in entries {
                 if !models.is_empty() && !models.contains_key(e.key) {
                     let known: Vec<&str> = models.keys().map(String::as_str).collect();
-                    self.err(format!("unknown model `{}`", e.key), e.key_span.clone(), format!("{}models in [models]: {}", suggest(e.key, &known).unwrap_or_default(), known.join(", ")));
+                    self.err(
+                        format!("unknown model `{}`", e.key),
+                        e.key_span.clone(),
+                        format!(
+                            "{}models in [models]: {}",
+                            suggest(e.key, &known).unwrap_or_default(),
+                            known.join(", ")
+                        ),
+                    );
                     continue;
                 }
-                if let Some(mf) = self.fields(&e.node, &format!("limits for model {}", e.key), &["min", "max", "marginal"]) {
+                if let Some(mf) = self.fields(
+                    &e.node,
+                    &format!("limits for model {}", e.key),
+                    &["min", "max", "marginal"],
+                ) {
                     if let Some(b) = self.bounds(&mf, Some(bounds)) {
                         per_model.insert(e.key.to_string(), b);
                     }
                 }
             }
         }
-        Some(Limit { pattern: pattern.to_string(), unit, bounds, models: per_model })
+        Some(Limit {
+            pattern: pattern.to_string(),
+            unit,
+            bounds,
+            models: per_model,
+        })
     }
 
     fn prompt(&mut self, n: &Node<'_>) -> Option<Prompt> {
@@ -445,20 +756,43 @@ impl Cx {
                 let list = self.str_list(c, "choices", None);
                 let unique: BTreeSet<&String> = list.iter().collect();
                 if unique.len() != list.len() {
-                    self.err("a choice is listed twice", c.span(), "every choice must be different");
+                    self.err(
+                        "a choice is listed twice",
+                        c.span(),
+                        "every choice must be different",
+                    );
                 }
                 list
             }
             None => {
-                self.err("missing `choices` in [[prompt]]", f.span.clone(), "add choices = [\"pass\", \"fail\"]");
+                self.err(
+                    "missing `choices` in [[prompt]]",
+                    f.span.clone(),
+                    "add choices = [\"pass\", \"fail\"]",
+                );
                 Vec::new()
             }
         };
-        Some(Prompt { id: id?, question: question?, choices })
+        Some(Prompt {
+            id: id?,
+            question: question?,
+            choices,
+        })
     }
 
     fn grading(&mut self, n: &Node<'_>, steps: &[Step], prompts: &[Prompt]) -> Option<Policy> {
-        let f = self.fields(n, "[grading]", &["cosmetic_prompt", "parts_when_repairs", "r2_functional", "r2_cosmetic", "marketplace", "rule"])?;
+        let f = self.fields(
+            n,
+            "[grading]",
+            &[
+                "cosmetic_prompt",
+                "parts_when_repairs",
+                "r2_functional",
+                "r2_cosmetic",
+                "marketplace",
+                "rule",
+            ],
+        )?;
         let cosmetic = self.req_str(&f, "cosmetic_prompt").and_then(|(s, span)| match prompts.iter().find(|p| p.id == s) {
             Some(p) => {
                 if p.choices.iter().any(|c| !["A", "B", "C", "D", "E"].contains(&c.as_str())) {
@@ -475,7 +809,11 @@ impl Cx {
         let parts_when_repairs = match f.get("parts_when_repairs") {
             Some(Node::Int(v, _)) if (1..=3).contains(v) => *v as usize,
             Some(other) => {
-                self.err("parts_when_repairs must be 1, 2 or 3", other.span(), "the number of parts to repair from which a phone goes to parts harvest");
+                self.err(
+                    "parts_when_repairs must be 1, 2 or 3",
+                    other.span(),
+                    "the number of parts to repair from which a phone goes to parts harvest",
+                );
                 3
             }
             None => 3,
@@ -495,14 +833,43 @@ impl Cx {
                     }
                 }
                 if r2_functional.iter().any(String::is_empty) {
-                    self.err("r2_functional must map every CTIA functional grade 0 to 9", span.clone(), "add the missing grades");
+                    self.err(
+                        "r2_functional must map every CTIA functional grade 0 to 9",
+                        span.clone(),
+                        "add the missing grades",
+                    );
                 }
             }
-            _ => self.err("missing [grading.r2_functional]", f.span.clone(), "map CTIA functional grades 0-9 to R2v3 F1-F6"),
+            _ => self.err(
+                "missing [grading.r2_functional]",
+                f.span.clone(),
+                "map CTIA functional grades 0-9 to R2v3 F1-F6",
+            ),
         }
-        let cosmetic_choices: Vec<String> = cosmetic.as_ref().map(|p| p.choices.clone()).unwrap_or_default();
-        let r2_cosmetic = self.grade_map(&f, "r2_cosmetic", &cosmetic_choices, |v| v.len() == 2 && v.starts_with('C') && v.chars().nth(1).is_some_and(|c| c.is_ascii_digit()), "R2v3 cosmetic categories are C0 to C9", true);
-        let marketplace = self.grade_map(&f, "marketplace", &cosmetic_choices, |v| MARKETPLACE.contains(&v), "marketplace grades are Premium, Excellent, Good, Fair", false);
+        let cosmetic_choices: Vec<String> = cosmetic
+            .as_ref()
+            .map(|p| p.choices.clone())
+            .unwrap_or_default();
+        let r2_cosmetic = self.grade_map(
+            &f,
+            "r2_cosmetic",
+            &cosmetic_choices,
+            |v| {
+                v.len() == 2
+                    && v.starts_with('C')
+                    && v.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
+            },
+            "R2v3 cosmetic categories are C0 to C9",
+            true,
+        );
+        let marketplace = self.grade_map(
+            &f,
+            "marketplace",
+            &cosmetic_choices,
+            |v| MARKETPLACE.contains(&v),
+            "marketplace grades are Premium, Excellent, Good, Fair",
+            false,
+        );
         let mut rules = Vec::new();
         match f.get("rule") {
             Some(Node::Array(items, _)) => {
@@ -512,42 +879,85 @@ impl Cx {
                     }
                 }
             }
-            Some(other) => self.err("rule must be an array of tables", other.span(), "write each rule as [[grading.rule]]"),
+            Some(other) => self.err(
+                "rule must be an array of tables",
+                other.span(),
+                "write each rule as [[grading.rule]]",
+            ),
             None => {}
         }
-        Some(Policy { cosmetic_prompt: cosmetic?.id, parts_when_repairs, r2_functional, r2_cosmetic, marketplace, rules })
+        Some(Policy {
+            cosmetic_prompt: cosmetic?.id,
+            parts_when_repairs,
+            r2_functional,
+            r2_cosmetic,
+            marketplace,
+            rules,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn grade_map(&mut self, f: &Fields<'_, '_>, key: &str, grades: &[String], valid: impl Fn(&str) -> bool, hint: &str, complete: bool) -> BTreeMap<String, String> {
+    fn grade_map(
+        &mut self,
+        f: &Fields<'_, '_>,
+        key: &str,
+        grades: &[String],
+        valid: impl Fn(&str) -> bool,
+        hint: &str,
+        complete: bool,
+    ) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         match f.get(key) {
             Some(Node::Table(entries, span)) => {
                 for e in entries {
                     if !grades.is_empty() && !grades.iter().any(|g| g == e.key) {
-                        self.err(format!("`{}` is not a cosmetic grade", e.key), e.key_span.clone(), format!("cosmetic grades are {}", grades.join(", ")));
+                        self.err(
+                            format!("`{}` is not a cosmetic grade", e.key),
+                            e.key_span.clone(),
+                            format!("cosmetic grades are {}", grades.join(", ")),
+                        );
                         continue;
                     }
                     match &e.node {
                         Node::Str(v, vs) if valid(v) => {
                             out.insert(e.key.to_string(), v.to_string());
                         }
-                        other => self.err(format!("bad value for `{}` in [grading.{key}]", e.key), other.span(), hint.to_string()),
+                        other => self.err(
+                            format!("bad value for `{}` in [grading.{key}]", e.key),
+                            other.span(),
+                            hint.to_string(),
+                        ),
                     }
                 }
                 if complete && grades.iter().any(|g| !out.contains_key(g)) && !grades.is_empty() {
-                    self.err(format!("[grading.{key}] must map every cosmetic grade"), span.clone(), format!("map each of {}", grades.join(", ")));
+                    self.err(
+                        format!("[grading.{key}] must map every cosmetic grade"),
+                        span.clone(),
+                        format!("map each of {}", grades.join(", ")),
+                    );
                 }
             }
-            Some(other) => self.err(format!("[grading.{key}] must be a table"), other.span(), "write A = \"...\" per grade"),
-            None if complete => self.err(format!("missing [grading.{key}]"), f.span.clone(), hint.to_string()),
+            Some(other) => self.err(
+                format!("[grading.{key}] must be a table"),
+                other.span(),
+                "write A = \"...\" per grade",
+            ),
+            None if complete => self.err(
+                format!("missing [grading.{key}]"),
+                f.span.clone(),
+                hint.to_string(),
+            ),
             None => {}
         }
         out
     }
 
     fn rule(&mut self, n: &Node<'_>, steps: &[Step], prompts: &[Prompt]) -> Option<Rule> {
-        let f = self.fields(n, "[[grading.rule]]", &["name", "when", "functional", "repair", "disposition"])?;
+        let f = self.fields(
+            n,
+            "[[grading.rule]]",
+            &["name", "when", "functional", "repair", "disposition"],
+        )?;
         let name = self.req_str(&f, "name").map(|(s, _)| s.to_string());
         let mut when = Condition::default();
         match f.get("when") {
@@ -563,44 +973,81 @@ impl Cx {
                         for (p, span) in patterns.iter().zip(spans) {
                             self.check_measurement_ref(p, span, steps);
                         }
-                        if key == "fail" { when.fail = patterns } else { when.marginal = patterns }
+                        if key == "fail" {
+                            when.fail = patterns
+                        } else {
+                            when.marginal = patterns
+                        }
                     }
                 }
                 if let Some(a) = wf.get("answer") {
                     if let Node::Table(entries, _) = a {
                         for e in entries {
                             let Some(prompt) = prompts.iter().find(|p| p.id == e.key) else {
-                                let ids: Vec<&str> = prompts.iter().map(|p| p.id.as_str()).collect();
-                                self.err(format!("rule names no prompt `{}`", e.key), e.key_span.clone(), format!("prompts are: {}", ids.join(", ")));
+                                let ids: Vec<&str> =
+                                    prompts.iter().map(|p| p.id.as_str()).collect();
+                                self.err(
+                                    format!("rule names no prompt `{}`", e.key),
+                                    e.key_span.clone(),
+                                    format!("prompts are: {}", ids.join(", ")),
+                                );
                                 continue;
                             };
                             let choices = self.str_list(&e.node, "answers", None);
                             for c in &choices {
                                 if !prompt.choices.contains(c) {
-                                    self.err(format!("`{c}` is not a choice of prompt `{}`", prompt.id), e.node.span(), format!("choices are: {}", prompt.choices.join(", ")));
+                                    self.err(
+                                        format!("`{c}` is not a choice of prompt `{}`", prompt.id),
+                                        e.node.span(),
+                                        format!("choices are: {}", prompt.choices.join(", ")),
+                                    );
                                 }
                             }
                             when.answer.insert(e.key.to_string(), choices);
                         }
                     } else {
-                        self.err("answer must be a table of prompt = [choices]", a.span(), "write answer = { cosmetic = [\"D\", \"E\"] }");
+                        self.err(
+                            "answer must be a table of prompt = [choices]",
+                            a.span(),
+                            "write answer = { cosmetic = [\"D\", \"E\"] }",
+                        );
                     }
                 }
                 match wf.get("any_fail") {
                     Some(Node::Bool(b, _)) => when.any_fail = *b,
-                    Some(other) => self.err("any_fail must be true or false", other.span(), "write any_fail = true"),
+                    Some(other) => self.err(
+                        "any_fail must be true or false",
+                        other.span(),
+                        "write any_fail = true",
+                    ),
                     None => {}
                 }
-                if when.fail.is_empty() && when.marginal.is_empty() && when.answer.is_empty() && !when.any_fail {
-                    self.err("the rule's condition is empty", wf.span.clone(), "give fail, marginal, answer or any_fail");
+                if when.fail.is_empty()
+                    && when.marginal.is_empty()
+                    && when.answer.is_empty()
+                    && !when.any_fail
+                {
+                    self.err(
+                        "the rule's condition is empty",
+                        wf.span.clone(),
+                        "give fail, marginal, answer or any_fail",
+                    );
                 }
             }
-            None => self.err("missing `when` in [[grading.rule]]", f.span.clone(), "add when = { fail = [\"step.measurement\"] }"),
+            None => self.err(
+                "missing `when` in [[grading.rule]]",
+                f.span.clone(),
+                "add when = { fail = [\"step.measurement\"] }",
+            ),
         }
         let functional = match f.get("functional") {
             Some(Node::Int(v, _)) if (0..=9).contains(v) => *v as u8,
             Some(other) => {
-                self.err("functional must be a CTIA functional grade 0-9", other.span(), "0 is fully functional, 9 the worst");
+                self.err(
+                    "functional must be a CTIA functional grade 0-9",
+                    other.span(),
+                    "0 is fully functional, 9 the worst",
+                );
                 0
             }
             None => 0,
@@ -611,12 +1058,20 @@ impl Cx {
                 "port" => Some(Part::Port),
                 "screen" => Some(Part::Screen),
                 other => {
-                    self.err(format!("unknown part `{other}`"), span.clone(), "parts are battery, port and screen");
+                    self.err(
+                        format!("unknown part `{other}`"),
+                        span.clone(),
+                        "parts are battery, port and screen",
+                    );
                     None
                 }
             },
             Some(other) => {
-                self.err("repair must be a string", other.span(), "write repair = \"battery\"");
+                self.err(
+                    "repair must be a string",
+                    other.span(),
+                    "write repair = \"battery\"",
+                );
                 None
             }
             None => None,
@@ -630,14 +1085,28 @@ impl Cx {
             None => false,
         };
         if functional == 0 && repair.is_none() && !recycle {
-            self.err("the rule has no effect", f.span.clone(), "give it functional, repair or disposition");
+            self.err(
+                "the rule has no effect",
+                f.span.clone(),
+                "give it functional, repair or disposition",
+            );
         }
-        Some(Rule { name: name?, when, functional, repair, recycle })
+        Some(Rule {
+            name: name?,
+            when,
+            functional,
+            repair,
+            recycle,
+        })
     }
 
     fn check_measurement_ref(&mut self, reference: &str, span: Range<usize>, steps: &[Step]) {
         let Some((step_id, pattern)) = reference.split_once('.') else {
-            self.err(format!("`{reference}` does not name a measurement"), span, "write step_id.measurement, e.g. gauge.state_of_health");
+            self.err(
+                format!("`{reference}` does not name a measurement"),
+                span,
+                "write step_id.measurement, e.g. gauge.state_of_health",
+            );
             return;
         };
         let Some(step) = steps.iter().find(|s| s.id == step_id) else {
@@ -645,18 +1114,46 @@ impl Cx {
                 return;
             }
             let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-            self.err(format!("rule names no step `{step_id}`"), span, format!("{}steps are: {}", suggest(step_id, &ids).unwrap_or_default(), ids.join(", ")));
+            self.err(
+                format!("rule names no step `{step_id}`"),
+                span,
+                format!(
+                    "{}steps are: {}",
+                    suggest(step_id, &ids).unwrap_or_default(),
+                    ids.join(", ")
+                ),
+            );
             return;
         };
         let names = step.procedure.measurement_names();
-        let measured: Vec<&String> = names.iter().map(|(m, _)| m).filter(|m| matches(pattern, m)).collect();
+        let measured: Vec<&String> = names
+            .iter()
+            .map(|(m, _)| m)
+            .filter(|m| matches(pattern, m))
+            .collect();
         if measured.is_empty() {
             let list: Vec<&str> = names.iter().map(|(m, _)| m.as_str()).collect();
-            self.err(format!("step `{step_id}` has no measurement `{pattern}`"), span, format!("{}{} measures: {}", suggest(pattern, &list).unwrap_or_default(), step.procedure.name, list.join(", ")));
+            self.err(
+                format!("step `{step_id}` has no measurement `{pattern}`"),
+                span,
+                format!(
+                    "{}{} measures: {}",
+                    suggest(pattern, &list).unwrap_or_default(),
+                    step.procedure.name,
+                    list.join(", ")
+                ),
+            );
             return;
         }
-        if !measured.iter().any(|m| step.limits.iter().any(|l| matches(&l.pattern, m))) {
-            self.err(format!("`{reference}` has no limit in step `{step_id}`, so it can never fail"), span, "add a [[step.limit]] for it or remove it from the rule");
+        if !measured
+            .iter()
+            .any(|m| step.limits.iter().any(|l| matches(&l.pattern, m)))
+        {
+            self.err(
+                format!("`{reference}` has no limit in step `{step_id}`, so it can never fail"),
+                span,
+                "add a [[step.limit]] for it or remove it from the rule",
+            );
         }
     }
 }
@@ -669,7 +1166,10 @@ impl<'n, 'a> Fields<'n, 'a> {
 
 fn step_id_span(n: &Node<'_>) -> Range<usize> {
     match n {
-        Node::Table(entries, span) => entries.iter().find(|e| e.key == "id").map_or(span.clone(), |e| e.node.span()),
+        Node::Table(entries, span) => entries
+            .iter()
+            .find(|e| e.key == "id")
+            .map_or(span.clone(), |e| e.node.span()),
         other => other.span(),
     }
 }

@@ -1,11 +1,13 @@
 //! A test run: opens every jig (or starts simulated ones), runs one task per slot, and hands
 //! each tested phone's record to the caller, until `--count` phones are done.
 
+pub mod answers;
 pub mod record;
 pub mod sequence;
 pub mod slot;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -39,6 +41,10 @@ pub struct RunOptions {
     pub margin: Duration,
     /// Link timing.
     pub link: LinkConfig,
+    /// The plan.
+    pub plan: Arc<crate::plan::Plan>,
+    /// Phones each simulated phone is handed out at most once (plan check), instead of cycling.
+    pub sim_once: bool,
 }
 
 /// Why a run could not go on.
@@ -67,12 +73,50 @@ pub struct Summary {
     pub failed_jigs: Vec<String>,
 }
 
-/// The phone library built into the binary.
+/// The phone library files built into the binary.
+const BUILTIN_PHONES: [(&str, &str); 8] = [
+    (
+        "fixtures/phones/a54.toml",
+        include_str!("../../../fixtures/phones/a54.toml"),
+    ),
+    (
+        "fixtures/phones/gs21.toml",
+        include_str!("../../../fixtures/phones/gs21.toml"),
+    ),
+    (
+        "fixtures/phones/ip12.toml",
+        include_str!("../../../fixtures/phones/ip12.toml"),
+    ),
+    (
+        "fixtures/phones/ipse2.toml",
+        include_str!("../../../fixtures/phones/ipse2.toml"),
+    ),
+    (
+        "fixtures/phones/mg5.toml",
+        include_str!("../../../fixtures/phones/mg5.toml"),
+    ),
+    (
+        "fixtures/phones/op9.toml",
+        include_str!("../../../fixtures/phones/op9.toml"),
+    ),
+    (
+        "fixtures/phones/px7.toml",
+        include_str!("../../../fixtures/phones/px7.toml"),
+    ),
+    (
+        "fixtures/phones/zf9.toml",
+        include_str!("../../../fixtures/phones/zf9.toml"),
+    ),
+];
+
+/// The phone library built into the binary (the files of `fixtures/phones/`).
 pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneError> {
-    benchline_sim::Library::parse(
-        include_str!("../../../fixtures/phones/starter.toml"),
-        "fixtures/phones/starter.toml".as_ref(),
-    )
+    let mut lib = benchline_sim::Library::default();
+    for (name, text) in BUILTIN_PHONES {
+        lib.phones
+            .extend(benchline_sim::Library::parse(text, name.as_ref())?.phones);
+    }
+    Ok(lib)
 }
 
 /// Runs until `count` phones are recorded (or forever), calling `on_record` for each.
@@ -82,12 +126,14 @@ pub async fn run(
 ) -> Result<Summary, RunError> {
     let mut ports = opts.ports.clone();
     let mut sims = Vec::new();
+    let library = match &opts.phones {
+        Some(p) => benchline_sim::Library::load(p)?,
+        None => builtin_phones()?,
+    };
+    let answers: Arc<dyn answers::Answerer> = Arc::new(answers::LibraryAnswers::new(&library));
     if opts.sim > 0 {
-        let library = match &opts.phones {
-            Some(p) => benchline_sim::Library::load(p)?,
-            None => builtin_phones()?,
-        };
-        let feeder = Feeder::new(library.phones, opts.seed, None);
+        let limit = opts.sim_once.then_some(library.phones.len());
+        let feeder = Feeder::new(library.phones.clone(), opts.seed, limit);
         for i in 0..opts.sim {
             let h = sim::spawn(SimJigOptions {
                 serial: format!("SIM-{:04}", i + 1),
@@ -134,10 +180,12 @@ pub async fn run(
                 slot,
                 time_scale: opts.time_scale,
                 margin: opts.margin,
+                plan: opts.plan.clone(),
             };
             tasks.push(tokio::spawn(slot::run_slot(
                 ctx,
                 opts.operator.clone(),
+                answers.clone(),
                 tx.clone(),
                 stop_rx.clone(),
             )));

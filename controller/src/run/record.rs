@@ -12,6 +12,15 @@ pub struct Measurement {
     pub value: Value,
     /// SI unit or count (`V`, `A`, `ohm`, `K`, `mAh`, `%`, `count`, `text`).
     pub unit: &'static str,
+    /// Lower limit from the plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Upper limit from the plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Verdict against the limits, when the plan limits this measurement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<crate::grade::Verdict>,
 }
 
 impl Measurement {
@@ -26,6 +35,18 @@ impl Measurement {
             name: name.into(),
             value,
             unit,
+            min: None,
+            max: None,
+            verdict: None,
+        }
+    }
+
+    /// The value as a number (`open` is infinite), if it is one.
+    pub fn number(&self) -> Option<f64> {
+        match &self.value {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) if s == "open" => Some(f64::INFINITY),
+            _ => None,
         }
     }
 
@@ -35,6 +56,9 @@ impl Measurement {
             name: name.into(),
             value: Value::String(value.into()),
             unit: "text",
+            min: None,
+            max: None,
+            verdict: None,
         }
     }
 }
@@ -49,13 +73,17 @@ fn round6(v: f64) -> f64 {
 pub enum StepStatus {
     /// Measured.
     Measured,
-    /// Could not be measured; see `error`.
+    /// Could not be measured; see `errors`.
     Failed,
+    /// Not run: the plan does not apply it to this phone, or an earlier step failed its limits.
+    Skipped,
 }
 
 /// One procedure on one phone.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
+    /// Step id in the plan.
+    pub id: String,
     /// Procedure name.
     pub procedure: &'static str,
     /// Channel it ran on.
@@ -114,6 +142,23 @@ pub struct PhoneRecord {
     pub finished: String,
     /// `complete` when every step measured, else `incomplete`.
     pub status: &'static str,
-    /// Steps in the order they finished within each channel.
+    /// The plan that ran.
+    pub plan: PlanIdentity,
+    /// Steps: identify, then battery, port and screen steps in plan order.
     pub steps: Vec<StepRecord>,
+    /// Operator answers to the plan's prompts.
+    pub answers: std::collections::BTreeMap<String, String>,
+    /// The grade, disposition and reasons.
+    pub grade: crate::grade::Grade,
+}
+
+/// Identity of the plan: id, version and the SHA-256 of its file.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanIdentity {
+    /// Plan id.
+    pub id: String,
+    /// Plan version.
+    pub version: String,
+    /// SHA-256 of the plan file, hex.
+    pub hash: String,
 }

@@ -1,29 +1,22 @@
-//! The fixed test sequence (plan files replace it in a later issue): `identify`, then three
-//! channels at once: battery (`battery.gauge`, `battery.dcir` at 0.2 C / 1 C from the gauge's
-//! design capacity), port (`port.cc`, `port.continuity`, `port.charge`) and screen
-//! (`screen.touch` with every row read back, `screen.backlight`).
+//! The procedures of a plan on one phone: `identify` first, then the battery, port and screen
+//! steps, each channel in plan order and the three channels at the same time.
 //!
-//! A step that fails on a link fault (timeout, reset, unplug) is repeated, up to
-//! [`STEP_ATTEMPTS`] times; a step the jig itself refuses is recorded as failed at once.
+//! A step that fails on a link fault (timeout, reset, unplug, busy from an abandoned attempt) is
+//! repeated up to the step's `retries`; a step the jig itself refuses is recorded as failed.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchline_protocol::{Channel, JigError, Reply, Request, CONTINUITY_PINS};
+use benchline_protocol::{Channel, Reply, Request, CONTINUITY_PINS};
 
 use super::record::{Measurement, StepRecord, StepStatus};
+use crate::grade::judge;
 use crate::link::{Link, LinkError};
+use crate::plan::{self, OnFail, Plan};
 
-/// Attempts of one step before it is recorded as failed.
-pub const STEP_ATTEMPTS: u32 = 3;
-
-/// Physical durations, ms.
-pub const DCIR_LOW_MS: u32 = 10_000;
-/// High step of the DCIR pulse.
-pub const DCIR_HIGH_MS: u32 = 1_000;
-/// Time the phone gets to negotiate before its charge current is read.
-pub const CHARGE_SETTLE_MS: u32 = 1_000;
-/// Backlight settling time.
-pub const BACKLIGHT_SETTLE_MS: u32 = 50;
+/// Attempts of the implicit `identify` step.
+pub const IDENTIFY_ATTEMPTS: u32 = 3;
 
 /// How a slot talks to its jig.
 #[derive(Clone)]
@@ -36,17 +29,26 @@ pub struct Ctx {
     pub time_scale: f64,
     /// Timeout margin over a procedure's physical duration.
     pub margin: Duration,
+    /// The plan.
+    pub plan: Arc<Plan>,
 }
 
 impl Ctx {
-    fn timeout(&self, physical_ms: u32) -> Duration {
+    fn timeout(&self, physical_ms: u32, step_margin: Option<u64>) -> Duration {
         let scaled =
             Duration::from_secs_f64(f64::from(physical_ms) / 1000.0 * self.time_scale.max(0.0));
-        scaled + self.margin
+        scaled + step_margin.map_or(self.margin, Duration::from_millis)
     }
 
-    async fn call(&self, req: Request, physical_ms: u32) -> Result<Reply, LinkError> {
-        self.link.request(req, self.timeout(physical_ms)).await
+    async fn call(
+        &self,
+        req: Request,
+        physical_ms: u32,
+        step_margin: Option<u64>,
+    ) -> Result<Reply, LinkError> {
+        self.link
+            .request(req, self.timeout(physical_ms, step_margin))
+            .await
     }
 }
 
@@ -65,11 +67,13 @@ fn unexpected(reply: &Reply) -> LinkError {
     }
 }
 
-/// Runs one step with retries on link faults.
-pub async fn step<F, Fut>(
+/// Runs one step body with repeats on link faults.
+async fn attempt<F, Fut>(
     ctx: &Ctx,
+    id: &str,
     procedure: &'static str,
     channel: Channel,
+    attempts: u32,
     mut body: F,
 ) -> StepRecord
 where
@@ -78,22 +82,22 @@ where
 {
     let started = Instant::now();
     let mut errors = Vec::new();
-    for attempt in 1..=STEP_ATTEMPTS {
+    let record = |status, attempts, errors, measurements, started: Instant| StepRecord {
+        id: id.to_string(),
+        procedure,
+        channel: channel_name(channel),
+        status,
+        attempts,
+        errors,
+        measurements,
+        duration_s: started.elapsed().as_secs_f64(),
+    };
+    for n in 1..=attempts.max(1) {
         match body().await {
-            Ok(measurements) => {
-                return StepRecord {
-                    procedure,
-                    channel: channel_name(channel),
-                    status: StepStatus::Measured,
-                    attempts: attempt,
-                    errors,
-                    measurements,
-                    duration_s: started.elapsed().as_secs_f64(),
-                }
-            }
+            Ok(m) => return record(StepStatus::Measured, n, errors, m, started),
             Err(e) => {
                 let transient = e.is_transient();
-                tracing::warn!(procedure, slot = ctx.slot, attempt, "{e}");
+                tracing::warn!(procedure, slot = ctx.slot, attempt = n, "{e}");
                 errors.push(e.to_string());
                 if !transient {
                     break;
@@ -118,39 +122,117 @@ where
             }
         }
     }
-    StepRecord {
-        procedure,
-        channel: channel_name(channel),
-        status: StepStatus::Failed,
-        attempts: errors.len() as u32,
-        errors,
-        measurements: Vec::new(),
-        duration_s: started.elapsed().as_secs_f64(),
-    }
+    let n = errors.len() as u32;
+    record(StepStatus::Failed, n, errors, Vec::new(), started)
 }
 
 /// `identify`.
 pub async fn identify(ctx: &Ctx) -> StepRecord {
-    step(ctx, "identify", Channel::Battery, || async {
-        match ctx.call(Request::Identify { slot: ctx.slot }, 10).await? {
-            Reply::Identity(i) => Ok(vec![
-                Measurement::text("model", &i.model),
-                Measurement::text("imei", &i.imei),
-                Measurement::text("serial", &i.serial),
-            ]),
-            other => Err(unexpected(&other)),
-        }
-    })
+    attempt(
+        ctx,
+        "identify",
+        "identify",
+        Channel::Battery,
+        IDENTIFY_ATTEMPTS,
+        || async {
+            match ctx
+                .call(Request::Identify { slot: ctx.slot }, 10, None)
+                .await?
+            {
+                Reply::Identity(i) => Ok(vec![
+                    Measurement::text("model", &i.model),
+                    Measurement::text("imei", &i.imei),
+                    Measurement::text("serial", &i.serial),
+                ]),
+                other => Err(unexpected(&other)),
+            }
+        },
+    )
     .await
 }
 
-/// The battery channel.
-pub async fn battery(ctx: &Ctx) -> Vec<StepRecord> {
-    let gauge = step(ctx, "battery.gauge", Channel::Battery, || async {
-        match ctx
-            .call(Request::BatteryGauge { slot: ctx.slot }, 10)
-            .await?
-        {
+/// Runs the plan's steps of `channel` for a phone of `model`.
+pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord> {
+    let connector = ctx.plan.connector(model);
+    let mut out = Vec::new();
+    let mut skip_rest = false;
+    let mut design_mah: Option<u16> = None;
+    for step in ctx
+        .plan
+        .steps
+        .iter()
+        .filter(|s| s.procedure.channel == channel)
+    {
+        let applies = match (&step.connectors, connector) {
+            (Some(list), Some(c)) => list.contains(&c),
+            _ => true,
+        };
+        if !applies || skip_rest {
+            out.push(StepRecord {
+                id: step.id.clone(),
+                procedure: step.procedure.name,
+                channel: channel_name(channel),
+                status: StepStatus::Skipped,
+                attempts: 0,
+                errors: Vec::new(),
+                measurements: Vec::new(),
+                duration_s: 0.0,
+            });
+            continue;
+        }
+        let mut rec = attempt(
+            ctx,
+            &step.id,
+            step.procedure.name,
+            channel,
+            step.retries + 1,
+            || measure(ctx, step, design_mah),
+        )
+        .await;
+        if step.procedure.name == "battery.gauge" {
+            design_mah = rec
+                .measurements
+                .iter()
+                .find(|m| m.name == "design_capacity")
+                .and_then(Measurement::number)
+                .map(|v| v as u16);
+        }
+        let mut failed = false;
+        for m in &mut rec.measurements {
+            let Some(limit) = step
+                .limits
+                .iter()
+                .find(|l| plan::matches(&l.pattern, &m.name))
+            else {
+                continue;
+            };
+            let Some(v) = m.number() else { continue };
+            let b = limit.bounds_for(model);
+            let verdict = judge(&b, v);
+            failed |= verdict == crate::grade::Verdict::Fail;
+            (m.min, m.max, m.verdict) = (b.min, b.max, Some(verdict));
+        }
+        skip_rest = failed && step.on_fail == OnFail::SkipChannel;
+        out.push(rec);
+    }
+    out
+}
+
+fn param(step: &plan::Step, name: &str) -> f64 {
+    step.params.get(name).copied().unwrap_or(0.0)
+}
+
+async fn measure(
+    ctx: &Ctx,
+    step: &plan::Step,
+    design_mah: Option<u16>,
+) -> Result<Vec<Measurement>, LinkError> {
+    let slot = ctx.slot;
+    let ms = |name| param(step, name).max(0.0) as u32;
+    let physical = step.procedure.duration_ms(&step.params);
+    let call = |req| ctx.call(req, physical, step.timeout_ms);
+    match step.procedure.name {
+        "battery.gauge" => match call(Request::BatteryGauge { slot }).await? {
             Reply::Gauge(g) => {
                 let health = if g.design_mah > 0 {
                     f64::from(g.full_charge_mah) / f64::from(g.design_mah) * 100.0
@@ -167,68 +249,54 @@ pub async fn battery(ctx: &Ctx) -> Vec<StepRecord> {
                     Measurement::num("design_capacity", g.design_mah.into(), "mAh"),
                     Measurement::num("state_of_health", health, "%"),
                     Measurement::num("cycle_count", g.cycle_count.into(), "count"),
-                    Measurement::num("gauge_serial", g.serial.into(), "count"),
                     Measurement::text("manufacturer", &g.manufacturer),
                     Measurement::text("device", &g.device),
                 ])
             }
             other => Err(unexpected(&other)),
+        },
+        "battery.dcir" => {
+            let design = match design_mah {
+                Some(d) if d > 0 => d,
+                _ => match ctx
+                    .call(Request::BatteryGauge { slot }, 10, step.timeout_ms)
+                    .await?
+                {
+                    Reply::Gauge(g) => g.design_mah,
+                    other => return Err(unexpected(&other)),
+                },
+            };
+            let amps = |c: f64| {
+                (f64::from(design) * c)
+                    .round()
+                    .clamp(1.0, f64::from(u16::MAX)) as u16
+            };
+            let req = Request::BatteryDcir {
+                slot,
+                low_ma: amps(param(step, "low_c")),
+                low_ms: ms("low_ms"),
+                high_ma: amps(param(step, "high_c")),
+                high_ms: ms("high_ms"),
+            };
+            match call(req).await? {
+                Reply::Dcir(d) => Ok(vec![
+                    Measurement::num("v1", d.v1_v.into(), "V"),
+                    Measurement::num("i1", d.i1_a.into(), "A"),
+                    Measurement::num("v2", d.v2_v.into(), "V"),
+                    Measurement::num("i2", d.i2_a.into(), "A"),
+                    Measurement::num("resistance", d.resistance_ohm.into(), "ohm"),
+                ]),
+                other => Err(unexpected(&other)),
+            }
         }
-    })
-    .await;
-    let design_mah = gauge
-        .measurements
-        .iter()
-        .find(|m| m.name == "design_capacity")
-        .and_then(|m| m.value.as_f64())
-        .map_or(0, |v| v as u16);
-    let mut steps = vec![gauge];
-    if design_mah == 0 {
-        return steps;
-    }
-    let (low_ma, high_ma) = ((u32::from(design_mah) / 5) as u16, design_mah);
-    let dcir = step(ctx, "battery.dcir", Channel::Battery, || async {
-        let req = Request::BatteryDcir {
-            slot: ctx.slot,
-            low_ma,
-            low_ms: DCIR_LOW_MS,
-            high_ma,
-            high_ms: DCIR_HIGH_MS,
-        };
-        match ctx.call(req, DCIR_LOW_MS + DCIR_HIGH_MS).await? {
-            Reply::Dcir(d) => Ok(vec![
-                Measurement::num("v1", d.v1_v.into(), "V"),
-                Measurement::num("i1", d.i1_a.into(), "A"),
-                Measurement::num("v2", d.v2_v.into(), "V"),
-                Measurement::num("i2", d.i2_a.into(), "A"),
-                Measurement::num("resistance", d.resistance_ohm.into(), "ohm"),
-            ]),
-            other => Err(unexpected(&other)),
-        }
-    })
-    .await;
-    steps.push(dcir);
-    steps
-}
-
-/// The port channel.
-pub async fn port(ctx: &Ctx) -> Vec<StepRecord> {
-    let cc = step(ctx, "port.cc", Channel::Port, || async {
-        match ctx.call(Request::PortCc { slot: ctx.slot }, 10).await? {
+        "port.cc" => match call(Request::PortCc { slot }).await? {
             Reply::Cc(c) => Ok(vec![
-                Measurement::text("rp", &format!("{:?}", c.rp)),
                 Measurement::num("cc1", c.cc1_v.into(), "V"),
                 Measurement::num("cc2", c.cc2_v.into(), "V"),
             ]),
             other => Err(unexpected(&other)),
-        }
-    })
-    .await;
-    let continuity = step(ctx, "port.continuity", Channel::Port, || async {
-        match ctx
-            .call(Request::PortContinuity { slot: ctx.slot }, 60)
-            .await?
-        {
+        },
+        "port.continuity" => match call(Request::PortContinuity { slot }).await? {
             Reply::Continuity(c) => {
                 let mut m = Vec::new();
                 for (pin, r) in CONTINUITY_PINS.iter().zip(c.pins.iter()) {
@@ -247,104 +315,85 @@ pub async fn port(ctx: &Ctx) -> Vec<StepRecord> {
                 Ok(m)
             }
             other => Err(unexpected(&other)),
-        }
-    })
-    .await;
-    let charge = step(ctx, "port.charge", Channel::Port, || async {
-        match ctx
-            .call(
-                Request::PortCharge {
-                    slot: ctx.slot,
-                    settle_ms: CHARGE_SETTLE_MS,
-                },
-                CHARGE_SETTLE_MS,
-            )
-            .await?
+        },
+        "port.charge" => match call(Request::PortCharge {
+            slot,
+            settle_ms: ms("settle_ms"),
+        })
+        .await?
         {
             Reply::Charge(c) => Ok(vec![
                 Measurement::num("vbus", c.vbus_v.into(), "V"),
                 Measurement::num("current", c.current_a.into(), "A"),
             ]),
             other => Err(unexpected(&other)),
-        }
-    })
-    .await;
-    vec![cc, continuity, charge]
-}
-
-/// The screen channel.
-pub async fn screen(ctx: &Ctx) -> Vec<StepRecord> {
-    let touch = step(ctx, "screen.touch", Channel::Screen, || async {
-        let (rows, cols) = match ctx
-            .call(Request::ScreenTouch { slot: ctx.slot }, 500)
-            .await?
-        {
-            Reply::TouchScan(s) => (s.rows, s.cols),
-            other => return Err(unexpected(&other)),
-        };
-        let mut raw = Vec::with_capacity(usize::from(rows));
-        for row in 0..rows {
-            match ctx
-                .call(
-                    Request::TouchRow {
-                        slot: ctx.slot,
-                        row,
-                    },
-                    10,
-                )
-                .await?
-            {
-                Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
+        },
+        "screen.touch" => {
+            let (rows, cols) = match call(Request::ScreenTouch { slot }).await? {
+                Reply::TouchScan(s) => (s.rows, s.cols),
                 other => return Err(unexpected(&other)),
+            };
+            let mut raw = Vec::with_capacity(usize::from(rows));
+            for row in 0..rows {
+                match ctx
+                    .call(Request::TouchRow { slot, row }, 10, step.timeout_ms)
+                    .await?
+                {
+                    Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
+                    other => return Err(unexpected(&other)),
+                }
             }
-        }
-        let all: Vec<f64> = raw.iter().flatten().map(|&v| f64::from(v)).collect();
-        let min = all.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = all.iter().copied().fold(0.0, f64::max);
-        let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
-        Ok(vec![
-            Measurement::num("rows", rows.into(), "count"),
-            Measurement::num("cols", cols.into(), "count"),
-            Measurement::num("raw_min", min, "count"),
-            Measurement::num("raw_max", max, "count"),
-            Measurement::num("raw_mean", mean, "count"),
-            Measurement {
-                name: "raw".into(),
-                value: serde_json::json!(raw),
-                unit: "count",
-            },
-        ])
-    })
-    .await;
-    let backlight = step(ctx, "screen.backlight", Channel::Screen, || async {
-        match ctx
-            .call(
-                Request::ScreenBacklight {
-                    slot: ctx.slot,
-                    settle_ms: BACKLIGHT_SETTLE_MS,
+            let (lo, hi) = (param(step, "node_min"), param(step, "node_max"));
+            let all: Vec<f64> = raw.iter().flatten().map(|&v| f64::from(v)).collect();
+            let bad = all.iter().filter(|&&v| v < lo || v > hi).count();
+            let min = all.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = all.iter().copied().fold(0.0, f64::max);
+            let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
+            Ok(vec![
+                Measurement::num("rows", rows.into(), "count"),
+                Measurement::num("cols", cols.into(), "count"),
+                Measurement::num("raw_min", if all.is_empty() { 0.0 } else { min }, "count"),
+                Measurement::num("raw_max", max, "count"),
+                Measurement::num("raw_mean", mean, "count"),
+                Measurement::num("bad_nodes", bad as f64, "count"),
+                Measurement {
+                    name: "raw".into(),
+                    value: serde_json::json!(raw),
+                    unit: "count",
+                    min: None,
+                    max: None,
+                    verdict: None,
                 },
-                BACKLIGHT_SETTLE_MS,
-            )
-            .await?
+            ])
+        }
+        "screen.backlight" => match call(Request::ScreenBacklight {
+            slot,
+            settle_ms: ms("settle_ms"),
+        })
+        .await?
         {
             Reply::Backlight(b) => Ok(vec![
                 Measurement::num("voltage", b.voltage_v.into(), "V"),
                 Measurement::num("current", b.current_a.into(), "A"),
             ]),
             other => Err(unexpected(&other)),
-        }
-    })
-    .await;
-    vec![touch, backlight]
+        },
+        other => Err(LinkError::NotAJig {
+            port: ctx.link.port().into(),
+            detail: format!("procedure {other} has no implementation"),
+        }),
+    }
 }
 
-/// True when the error means the phone left the slot.
-pub fn phone_gone(e: &LinkError) -> bool {
-    matches!(
-        e,
-        LinkError::Jig {
-            error: JigError::NoPhone | JigError::Aborted,
-            ..
+/// Values of measured steps as `step.measurement` for grading.
+pub fn values(steps: &[StepRecord]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for s in steps.iter().filter(|s| s.status == StepStatus::Measured) {
+        for m in &s.measurements {
+            if let Some(v) = m.number() {
+                out.insert(format!("{}.{}", s.id, m.name), v);
+            }
         }
-    )
+    }
+    out
 }

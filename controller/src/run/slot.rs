@@ -1,12 +1,17 @@
-//! One slot: wait for a phone, test it, hand over the record, release it, wait for it to leave.
+//! One slot: wait for a phone, test it, grade it, hand over the record, release it, wait for it
+//! to leave.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use benchline_protocol::{Event, Reply, Request};
+use benchline_protocol::{Channel, Event, Reply, Request};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, StepStatus};
+use super::answers::Answerer;
+use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus};
 use super::sequence::{self, Ctx};
+use crate::grade;
 use crate::link::LinkEvent;
 
 /// How often a slot re-checks the jig when no event arrives (lost events, reconnects).
@@ -16,6 +21,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 pub async fn run_slot(
     ctx: Ctx,
     operator: String,
+    answers: Arc<dyn Answerer>,
     records: mpsc::Sender<PhoneRecord>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -24,10 +30,20 @@ pub async fn run_slot(
         if !wait_for(&ctx, &mut events, &mut shutdown, true).await {
             return;
         }
-        let record = test_phone(&ctx, &operator).await;
-        if *shutdown.borrow() || records.send(record).await.is_err() {
+        let record = test_phone(&ctx, &operator, answers.as_ref()).await;
+        if record.phone.imei.is_empty()
+            && record
+                .steps
+                .first()
+                .is_some_and(|s| s.errors.iter().any(|e| e.contains("NoPhone")))
+        {
+            // The phone was taken out before it could be identified: nothing to record.
+            tracing::info!(slot = ctx.slot, "phone removed before it was identified");
+        } else if *shutdown.borrow() || records.send(record).await.is_err() {
             return;
         }
+        // The removal comes after the release; anything older is stale.
+        drain(&mut events);
         if let Err(e) = ctx
             .link
             .request(Request::Release { slot: ctx.slot }, ctx.margin)
@@ -52,6 +68,11 @@ async fn wait_for(
         if *shutdown.borrow() {
             return false;
         }
+        if present {
+            // Waiting for a phone: events from before the status query are answered by the
+            // query itself (an old insert event must not start a test of an empty slot).
+            drain(events);
+        }
         if let Ok(Reply::Slot(s)) = ctx
             .link
             .request(Request::SlotStatus { slot: ctx.slot }, ctx.margin)
@@ -68,8 +89,10 @@ async fn wait_for(
                 _ = shutdown.changed() => break,
                 _ = &mut recheck => break,
                 ev = events.recv() => match ev {
-                    Ok(LinkEvent::Jig(Event::PhoneInserted { slot })) if slot == ctx.slot && present => break,
-                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot && !present => break,
+                    // The event itself is the answer: by the time a status query arrives,
+                    // the next phone may already be in.
+                    Ok(LinkEvent::Jig(Event::PhoneInserted { slot })) if slot == ctx.slot && present => return true,
+                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot && !present => return true,
                     Ok(LinkEvent::Connected(_)) | Ok(LinkEvent::Reset(_)) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => return false,
@@ -79,9 +102,18 @@ async fn wait_for(
     }
 }
 
-/// Tests the phone in the slot: identity first, then the three channels at once.
-pub async fn test_phone(ctx: &Ctx, operator: &str) -> PhoneRecord {
-    let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+fn drain(events: &mut broadcast::Receiver<LinkEvent>) {
+    while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv() {}
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Tests the phone in the slot: identity first, then the three channels at once, then the
+/// prompts; grades the result.
+pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> PhoneRecord {
+    let started = now();
     let identify = sequence::identify(ctx).await;
     let text = |name: &str| {
         identify
@@ -99,13 +131,40 @@ pub async fn test_phone(ctx: &Ctx, operator: &str) -> PhoneRecord {
     };
     let mut steps = vec![identify];
     let (b, p, s) = tokio::join!(
-        sequence::battery(ctx),
-        sequence::port(ctx),
-        sequence::screen(ctx)
+        sequence::channel(ctx, Channel::Battery, &phone.model),
+        sequence::channel(ctx, Channel::Port, &phone.model),
+        sequence::channel(ctx, Channel::Screen, &phone.model)
     );
     steps.extend(b.into_iter().chain(p).chain(s));
+    let mut answers = BTreeMap::new();
+    let mut incomplete: Vec<String> = steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+        .map(|s| {
+            format!(
+                "step {} could not be measured: {}",
+                s.id,
+                s.errors.last().map_or("", String::as_str)
+            )
+        })
+        .collect();
+    for prompt in &ctx.plan.prompts {
+        match answerer.answer(&phone.imei, prompt) {
+            Some(a) => {
+                answers.insert(prompt.id.clone(), a);
+            }
+            None => incomplete.push(format!("prompt {} was not answered", prompt.id)),
+        }
+    }
+    let input = grade::Input {
+        model: phone.model.clone(),
+        values: sequence::values(&steps),
+        answers: answers.clone(),
+        incomplete,
+    };
+    let (_, grade) = grade::grade(&ctx.plan, &input);
     let hello = ctx.link.hello();
-    let complete = steps.iter().all(|s| s.status == StepStatus::Measured);
+    let complete = steps.iter().all(|s| s.status != StepStatus::Failed);
     PhoneRecord {
         phone,
         jig: JigIdentity {
@@ -123,8 +182,15 @@ pub async fn test_phone(ctx: &Ctx, operator: &str) -> PhoneRecord {
         slot: ctx.slot,
         operator: operator.to_string(),
         started,
-        finished: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        finished: now(),
         status: if complete { "complete" } else { "incomplete" },
+        plan: PlanIdentity {
+            id: ctx.plan.id.clone(),
+            version: ctx.plan.version.clone(),
+            hash: ctx.plan.hash.clone(),
+        },
         steps,
+        answers,
+        grade,
     }
 }

@@ -217,7 +217,9 @@ impl Runner {
                 self.next_insert[slot] = Some(now + handling);
             }
             if let Some(t) = self.next_insert[slot] {
-                if t <= now && rig.is_empty(slot) {
+                // The jig must have seen the slot empty (it drops the release line then)
+                // before the next phone goes in, or it would never report the removal.
+                if t <= now && rig.is_empty(slot) && !rig.released(slot) {
                     self.next_insert[slot] = None;
                     if let Some(p) = self.opts.feeder.next_phone() {
                         tracing::debug!(serial = %self.opts.serial, slot, phone = %p.id, "operator seats a phone");

@@ -1,0 +1,247 @@
+//! `benchctl plan check --against DIR`: a dry run of a plan on a simulated line against every
+//! phone of a library, compared with the outcome each phone expects.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benchline_sim::{Library, Phone};
+
+use crate::grade::{Disposition, Verdict};
+use crate::link::LinkConfig;
+use crate::plan::Plan;
+use crate::run::record::{PhoneRecord, StepStatus};
+use crate::run::{self, RunError, RunOptions};
+
+/// Result of a dry run.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Phones in the library.
+    pub phones: usize,
+    /// Records produced.
+    pub graded: usize,
+    /// Phones whose outcome differs from the expected one (or that state none), with why.
+    pub mismatches: Vec<String>,
+    /// Counts by disposition.
+    pub dispositions: BTreeMap<String, usize>,
+    /// Counts by CTIA functional grade.
+    pub functional: BTreeMap<u8, usize>,
+    /// Counts by marketplace grade.
+    pub marketplace: BTreeMap<String, usize>,
+    /// Per step id: (measured, passed, failed limits, not measured, skipped).
+    pub steps: BTreeMap<String, [usize; 5]>,
+    /// Expected disposition -> actual disposition -> count.
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+fn disposition_name(d: Disposition) -> String {
+    serde_json::to_value(d)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
+    let Some(e) = &p.expected else {
+        return Err("the phone states no expected outcome".into());
+    };
+    let g = &r.grade;
+    let repair: Vec<String> = g
+        .repair
+        .iter()
+        .map(|x| format!("{x:?}").to_lowercase())
+        .collect();
+    let actual = (
+        g.cosmetic.clone().unwrap_or_default(),
+        g.functional,
+        disposition_name(g.disposition),
+        repair,
+        g.marketplace.clone(),
+    );
+    let expected = (
+        e.cosmetic.clone(),
+        e.functional,
+        e.disposition.clone(),
+        e.repair.clone(),
+        e.marketplace.clone(),
+    );
+    if actual == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "expected cosmetic {} functional {} {} {:?} marketplace {:?}; got cosmetic {} functional {} {} {:?} marketplace {:?} because: {}",
+        expected.0, expected.1, expected.2, expected.3, expected.4, actual.0, actual.1, actual.2, actual.3, actual.4,
+        if g.reasons.is_empty() { "no rule fired".into() } else { g.reasons.join("; ") }
+    ))
+}
+
+/// Runs `plan` on `jigs` simulated jigs of `slots` slots against every phone of `library_dir`.
+pub async fn dry_run(
+    plan: Arc<Plan>,
+    library_dir: &Path,
+    jigs: usize,
+    slots: usize,
+    seed: u64,
+) -> Result<Report, RunError> {
+    let library = Library::load(library_dir)?;
+    let by_imei: HashMap<String, Phone> = library
+        .phones
+        .iter()
+        .map(|p| (p.imei.clone(), p.clone()))
+        .collect();
+    let mut report = Report {
+        phones: library.phones.len(),
+        ..Report::default()
+    };
+    let mut records = Vec::new();
+    let opts = RunOptions {
+        ports: Vec::new(),
+        sim: jigs.max(1),
+        sim_slots: slots,
+        sim_faults: Vec::new(),
+        phones: Some(library_dir.to_path_buf()),
+        count: Some(library.phones.len()),
+        seed,
+        time_scale: 0.0,
+        operator: "plan-check".into(),
+        margin: Duration::from_millis(1000),
+        link: LinkConfig::default(),
+        plan: plan.clone(),
+        sim_once: true,
+    };
+    let started = Instant::now();
+    run::run(opts, |r| records.push(r.clone())).await?;
+    report.elapsed = started.elapsed();
+    report.graded = records.len();
+    let mut seen = std::collections::HashSet::new();
+    for r in &records {
+        seen.insert(r.phone.imei.clone());
+        let g = &r.grade;
+        *report
+            .dispositions
+            .entry(disposition_name(g.disposition))
+            .or_default() += 1;
+        *report.functional.entry(g.functional).or_default() += 1;
+        *report
+            .marketplace
+            .entry(g.marketplace.clone().unwrap_or_else(|| "-".into()))
+            .or_default() += 1;
+        for s in &r.steps {
+            let e = report.steps.entry(s.id.clone()).or_default();
+            match s.status {
+                StepStatus::Measured => {
+                    e[0] += 1;
+                    if s.measurements
+                        .iter()
+                        .any(|m| m.verdict == Some(Verdict::Fail))
+                    {
+                        e[2] += 1;
+                    } else {
+                        e[1] += 1;
+                    }
+                }
+                StepStatus::Failed => e[3] += 1,
+                StepStatus::Skipped => e[4] += 1,
+            }
+        }
+        let Some(phone) = by_imei.get(&r.phone.imei) else {
+            report.mismatches.push(format!(
+                "{}: not in the library (identity read wrong?)",
+                r.phone.imei
+            ));
+            continue;
+        };
+        let expected = phone
+            .expected
+            .as_ref()
+            .map_or("-".to_string(), |e| e.disposition.clone());
+        *report
+            .confusion
+            .entry(expected)
+            .or_default()
+            .entry(disposition_name(g.disposition))
+            .or_default() += 1;
+        if let Err(why) = outcome_matches(phone, r) {
+            report
+                .mismatches
+                .push(format!("{} ({}): {why}", phone.id, phone.imei));
+        }
+    }
+    for p in &library.phones {
+        if !seen.contains(&p.imei) {
+            report
+                .mismatches
+                .push(format!("{} ({}): was not graded", p.id, p.imei));
+        }
+    }
+    Ok(report)
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "graded {} of {} phones in {:.2} s ({:.0} phones/s)",
+            self.graded,
+            self.phones,
+            self.elapsed.as_secs_f64(),
+            self.graded as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        );
+        let _ = writeln!(s, "\ndispositions:");
+        for (k, v) in &self.dispositions {
+            let _ = writeln!(s, "  {k:<10} {v:>5}");
+        }
+        let _ = writeln!(s, "\nCTIA functional grades:");
+        for (k, v) in &self.functional {
+            let _ = writeln!(s, "  {k:<10} {v:>5}");
+        }
+        let _ = writeln!(s, "\nmarketplace grades:");
+        for (k, v) in &self.marketplace {
+            let _ = writeln!(s, "  {k:<10} {v:>5}");
+        }
+        let _ = writeln!(
+            s,
+            "\nsteps:        measured   pass  fail-limits  not-measured  skipped  pass-rate"
+        );
+        for (id, [m, p, fl, nm, sk]) in &self.steps {
+            let rate = if *m > 0 {
+                *p as f64 / *m as f64 * 100.0
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                s,
+                "  {id:<12} {m:>8} {p:>6} {fl:>12} {nm:>13} {sk:>8} {rate:>9.1}%"
+            );
+        }
+        let cols = ["resale", "repair", "parts", "recycle", "retest"];
+        let _ = writeln!(
+            s,
+            "\nexpected \\ actual {}",
+            cols.iter().map(|c| format!("{c:>8}")).collect::<String>()
+        );
+        for (exp, row) in &self.confusion {
+            let _ = writeln!(
+                s,
+                "  {exp:<15} {}",
+                cols.iter()
+                    .map(|c| format!("{:>8}", row.get(*c).copied().unwrap_or(0)))
+                    .collect::<String>()
+            );
+        }
+        if self.mismatches.is_empty() {
+            let _ = write!(s, "\nevery phone graded as expected");
+        } else {
+            let _ = writeln!(s, "\n{} mismatch(es):", self.mismatches.len());
+            for m in &self.mismatches {
+                let _ = writeln!(s, "  {m}");
+            }
+        }
+        f.write_str(&s)
+    }
+}

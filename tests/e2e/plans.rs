@@ -1,0 +1,868 @@
+//! Test plans: every malformed plan is refused with the place (file:line:col), the offending
+//! text and a hint, all errors at once; the standard plan and every example plan are valid.
+//!
+//! Data-driven (rust-analyzer style): each case is a small mutation of one minimal valid plan,
+//! checked by [`check`], whose rendered errors are an insta snapshot in `snapshots/`. Review a
+//! changed message by eye before accepting it (`INSTA_UPDATE=always`).
+
+use std::path::{Path, PathBuf};
+
+use benchctl::plan::Plan;
+
+/// A minimal valid plan that uses every part of the format the cases mutate.
+const MINIMAL: &str = r#"[plan]
+id = "mini"
+version = "1.0.0"
+description = "Minimal plan for the validator tests"
+jig_kinds = ["combo"]
+min_firmware = "0.1.0"
+min_protocol = 1
+
+[models]
+PX7 = { connector = "usb-c" }
+IP12 = { connector = "lightning" }
+
+[[step]]
+id = "gauge"
+procedure = "battery.gauge"
+
+[[step.limit]]
+measurement = "state_of_health"
+unit = "%"
+min = 80.0
+marginal = 5.0
+
+[[step]]
+id = "dcir"
+procedure = "battery.dcir"
+params = { low_c = 0.2, high_c = 1.0 }
+timeout_ms = 15000
+retries = 1
+on_fail = "skip-channel"
+
+[[step.limit]]
+measurement = "resistance"
+unit = "ohm"
+max = 0.350
+
+[[step]]
+id = "charge"
+procedure = "port.charge"
+connectors = ["usb-c", "lightning"]
+
+[[step.limit]]
+measurement = "current"
+unit = "A"
+min = 0.50
+max = 3.0
+marginal = 0.10
+
+[step.limit.models.PX7]
+min = 0.40
+
+[[prompt]]
+id = "cosmetic"
+question = "Cosmetic condition (CTIA A-E)?"
+choices = ["A", "B", "C", "D", "E"]
+
+[[prompt]]
+id = "pixels"
+question = "Pixel check passed?"
+choices = ["pass", "fail"]
+
+[grading]
+cosmetic_prompt = "cosmetic"
+parts_when_repairs = 2
+
+[grading.r2_functional]
+0 = "F1"
+1 = "F2"
+2 = "F2"
+3 = "F3"
+4 = "F3"
+5 = "F4"
+6 = "F4"
+7 = "F5"
+8 = "F5"
+9 = "F6"
+
+[grading.r2_cosmetic]
+A = "C1"
+B = "C2"
+C = "C4"
+D = "C6"
+E = "C8"
+
+[grading.marketplace]
+A = "Premium"
+B = "Excellent"
+C = "Good"
+D = "Fair"
+
+[[grading.rule]]
+name = "worn battery"
+when = { fail = ["gauge.state_of_health"] }
+functional = 1
+repair = "battery"
+
+[[grading.rule]]
+name = "weak charging"
+when = { marginal = ["charge.current"] }
+functional = 2
+repair = "port"
+
+[[grading.rule]]
+name = "dead pixels"
+when = { answer = { pixels = ["fail"] } }
+functional = 3
+repair = "screen"
+
+[[grading.rule]]
+name = "wrecked"
+when = { answer = { cosmetic = ["E"] }, any_fail = true }
+disposition = "recycle"
+"#;
+
+/// The minimal plan with each `(from, to)` replaced; every `from` must occur exactly once, so a
+/// case cannot silently stop mutating anything when the minimal plan changes.
+fn mutate(edits: &[(&str, &str)]) -> String {
+    let mut text = MINIMAL.to_string();
+    for (from, to) in edits {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "`{from}` must occur exactly once in the plan"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    text
+}
+
+/// The plan must be refused; its rendered errors are the snapshot `name`.
+fn check(name: &str, text: &str) {
+    let err = match Plan::parse(text, "plan.toml") {
+        Ok(plan) => panic!(
+            "case {name}: the plan was accepted (id {}), expected errors",
+            plan.id
+        ),
+        Err(e) => e,
+    };
+    assert!(!err.diagnostics.is_empty(), "case {name}: no diagnostics");
+    let rendered = err.to_string();
+    assert!(
+        rendered.contains("plan.toml:"),
+        "case {name}: no file:line:col in\n{rendered}"
+    );
+    insta::assert_snapshot!(name, rendered);
+}
+
+#[test]
+fn the_minimal_plan_is_valid() {
+    let plan = Plan::parse(MINIMAL, "plan.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.id, "mini");
+    assert_eq!(plan.steps.len(), 3);
+    assert_eq!(plan.grading.rules.len(), 4);
+}
+
+// ---- syntax ------------------------------------------------------------------------------------
+
+#[test]
+fn invalid_toml_syntax() {
+    check(
+        "invalid_toml_syntax",
+        &mutate(&[(r#"id = "gauge""#, r#"id = "gauge"#)]),
+    );
+}
+
+#[test]
+fn invalid_toml_duplicate_key() {
+    check(
+        "invalid_toml_duplicate_key",
+        &mutate(&[(
+            r#"version = "1.0.0""#,
+            "version = \"1.0.0\"\nid = \"again\"",
+        )]),
+    );
+}
+
+// ---- [plan] -------------------------------------------------------------------------------------
+
+#[test]
+fn missing_plan_table() {
+    let text = mutate(&[(
+        "[plan]\nid = \"mini\"\nversion = \"1.0.0\"\ndescription = \"Minimal plan for the validator tests\"\njig_kinds = [\"combo\"]\nmin_firmware = \"0.1.0\"\nmin_protocol = 1\n\n",
+        "",
+    )]);
+    check("missing_plan_table", &text);
+}
+
+#[test]
+fn missing_plan_id() {
+    check("missing_plan_id", &mutate(&[("id = \"mini\"\n", "")]));
+}
+
+#[test]
+fn typo_in_plan_key() {
+    check(
+        "typo_in_plan_key",
+        &mutate(&[("description =", "descripton =")]),
+    );
+}
+
+#[test]
+fn plan_id_not_a_plain_name() {
+    check(
+        "plan_id_not_a_plain_name",
+        &mutate(&[(r#"id = "mini""#, r#"id = "Mini Plan""#)]),
+    );
+}
+
+#[test]
+fn version_not_semver() {
+    check(
+        "version_not_semver",
+        &mutate(&[(r#"version = "1.0.0""#, r#"version = "1.0""#)]),
+    );
+}
+
+#[test]
+fn version_not_a_string() {
+    check(
+        "version_not_a_string",
+        &mutate(&[(r#"version = "1.0.0""#, "version = 1.0")]),
+    );
+}
+
+#[test]
+fn min_firmware_not_semver() {
+    check(
+        "min_firmware_not_semver",
+        &mutate(&[(r#"min_firmware = "0.1.0""#, r#"min_firmware = "latest""#)]),
+    );
+}
+
+#[test]
+fn min_protocol_too_high() {
+    check(
+        "min_protocol_too_high",
+        &mutate(&[("min_protocol = 1", "min_protocol = 9")]),
+    );
+}
+
+#[test]
+fn unknown_jig_kind() {
+    check(
+        "unknown_jig_kind",
+        &mutate(&[(
+            r#"jig_kinds = ["combo"]"#,
+            r#"jig_kinds = ["combo", "tablet"]"#,
+        )]),
+    );
+}
+
+// ---- [models] -----------------------------------------------------------------------------------
+
+#[test]
+fn unknown_connector() {
+    check(
+        "unknown_connector",
+        &mutate(&[(
+            r#"IP12 = { connector = "lightning" }"#,
+            r#"IP12 = { connector = "micro-usb" }"#,
+        )]),
+    );
+}
+
+#[test]
+fn model_without_connector() {
+    check(
+        "model_without_connector",
+        &mutate(&[(
+            r#"IP12 = { connector = "lightning" }"#,
+            r#"IP12 = { port = "lightning" }"#,
+        )]),
+    );
+}
+
+// ---- [[step]] -----------------------------------------------------------------------------------
+
+#[test]
+fn unknown_key_in_step_with_typo() {
+    check(
+        "unknown_key_in_step_with_typo",
+        &mutate(&[("timeout_ms = 15000", "timeout = 15000")]),
+    );
+}
+
+#[test]
+fn limit_written_on_the_step() {
+    check(
+        "limit_written_on_the_step",
+        &mutate(&[(
+            "on_fail = \"skip-channel\"\n",
+            "on_fail = \"skip-channel\"\nmax = 0.350\n",
+        )]),
+    );
+}
+
+#[test]
+fn missing_procedure() {
+    check(
+        "missing_procedure",
+        &mutate(&[("procedure = \"port.charge\"\n", "")]),
+    );
+}
+
+#[test]
+fn unknown_procedure() {
+    check(
+        "unknown_procedure",
+        &mutate(&[(
+            r#"procedure = "battery.gauge""#,
+            r#"procedure = "battery.gage""#,
+        )]),
+    );
+}
+
+#[test]
+fn duplicate_step_id() {
+    check(
+        "duplicate_step_id",
+        &mutate(&[(r#"id = "dcir""#, r#"id = "gauge""#)]),
+    );
+}
+
+#[test]
+fn unknown_param() {
+    check(
+        "unknown_param",
+        &mutate(&[(
+            "params = { low_c = 0.2, high_c = 1.0 }",
+            "params = { low_c = 0.2, high_c = 1.0, hi_ms = 500 }",
+        )]),
+    );
+}
+
+#[test]
+fn param_on_a_procedure_without_params() {
+    check(
+        "param_on_a_procedure_without_params",
+        &mutate(&[(
+            "procedure = \"battery.gauge\"\n",
+            "procedure = \"battery.gauge\"\nparams = { settle_ms = 100 }\n",
+        )]),
+    );
+}
+
+#[test]
+fn param_out_of_range() {
+    check(
+        "param_out_of_range",
+        &mutate(&[(
+            "params = { low_c = 0.2, high_c = 1.0 }",
+            "params = { low_c = 0.2, high_c = 5.0 }",
+        )]),
+    );
+}
+
+#[test]
+fn param_not_a_number() {
+    check(
+        "param_not_a_number",
+        &mutate(&[(
+            "params = { low_c = 0.2, high_c = 1.0 }",
+            "params = { low_c = \"0.2\", high_c = 1.0 }",
+        )]),
+    );
+}
+
+#[test]
+fn dcir_low_c_not_below_high_c() {
+    check(
+        "dcir_low_c_not_below_high_c",
+        &mutate(&[(
+            "params = { low_c = 0.2, high_c = 1.0 }",
+            "params = { low_c = 1.0, high_c = 0.5 }",
+        )]),
+    );
+}
+
+#[test]
+fn touch_node_min_not_below_node_max() {
+    let text = mutate(&[(
+        "[[prompt]]\nid = \"cosmetic\"",
+        "[[step]]\nid = \"touch\"\nprocedure = \"screen.touch\"\nparams = { node_min = 9000, node_max = 2000 }\n\n[[prompt]]\nid = \"cosmetic\"",
+    )]);
+    check("touch_node_min_not_below_node_max", &text);
+}
+
+#[test]
+fn timeout_not_positive() {
+    check(
+        "timeout_not_positive",
+        &mutate(&[("timeout_ms = 15000", "timeout_ms = 0")]),
+    );
+}
+
+#[test]
+fn retries_out_of_range() {
+    check(
+        "retries_out_of_range",
+        &mutate(&[("retries = 1", "retries = 20")]),
+    );
+}
+
+#[test]
+fn on_fail_unknown() {
+    check(
+        "on_fail_unknown",
+        &mutate(&[(r#"on_fail = "skip-channel""#, r#"on_fail = "stop""#)]),
+    );
+}
+
+#[test]
+fn step_connector_unknown() {
+    check(
+        "step_connector_unknown",
+        &mutate(&[(
+            r#"connectors = ["usb-c", "lightning"]"#,
+            r#"connectors = ["usb-c", "lightening"]"#,
+        )]),
+    );
+}
+
+// ---- [[step.limit]] -----------------------------------------------------------------------------
+
+#[test]
+fn wrong_unit() {
+    check(
+        "wrong_unit",
+        &mutate(&[("unit = \"ohm\"", "unit = \"mOhm\"")]),
+    );
+}
+
+#[test]
+fn missing_unit() {
+    check("missing_unit", &mutate(&[("unit = \"ohm\"\n", "")]));
+}
+
+#[test]
+fn unknown_measurement() {
+    check(
+        "unknown_measurement",
+        &mutate(&[(
+            r#"measurement = "state_of_health""#,
+            r#"measurement = "state_of_heath""#,
+        )]),
+    );
+}
+
+#[test]
+fn glob_matching_no_measurement() {
+    check(
+        "glob_matching_no_measurement",
+        &mutate(&[(r#"measurement = "current""#, r#"measurement = "cc*""#)]),
+    );
+}
+
+#[test]
+fn glob_matching_measurements_in_different_units() {
+    check(
+        "glob_matching_measurements_in_different_units",
+        &mutate(&[(r#"measurement = "state_of_health""#, r#"measurement = "*""#)]),
+    );
+}
+
+#[test]
+fn unknown_key_in_limit() {
+    check(
+        "unknown_key_in_limit",
+        &mutate(&[("max = 0.350", "maximum = 0.350")]),
+    );
+}
+
+#[test]
+fn limit_with_neither_min_nor_max() {
+    check(
+        "limit_with_neither_min_nor_max",
+        &mutate(&[("min = 80.0\n", "")]),
+    );
+}
+
+#[test]
+fn limit_not_a_number() {
+    check(
+        "limit_not_a_number",
+        &mutate(&[("min = 80.0", "min = \"80\"")]),
+    );
+}
+
+#[test]
+fn limit_not_finite() {
+    check("limit_not_finite", &mutate(&[("min = 80.0", "min = nan")]));
+}
+
+#[test]
+fn min_not_below_max() {
+    check(
+        "min_not_below_max",
+        &mutate(&[("min = 0.50\nmax = 3.0", "min = 3.0\nmax = 0.50")]),
+    );
+}
+
+#[test]
+fn marginal_too_wide() {
+    check(
+        "marginal_too_wide",
+        &mutate(&[("marginal = 0.10", "marginal = 1.5")]),
+    );
+}
+
+#[test]
+fn negative_marginal() {
+    check(
+        "negative_marginal",
+        &mutate(&[("marginal = 5.0", "marginal = -5.0")]),
+    );
+}
+
+#[test]
+fn unknown_model_in_limit_override() {
+    check(
+        "unknown_model_in_limit_override",
+        &mutate(&[("[step.limit.models.PX7]", "[step.limit.models.PX8]")]),
+    );
+}
+
+#[test]
+fn model_override_contradicts_the_limit() {
+    check(
+        "model_override_contradicts_the_limit",
+        &mutate(&[("min = 0.40", "min = 4.0")]),
+    );
+}
+
+#[test]
+fn unknown_key_in_model_override() {
+    check(
+        "unknown_key_in_model_override",
+        &mutate(&[("min = 0.40", "minimum = 0.40")]),
+    );
+}
+
+// ---- [[prompt]] ---------------------------------------------------------------------------------
+
+#[test]
+fn prompt_without_choices() {
+    check(
+        "prompt_without_choices",
+        &mutate(&[("choices = [\"pass\", \"fail\"]\n", "")]),
+    );
+}
+
+#[test]
+fn prompt_with_a_choice_twice() {
+    check(
+        "prompt_with_a_choice_twice",
+        &mutate(&[(
+            r#"choices = ["pass", "fail"]"#,
+            r#"choices = ["pass", "pass"]"#,
+        )]),
+    );
+}
+
+// ---- [grading] ----------------------------------------------------------------------------------
+
+#[test]
+fn missing_grading() {
+    let at = MINIMAL.find("[grading]").unwrap();
+    check("missing_grading", &MINIMAL[..at]);
+}
+
+#[test]
+fn cosmetic_prompt_names_missing_prompt() {
+    check(
+        "cosmetic_prompt_names_missing_prompt",
+        &mutate(&[(
+            r#"cosmetic_prompt = "cosmetic""#,
+            r#"cosmetic_prompt = "cosmetics""#,
+        )]),
+    );
+}
+
+#[test]
+fn cosmetic_prompt_with_non_ctia_choices() {
+    check(
+        "cosmetic_prompt_with_non_ctia_choices",
+        &mutate(&[(
+            r#"choices = ["A", "B", "C", "D", "E"]"#,
+            r#"choices = ["A", "B", "C", "D", "F"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn parts_when_repairs_out_of_range() {
+    check(
+        "parts_when_repairs_out_of_range",
+        &mutate(&[("parts_when_repairs = 2", "parts_when_repairs = 4")]),
+    );
+}
+
+#[test]
+fn r2_functional_incomplete() {
+    check("r2_functional_incomplete", &mutate(&[("9 = \"F6\"\n", "")]));
+}
+
+#[test]
+fn r2_functional_invalid_category() {
+    check(
+        "r2_functional_invalid_category",
+        &mutate(&[(r#"3 = "F3""#, r#"3 = "F7""#)]),
+    );
+}
+
+#[test]
+fn r2_functional_grade_out_of_range() {
+    check(
+        "r2_functional_grade_out_of_range",
+        &mutate(&[("9 = \"F6\"\n", "9 = \"F6\"\n10 = \"F6\"\n")]),
+    );
+}
+
+#[test]
+fn r2_cosmetic_invalid_category() {
+    check(
+        "r2_cosmetic_invalid_category",
+        &mutate(&[(r#"C = "C4""#, r#"C = "C10""#)]),
+    );
+}
+
+#[test]
+fn r2_cosmetic_incomplete() {
+    check("r2_cosmetic_incomplete", &mutate(&[("E = \"C8\"\n", "")]));
+}
+
+#[test]
+fn marketplace_invalid_grade() {
+    check(
+        "marketplace_invalid_grade",
+        &mutate(&[(r#"A = "Premium""#, r#"A = "Mint""#)]),
+    );
+}
+
+// ---- [[grading.rule]] ---------------------------------------------------------------------------
+
+#[test]
+fn rule_names_missing_step() {
+    check(
+        "rule_names_missing_step",
+        &mutate(&[(
+            r#"fail = ["gauge.state_of_health"]"#,
+            r#"fail = ["gage.state_of_health"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn rule_names_missing_measurement() {
+    check(
+        "rule_names_missing_measurement",
+        &mutate(&[(
+            r#"fail = ["gauge.state_of_health"]"#,
+            r#"fail = ["gauge.state_of_heath"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn rule_names_measurement_without_limit() {
+    check(
+        "rule_names_measurement_without_limit",
+        &mutate(&[(
+            r#"fail = ["gauge.state_of_health"]"#,
+            r#"fail = ["gauge.cycle_count"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn rule_names_no_measurement_at_all() {
+    check(
+        "rule_names_no_measurement_at_all",
+        &mutate(&[(
+            r#"fail = ["gauge.state_of_health"]"#,
+            r#"fail = ["state_of_health"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn rule_names_unknown_prompt() {
+    check(
+        "rule_names_unknown_prompt",
+        &mutate(&[(
+            "answer = { pixels = [\"fail\"] }",
+            "answer = { pixel = [\"fail\"] }",
+        )]),
+    );
+}
+
+#[test]
+fn rule_with_invalid_answer_choice() {
+    check(
+        "rule_with_invalid_answer_choice",
+        &mutate(&[(
+            "answer = { pixels = [\"fail\"] }",
+            "answer = { pixels = [\"broken\"] }",
+        )]),
+    );
+}
+
+#[test]
+fn rule_with_empty_condition() {
+    check(
+        "rule_with_empty_condition",
+        &mutate(&[("when = { marginal = [\"charge.current\"] }", "when = { }")]),
+    );
+}
+
+#[test]
+fn rule_with_only_any_fail_false() {
+    check(
+        "rule_with_only_any_fail_false",
+        &mutate(&[(
+            "when = { marginal = [\"charge.current\"] }",
+            "when = { any_fail = false }",
+        )]),
+    );
+}
+
+#[test]
+fn rule_without_when() {
+    check(
+        "rule_without_when",
+        &mutate(&[("when = { marginal = [\"charge.current\"] }\n", "")]),
+    );
+}
+
+#[test]
+fn rule_without_effect() {
+    check(
+        "rule_without_effect",
+        &mutate(&[("functional = 1\nrepair = \"battery\"\n", "")]),
+    );
+}
+
+#[test]
+fn rule_disposition_other_than_recycle() {
+    check(
+        "rule_disposition_other_than_recycle",
+        &mutate(&[(r#"disposition = "recycle""#, r#"disposition = "parts""#)]),
+    );
+}
+
+#[test]
+fn rule_repairs_unknown_part() {
+    check(
+        "rule_repairs_unknown_part",
+        &mutate(&[(r#"repair = "screen""#, r#"repair = "camera""#)]),
+    );
+}
+
+#[test]
+fn rule_functional_out_of_range() {
+    check(
+        "rule_functional_out_of_range",
+        &mutate(&[("functional = 3", "functional = 10")]),
+    );
+}
+
+#[test]
+fn rule_condition_not_a_list() {
+    check(
+        "rule_condition_not_a_list",
+        &mutate(&[(
+            r#"fail = ["gauge.state_of_health"]"#,
+            r#"fail = "gauge.state_of_health""#,
+        )]),
+    );
+}
+
+// ---- several at once ----------------------------------------------------------------------------
+
+#[test]
+fn several_errors_are_reported_together() {
+    let text = mutate(&[
+        (r#"version = "1.0.0""#, r#"version = "one""#),
+        (
+            r#"procedure = "battery.dcir""#,
+            r#"procedure = "battery.dcr""#,
+        ),
+        ("unit = \"A\"", "unit = \"mA\""),
+        ("min = 80.0", "min = 90.0\nmax = 85.0"),
+        (r#"repair = "screen""#, r#"repair = "display""#),
+        (
+            r#"cosmetic_prompt = "cosmetic""#,
+            r#"cosmetic_prompt = "looks""#,
+        ),
+    ]);
+    check("several_errors_are_reported_together", &text);
+}
+
+// ---- the shipped plans ------------------------------------------------------------------------
+
+fn test_plans() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-plans")
+}
+
+#[test]
+fn the_standard_plan_and_every_example_plan_are_valid() {
+    Plan::standard().unwrap_or_else(|e| panic!("{e}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(test_plans())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "standard-refurb.toml",
+        "battery-only.toml",
+        "port-only.toml",
+        "screen-only.toml",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "test-plans/{expected} is missing: {names:?}"
+        );
+    }
+    for file in &files {
+        let plan = Plan::load(file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plan.hash.len(), 64, "{}", file.display());
+        assert!(
+            !plan.steps.is_empty() && !plan.grading.rules.is_empty(),
+            "{}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn the_plan_identity_is_the_hash_of_the_file_bytes() {
+    let a = Plan::parse(MINIMAL, "a.toml").unwrap();
+    let b = Plan::parse(
+        &format!("{MINIMAL}# a comment changes the identity\n"),
+        "b.toml",
+    )
+    .unwrap();
+    assert_eq!(a.hash.len(), 64);
+    assert_ne!(a.hash, b.hash);
+    assert_eq!(
+        (a.id.as_str(), a.version.as_str()),
+        (b.id.as_str(), b.version.as_str())
+    );
+}
