@@ -93,10 +93,15 @@ where
         duration_s: started.elapsed().as_secs_f64(),
     };
     for n in 1..=attempts.max(1) {
+        let boot = ctx.link.hello().map(|h| h.boot_id);
         match body().await {
             Ok(m) => return record(StepStatus::Measured, n, errors, m, started),
             Err(e) => {
-                let transient = e.is_transient();
+                // Whatever the jig said, if it restarted during the attempt its state (a touch
+                // scan, say) is gone and the step is worth repeating.
+                ctx.link.wait_connected(Duration::from_secs(10)).await;
+                let restarted = ctx.link.hello().map(|h| h.boot_id) != boot;
+                let transient = e.is_transient() || restarted;
                 tracing::warn!(procedure, slot = ctx.slot, attempt = n, "{e}");
                 errors.push(e.to_string());
                 if !transient {
