@@ -39,6 +39,14 @@ pub enum LinkError {
         /// Ours.
         our_hash: u64,
     },
+    /// The jig cannot run the plan.
+    #[error("the jig on {port} cannot run this plan: {detail}")]
+    Unsuitable {
+        /// Port.
+        port: String,
+        /// Why, and what to do.
+        detail: String,
+    },
     /// No answer in time.
     #[error("{procedure} on {port}: no answer within {after:?} after {attempts} attempt(s); check the jig's cable and power")]
     Timeout {

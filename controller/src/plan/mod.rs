@@ -232,6 +232,11 @@ impl Limit {
     }
 }
 
+/// Parses `MAJOR.MINOR.PATCH`.
+pub fn parse_version(s: &str) -> Option<(u64, u64, u64)> {
+    parse::semver(s)
+}
+
 /// True when `name` matches `pattern` (`*` matches any text, `?` one character).
 pub fn matches(pattern: &str, name: &str) -> bool {
     wildmatch::WildMatch::new(pattern).matches(name)

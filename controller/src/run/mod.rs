@@ -158,7 +158,7 @@ pub async fn run(
     let mut links = Vec::new();
     let mut summary = Summary::default();
     for r in opened {
-        match r {
+        match r.and_then(|l| suits(&opts.plan, &l).map(|_| l)) {
             Ok(l) => links.push(l),
             Err(e) => {
                 tracing::error!("{e}");
@@ -211,6 +211,33 @@ pub async fn run(
         s.stop();
     }
     Ok(summary)
+}
+
+/// Checks that a jig is one the plan may run on: its kind, firmware and protocol versions.
+fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
+    let Some(h) = link.hello() else { return Ok(()) };
+    let kind = format!("{:?}", h.jig_kind).to_lowercase();
+    let firmware = crate::plan::parse_version(&h.firmware_version).unwrap_or((0, 0, 0));
+    let problem = if !plan.jig_kinds.iter().any(|k| *k == kind) {
+        Some(format!("it is a {kind} jig and plan {} needs a {} jig; use a plan for this jig or move the phones to a matching bench", plan.id, plan.jig_kinds.join(" or ")))
+    } else if firmware < plan.min_firmware {
+        let (a, b, c) = plan.min_firmware;
+        Some(format!("it runs firmware {} and plan {} needs {a}.{b}.{c} or newer; flash it with `benchctl flash`", h.firmware_version, plan.id))
+    } else if h.protocol_version < plan.min_protocol {
+        Some(format!("it speaks protocol {} and plan {} needs {} or newer; flash newer firmware with `benchctl flash`", h.protocol_version, plan.id, plan.min_protocol))
+    } else {
+        None
+    };
+    match problem {
+        Some(detail) => {
+            link.close();
+            Err(LinkError::Unsuitable {
+                port: link.port().to_string(),
+                detail,
+            })
+        }
+        None => Ok(()),
+    }
 }
 
 async fn open_all(ports: &[String], config: &LinkConfig) -> Vec<Result<Link, LinkError>> {
