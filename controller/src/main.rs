@@ -173,7 +173,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.error);
+            let text = format!("{:#}", f.error);
+            // Plan diagnostics are already rendered with their own `error:` headings.
+            if text.starts_with("error") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
             ExitCode::from(f.code)
         }
     }

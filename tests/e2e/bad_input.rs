@@ -87,31 +87,30 @@ fn bad_usage_and_bad_phone_libraries_exit_2() {
 
 #[test]
 fn a_jig_the_plan_cannot_run_on_is_refused_with_what_to_do() {
-    let standard = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../test-plans/standard-refurb.toml"
-    ))
-    .unwrap();
+    let plans = concat!(env!("CARGO_MANIFEST_DIR"), "/../test-plans/");
+    let standard = std::fs::read_to_string(format!("{plans}standard-refurb.toml")).unwrap();
+    let battery = std::fs::read_to_string(format!("{plans}battery-only.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    for (name, from, to, expect) in [
+    for (name, text, expect) in [
         (
             "newer.toml",
-            "min_firmware = \"0.1.0\"",
-            "min_firmware = \"9.0.0\"",
+            standard.replace("min_firmware = \"0.1.0\"", "min_firmware = \"9.0.0\""),
             "needs 9.0.0 or newer; flash it with `benchctl flash`",
         ),
         (
             "battery.toml",
-            "jig_kinds = [\"combo\"]",
-            "jig_kinds = [\"battery\"]",
-            "it is a combo jig and plan standard-refurb needs a battery jig",
+            battery.replace(
+                "jig_kinds = [\"battery\", \"combo\"]",
+                "jig_kinds = [\"battery\"]",
+            ),
+            "it is a combo jig and plan",
         ),
     ] {
         let plan = dir.path().join(name);
-        std::fs::write(&plan, standard.replace(from, to)).unwrap();
+        std::fs::write(&plan, text).unwrap();
         let jig = SimJig::start(&[]);
         let out = run_ports(&[&jig.path], 1, &["--plan", plan.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
             err.contains(&format!("the jig on {} cannot run this plan", jig.path))

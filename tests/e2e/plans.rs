@@ -866,3 +866,57 @@ fn the_plan_identity_is_the_hash_of_the_file_bytes() {
         (b.id.as_str(), b.version.as_str())
     );
 }
+
+#[test]
+fn duplicate_prompt_id() {
+    check(
+        "duplicate_prompt_id",
+        &mutate(&[(r#"id = "pixels""#, r#"id = "cosmetic""#)]),
+    );
+}
+
+#[test]
+fn step_id_with_a_dot() {
+    check(
+        "step_id_with_a_dot",
+        &mutate(&[(r#"id = "charge""#, r#"id = "port.charge""#)]),
+    );
+}
+
+#[test]
+fn jig_kind_without_the_channels_the_steps_use() {
+    check(
+        "jig_kind_without_the_channels_the_steps_use",
+        &mutate(&[(r#"jig_kinds = ["combo"]"#, r#"jig_kinds = ["battery"]"#)]),
+    );
+}
+
+#[test]
+fn two_limits_on_one_measurement() {
+    check(
+        "two_limits_on_one_measurement",
+        &mutate(&[(
+            "max = 0.350\n",
+            "max = 0.350\n\n[[step.limit]]\nmeasurement = \"resist*\"\nunit = \"ohm\"\nmax = 0.5\n",
+        )]),
+    );
+}
+
+#[test]
+fn model_override_not_a_table() {
+    check(
+        "model_override_not_a_table",
+        &mutate(&[("marginal = 5.0\n", "marginal = 5.0\nmodels = \"PX7\"\n")]),
+    );
+}
+
+#[test]
+fn empty_model_override() {
+    check(
+        "empty_model_override",
+        &mutate(&[(
+            "[step.limit.models.PX7]\nmin = 0.40",
+            "[step.limit.models.PX7]",
+        )]),
+    );
+}

@@ -191,9 +191,9 @@ impl Plan {
 
     /// Reads and parses a plan file.
     pub fn load(path: &Path) -> Result<Plan, PlanLoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PlanLoadError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| PlanLoadError::Read {
             path: path.display().to_string(),
-            source,
+            cause,
         })?;
         Ok(Plan::parse(&text, &path.display().to_string())?)
     }
@@ -213,15 +213,15 @@ impl Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanLoadError {
     /// The file could not be read.
-    #[error("cannot read plan {path}: {source}; check the path")]
+    #[error("cannot read plan {path}: {cause}; check the path")]
     Read {
         /// Path.
         path: String,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The plan has errors.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] PlanErrors),
 }
 

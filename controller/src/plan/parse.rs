@@ -49,6 +49,8 @@ pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
 struct Cx {
     diags: Vec<Diagnostic>,
     broken_steps: Vec<String>,
+    /// (step id, measurement pattern) of limits that were rejected.
+    broken_limits: Vec<(String, String)>,
 }
 
 /// The entries of one table, checked against the keys it may have.
@@ -62,7 +64,7 @@ fn suggest(word: &str, options: &[&str]) -> Option<String> {
     options
         .iter()
         .map(|o| (strsim::levenshtein(word, o), *o))
-        .filter(|(d, _)| *d <= 3)
+        .filter(|(d, o)| *d <= (o.len().max(word.len()) / 3).max(1))
         .min()
         .map(|(_, o)| format!("did you mean `{o}`? "))
 }
@@ -223,6 +225,14 @@ impl Cx {
             .map(|n| self.models(n))
             .unwrap_or_default();
         let steps = match top.get("step") {
+            Some(Node::Array(items, span)) if items.is_empty() => {
+                self.err(
+                    "the plan has no steps",
+                    span.clone(),
+                    "add at least one [[step]] with a procedure",
+                );
+                Vec::new()
+            }
             Some(Node::Array(items, _)) => items
                 .iter()
                 .filter_map(|s| self.step(s, &models))
@@ -257,8 +267,41 @@ impl Cx {
                 }
             }
         }
+        if let Some(kinds_node) = head.as_ref().and_then(|h| h.get("jig_kinds")) {
+            for kind in jig_kinds.iter().filter(|k| k.as_str() != "combo") {
+                if let Some(step) = steps
+                    .iter()
+                    .find(|s| channel_kind(s.procedure.channel) != kind.as_str())
+                {
+                    self.err(
+                        format!(
+                            "a {kind} jig cannot run step `{}` ({} runs on the {} channel)",
+                            step.id,
+                            step.procedure.name,
+                            channel_kind(step.procedure.channel)
+                        ),
+                        kinds_node.span(),
+                        "list only jig kinds that have every channel the steps use, or \"combo\"",
+                    );
+                    break;
+                }
+            }
+        }
         let prompts = match top.get("prompt") {
-            Some(Node::Array(items, _)) => items.iter().filter_map(|p| self.prompt(p)).collect(),
+            Some(Node::Array(items, _)) => {
+                let prompts: Vec<Prompt> = items.iter().filter_map(|p| self.prompt(p)).collect();
+                let mut seen = BTreeSet::new();
+                for (p, n) in prompts.iter().zip(items) {
+                    if !seen.insert(p.id.clone()) {
+                        self.err(
+                            format!("prompt id `{}` is used twice", p.id),
+                            step_id_span(n),
+                            "give every prompt its own id",
+                        );
+                    }
+                }
+                prompts
+            }
             Some(other) => {
                 self.err(
                     "prompt must be an array of tables",
@@ -435,7 +478,16 @@ impl Cx {
                 "limit",
             ],
         )?;
-        let id = self.req_str(&f, "id").map(|(s, _)| s.to_string());
+        let id = self.req_str(&f, "id").map(|(s, span)| {
+            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                self.err(
+                    format!("step id `{s}` is not a plain name"),
+                    span,
+                    "use letters, digits, '_' and '-' (rules name measurements as step_id.measurement)",
+                );
+            }
+            s.to_string()
+        });
         let procedure = match self.req_str(&f, "procedure") {
             Some((name, span)) => match Procedure::find(name) {
                 Some(p) => Some(p),
@@ -568,9 +620,44 @@ impl Cx {
         let mut limits = Vec::new();
         match f.get("limit") {
             Some(Node::Array(items, _)) => {
+                let mut claimed: BTreeMap<String, String> = BTreeMap::new();
                 for l in items {
-                    if let Some(limit) = self.limit(l, procedure, models) {
-                        limits.push(limit);
+                    let raw = match l {
+                        Node::Table(entries, _) => entries
+                            .iter()
+                            .find(|e| e.key == "measurement")
+                            .and_then(|e| match &e.node {
+                                Node::Str(p, sp) => Some((p.to_string(), sp.clone())),
+                                _ => None,
+                            }),
+                        _ => None,
+                    };
+                    match self.limit(l, procedure, models) {
+                        Some(limit) => {
+                            for (m, _) in procedure
+                                .measurement_names()
+                                .iter()
+                                .filter(|(m, _)| matches(&limit.pattern, m))
+                            {
+                                if let Some(first) =
+                                    claimed.insert(m.clone(), limit.pattern.clone())
+                                {
+                                    let span = raw.as_ref().map_or(l.span(), |r| r.1.clone());
+                                    self.err(
+                                        format!("`{m}` already has a limit (`{first}`) in this step"),
+                                        span,
+                                        "give each measurement one limit; per-model limits go in [step.limit.models.MODEL]",
+                                    );
+                                    break;
+                                }
+                            }
+                            limits.push(limit);
+                        }
+                        None => {
+                            if let Some((p, _)) = raw {
+                                self.broken_limits.push((id.clone().unwrap_or_default(), p));
+                            }
+                        }
                     }
                 }
             }
@@ -606,8 +693,13 @@ impl Cx {
                     },
                     _ => {
                         ok = false;
+                        let found = if n.as_f64().is_some() {
+                            "a value that is not finite".to_string()
+                        } else {
+                            n.kind().to_string()
+                        };
                         self.err(
-                            format!("`{key}` must be a number, found {}", n.kind()),
+                            format!("`{key}` must be a finite number, found {found}"),
                             n.span(),
                             "write the number without quotes, in the measurement's unit",
                         );
@@ -713,18 +805,36 @@ impl Cx {
         }
         let bounds = self.bounds(&f, None)?;
         let mut per_model = BTreeMap::new();
+        if let Some(other) = f.get("models").filter(|n| !matches!(n, Node::Table(..))) {
+            self.err(
+                format!(
+                    "`models` in [[step.limit]] must be a table, found {}",
+                    other.kind()
+                ),
+                other.span(),
+                "write [step.limit.models.MODEL] with min, max or marginal",
+            );
+        }
         if let Some(Node::Table(entries, _)) = f.get("models") {
             for e in entries {
-                if !models.is_empty() && !models.contains_key(e.key) {
+                if !models.contains_key(e.key) {
                     let known: Vec<&str> = models.keys().map(String::as_str).collect();
                     self.err(
                         format!("unknown model `{}`", e.key),
                         e.key_span.clone(),
                         format!(
-                            "{}models in [models]: {}",
+                            "{}declare it in [models] first; models there: {}",
                             suggest(e.key, &known).unwrap_or_default(),
                             known.join(", ")
                         ),
+                    );
+                    continue;
+                }
+                if matches!(&e.node, Node::Table(entries, _) if entries.is_empty()) {
+                    self.err(
+                        format!("the limits for model {} are empty", e.key),
+                        e.key_span.clone(),
+                        "set min, max or marginal for the model, or remove the table",
                     );
                     continue;
                 }
@@ -963,6 +1073,7 @@ impl Cx {
         match f.get("when") {
             Some(w) => {
                 let wf = self.fields(w, "when", &["fail", "marginal", "answer", "any_fail"])?;
+                let errors_before = self.diags.len();
                 for key in ["fail", "marginal"] {
                     if let Some(list) = wf.get(key) {
                         let patterns = self.str_list(list, key, None);
@@ -1022,7 +1133,8 @@ impl Cx {
                     ),
                     None => {}
                 }
-                if when.fail.is_empty()
+                if self.diags.len() == errors_before
+                    && when.fail.is_empty()
                     && when.marginal.is_empty()
                     && when.answer.is_empty()
                     && !when.any_fail
@@ -1084,7 +1196,10 @@ impl Cx {
             }
             None => false,
         };
-        if functional == 0 && repair.is_none() && !recycle {
+        let effect_given = ["functional", "repair", "disposition"]
+            .iter()
+            .any(|k| f.get(k).is_some());
+        if functional == 0 && repair.is_none() && !recycle && !effect_given {
             self.err(
                 "the rule has no effect",
                 f.span.clone(),
@@ -1145,9 +1260,14 @@ impl Cx {
             );
             return;
         }
-        if !measured
+        let broken = self
+            .broken_limits
             .iter()
-            .any(|m| step.limits.iter().any(|l| matches(&l.pattern, m)))
+            .any(|(s, p)| s == step_id && measured.iter().any(|m| matches(p, m)));
+        if !broken
+            && !measured
+                .iter()
+                .any(|m| step.limits.iter().any(|l| matches(&l.pattern, m)))
         {
             self.err(
                 format!("`{reference}` has no limit in step `{step_id}`, so it can never fail"),
@@ -1171,6 +1291,14 @@ fn step_id_span(n: &Node<'_>) -> Range<usize> {
             .find(|e| e.key == "id")
             .map_or(span.clone(), |e| e.node.span()),
         other => other.span(),
+    }
+}
+
+fn channel_kind(c: benchline_protocol::Channel) -> &'static str {
+    match c {
+        benchline_protocol::Channel::Battery => "battery",
+        benchline_protocol::Channel::Port => "port",
+        benchline_protocol::Channel::Screen => "screen",
     }
 }
 

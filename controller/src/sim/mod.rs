@@ -22,12 +22,12 @@ pub enum SimError {
     #[error("cannot create a PTY for the simulated jig: {0}; check that /dev/ptmx is available")]
     Pty(#[from] nix::Error),
     /// The device link could not be created.
-    #[error("cannot create the device link {path}: {source}; check that its directory exists and is writable")]
+    #[error("cannot create the device link {path}: {cause}; check that its directory exists and is writable")]
     Link {
         /// Link path.
         path: std::path::PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The thread could not start.
     #[error("cannot start the simulated jig thread: {0}")]

@@ -103,9 +103,9 @@ pub fn spawn(opts: SimJigOptions) -> Result<SimJigHandle, SimError> {
 
 fn relink(link: &Path, target: &Path) -> Result<(), SimError> {
     let _ = std::fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).map_err(|source| SimError::Link {
+    std::os::unix::fs::symlink(target, link).map_err(|cause| SimError::Link {
         path: link.to_path_buf(),
-        source,
+        cause,
     })
 }
 

@@ -10,12 +10,12 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum PhoneError {
     /// The file could not be read.
-    #[error("cannot read phone library {path}: {source}; check the path")]
+    #[error("cannot read phone library {path}: {cause}; check the path")]
     Read {
         /// File.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a valid phone library.
     #[error("{path} is not a valid phone library: {message}")]
@@ -94,7 +94,8 @@ pub struct Expected {
     pub functional: u8,
     /// `resale`, `repair`, `parts` or `recycle`.
     pub disposition: String,
-    /// Parts to repair when the disposition is `repair` (`battery`, `port`, `screen`), sorted.
+    /// Parts the rules sent to repair (`battery`, `port`, `screen`), sorted; kept for every
+    /// disposition, also `parts` and `recycle`.
     #[serde(default)]
     pub repair: Vec<String>,
     /// Marketplace grade (Premium, Excellent, Good, Fair), absent when not sellable as is.
@@ -135,7 +136,7 @@ pub struct Battery {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Port {
-    /// Rd on CC1, ohm; absent means open (broken termination).
+    /// Rd on CC1, ohm (default 5.1 kOhm); an open termination is written as `cc1` in `open_pins`.
     #[serde(default = "default_rd")]
     pub cc1_rd_ohm: Option<f64>,
     /// Rd on CC2, ohm.
@@ -378,9 +379,9 @@ impl Library {
 
     /// Loads a file, or every `*.toml` in a directory (sorted by name).
     pub fn load(path: &Path) -> Result<Self, PhoneError> {
-        let read_err = |source| PhoneError::Read {
+        let read_err = |cause| PhoneError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let mut files = Vec::new();
         if path.is_dir() {
@@ -396,9 +397,9 @@ impl Library {
         }
         let mut lib = Library::default();
         for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| PhoneError::Read {
+            let text = std::fs::read_to_string(&f).map_err(|cause| PhoneError::Read {
                 path: f.clone(),
-                source,
+                cause,
             })?;
             lib.phones.extend(Library::parse(&text, &f)?.phones);
         }
