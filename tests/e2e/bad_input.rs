@@ -64,23 +64,7 @@ fn bad_usage_and_bad_phone_libraries_exit_2() {
         c
     });
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[[phone]]\nid = 3\n").unwrap();
-    let out = finish({
-        let mut c = benchctl();
-        c.args([
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--phones",
-            bad.to_str().unwrap(),
-        ]);
-        c
-    });
+    let out = run_with_file("--phones", "[[phone]]\nid = 3\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.toml"), "{}", stderr(&out));
 }

@@ -95,6 +95,25 @@ pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
     finish(c)
 }
 
+/// `benchctl run --sim 1` with `flag` naming a file holding `contents`; returns the output.
+pub fn run_with_file(flag: &str, contents: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, contents).unwrap();
+    let mut c = benchctl();
+    c.args([
+        "run",
+        "--sim",
+        "1",
+        "--headless",
+        "--count",
+        "1",
+        flag,
+        file.to_str().unwrap(),
+    ]);
+    finish(c)
+}
+
 pub fn records(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()

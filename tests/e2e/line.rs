@@ -162,23 +162,7 @@ fn plan_check_exits_1_when_a_plan_grades_phones_differently() {
 
 #[test]
 fn a_run_with_a_malformed_plan_exits_2_before_touching_a_jig() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[plan]\nid = \"x\"\n").unwrap();
-    let out = finish({
-        let mut c = benchctl();
-        c.args([
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--plan",
-            bad.to_str().unwrap(),
-        ]);
-        c
-    });
+    let out = run_with_file("--plan", "[plan]\nid = \"x\"\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.toml:"), "{}", stderr(&out));
 }
