@@ -72,10 +72,29 @@ fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     if actual == expected {
         return Ok(());
     }
+    let show = |o: &(String, u8, String, Vec<String>, Option<String>)| {
+        let repair = if o.3.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", o.3.join("+"))
+        };
+        format!(
+            "cosmetic {} functional {} {}{repair}, marketplace {}",
+            o.0,
+            o.1,
+            o.2,
+            o.4.as_deref().unwrap_or("-")
+        )
+    };
     Err(format!(
-        "expected cosmetic {} functional {} {} {:?} marketplace {:?}; got cosmetic {} functional {} {} {:?} marketplace {:?} because: {}",
-        expected.0, expected.1, expected.2, expected.3, expected.4, actual.0, actual.1, actual.2, actual.3, actual.4,
-        if g.reasons.is_empty() { "no rule fired".into() } else { g.reasons.join("; ") }
+        "expected {}; got {} because: {}",
+        show(&expected),
+        show(&actual),
+        if g.reasons.is_empty() {
+            "no rule fired".into()
+        } else {
+            g.reasons.join("; ")
+        }
     ))
 }
 
@@ -114,7 +133,11 @@ pub async fn dry_run(
         sim_once: true,
     };
     let started = Instant::now();
-    run::run(opts, |r| records.push(r.clone())).await?;
+    run::run(opts, |r| {
+        records.push(r.clone());
+        true
+    })
+    .await?;
     report.elapsed = started.elapsed();
     report.graded = records.len();
     let mut seen = std::collections::HashSet::new();
@@ -171,6 +194,7 @@ pub async fn dry_run(
                 .push(format!("{} ({}): {why}", phone.id, phone.imei));
         }
     }
+    report.mismatches.sort();
     for p in &library.phones {
         if !seen.contains(&p.imei) {
             report

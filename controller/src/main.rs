@@ -74,9 +74,9 @@ struct RunArgs {
     /// Print one JSON line per tested phone (no terminal UI).
     #[arg(long)]
     headless: bool,
-    /// Stop after N phones.
-    #[arg(long, value_name = "N")]
-    count: Option<usize>,
+    /// Stop after N phones (at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
     /// Seed of the simulated line (phone order, noise, boot ids).
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
@@ -87,8 +87,8 @@ struct RunArgs {
     #[arg(long, value_name = "ID", default_value = "operator")]
     operator: String,
     /// Slots per simulated jig (1-4).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    slots: usize,
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+    slots: u8,
     /// Phone library (a TOML file or a directory of them) for the simulated jigs.
     #[arg(long, value_name = "DIR")]
     phones: Option<PathBuf>,
@@ -103,8 +103,8 @@ struct RunArgs {
 #[derive(clap::Args)]
 struct SimJigArgs {
     /// Slots (1-4).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    slots: usize,
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
+    slots: u8,
     /// Phone library (a TOML file or a directory of them); default: the built-in one.
     #[arg(long, value_name = "DIR")]
     phones: Option<PathBuf>,
@@ -162,6 +162,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -215,10 +216,10 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let opts = RunOptions {
         ports: a.ports,
         sim: a.sim,
-        sim_slots: a.slots,
+        sim_slots: usize::from(a.slots),
         sim_faults: a.faults,
         phones: a.phones,
-        count: a.count,
+        count: a.count.map(|c| c as usize),
         seed: a.seed,
         time_scale: a.time_scale,
         operator: a.operator,
@@ -233,12 +234,17 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let summary = rt.block_on(run::run(opts, |record| {
         let mut out = stdout.lock();
         let line = serde_json::to_string(record).map_err(anyhow::Error::from);
-        if let Err(e) = line.and_then(|l| {
+        match line.and_then(|l| {
             writeln!(out, "{l}")
                 .and_then(|_| out.flush())
                 .map_err(anyhow::Error::from)
         }) {
-            write_error.get_or_insert(e);
+            Ok(()) => true,
+            Err(e) => {
+                // Stop testing: a record that cannot be written would be lost.
+                write_error.get_or_insert(e);
+                false
+            }
         }
     }));
     let summary = match summary {
@@ -304,7 +310,7 @@ fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {
     let library = load_phones(&a.phones)?;
     let handle = sim::spawn(SimJigOptions {
         serial: a.serial,
-        slots: a.slots,
+        slots: usize::from(a.slots),
         seed: a.seed,
         time_scale: a.time_scale,
         protocol_version: a.protocol_version,

@@ -35,7 +35,9 @@ fn a_jig_with_another_protocol_version_is_refused_with_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
-        err.contains(&old.path) && err.contains("protocol 99") && err.contains("benchctl flash"),
+        err.contains(&old.path)
+            && err.contains("protocol 99")
+            && err.contains("update the jig to firmware that speaks protocol 1"),
         "{err}"
     );
 }
@@ -79,7 +81,7 @@ fn a_jig_the_plan_cannot_run_on_is_refused_with_what_to_do() {
         (
             "newer.toml",
             standard.replace("min_firmware = \"0.1.0\"", "min_firmware = \"9.0.0\""),
-            "needs 9.0.0 or newer; flash it with `benchctl flash`",
+            "needs 9.0.0 or newer; update the jig's firmware",
         ),
         (
             "battery.toml",

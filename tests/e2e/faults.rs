@@ -30,6 +30,12 @@ fn corrupted_dropped_truncated_or_garbled_replies_to_an_idempotent_request_are_r
         let recs = survive(&format!("{kind}@battery.gauge"), &[], &[]);
         // The link repeated the request; the step itself needed one attempt.
         assert_eq!(attempts(&recs[0], "battery.gauge"), 1, "{kind}");
+        // The link absorbed the fault, and the record shows it to the auditor.
+        assert!(
+            recs[0]["link"]["bad_frames"].as_u64().unwrap() >= 1,
+            "{kind}: {}",
+            recs[0]["link"]
+        );
     }
 }
 

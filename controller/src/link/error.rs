@@ -16,7 +16,7 @@ pub enum LinkError {
         detail: String,
     },
     /// Something answered, but not a Benchline jig.
-    #[error("{port} is not a Benchline jig ({detail}); check that the jig is powered and that this is its port (`benchctl jigs` lists them)")]
+    #[error("{port} is not a Benchline jig ({detail}); check that the jig is powered and that this is its port (a jig shows up as /dev/ttyACM* or under /dev/serial/by-id/)")]
     NotAJig {
         /// Port.
         port: String,
@@ -24,7 +24,7 @@ pub enum LinkError {
         detail: String,
     },
     /// The jig speaks another protocol version or schema.
-    #[error("the jig on {port} runs firmware {firmware} with protocol {theirs} (schema {their_hash:016x}); this benchctl speaks protocol {ours} (schema {our_hash:016x}); flash matching firmware with `benchctl flash` or use a matching benchctl")]
+    #[error("the jig on {port} runs firmware {firmware} with protocol {theirs} (schema {their_hash:016x}); this benchctl speaks protocol {ours} (schema {our_hash:016x}); update the jig to firmware that speaks protocol {ours}, or use the benchctl release that matches its firmware")]
     Incompatible {
         /// Port.
         port: String,
@@ -74,7 +74,7 @@ pub enum LinkError {
         detail: String,
     },
     /// The jig answered with an error.
-    #[error("{procedure} on {port} failed on the jig: {error:?}")]
+    #[error("{procedure} on {port} failed on the jig: {}", jig_error_text(error))]
     Jig {
         /// Port.
         port: String,
@@ -106,5 +106,23 @@ impl LinkError {
                     ..
                 }
         )
+    }
+}
+
+/// A jig error in words.
+pub fn jig_error_text(e: &JigError) -> String {
+    match e {
+        JigError::Busy(c) => {
+            format!("the {c:?} channel is busy with another procedure").to_lowercase()
+        }
+        JigError::BadRequest => {
+            "the jig refused the request as malformed (slot or parameter out of range)".into()
+        }
+        JigError::Unsupported => "this jig has no instrument for the procedure".into(),
+        JigError::NoPhone => "no phone in the slot (NoPhone)".into(),
+        JigError::HardwareFault(i) => {
+            format!("instrument {i:?} did not answer or answered out of range; service the jig")
+        }
+        JigError::Aborted => "the procedure was aborted (phone removed or abort requested)".into(),
     }
 }

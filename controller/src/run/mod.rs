@@ -119,10 +119,11 @@ pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneEr
     Ok(lib)
 }
 
-/// Runs until `count` phones are recorded (or forever), calling `on_record` for each.
+/// Runs until `count` phones are recorded (or forever), calling `on_record` for each; the run
+/// stops as soon as `on_record` returns false (the record could not be kept).
 pub async fn run(
     opts: RunOptions,
-    mut on_record: impl FnMut(&PhoneRecord),
+    mut on_record: impl FnMut(&PhoneRecord) -> bool,
 ) -> Result<Summary, RunError> {
     let mut ports = opts.ports.clone();
     let mut sims = Vec::new();
@@ -193,7 +194,9 @@ pub async fn run(
     }
     drop(tx);
     while let Some(record) = rx.recv().await {
-        on_record(&record);
+        if !on_record(&record) {
+            break;
+        }
         summary.phones += 1;
         if opts.count.is_some_and(|c| summary.phones >= c) {
             break;
@@ -222,9 +225,15 @@ fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
         Some(format!("it is a {kind} jig and plan {} needs a {} jig; use a plan for this jig or move the phones to a matching bench", plan.id, plan.jig_kinds.join(" or ")))
     } else if firmware < plan.min_firmware {
         let (a, b, c) = plan.min_firmware;
-        Some(format!("it runs firmware {} and plan {} needs {a}.{b}.{c} or newer; flash it with `benchctl flash`", h.firmware_version, plan.id))
+        Some(format!(
+            "it runs firmware {} and plan {} needs {a}.{b}.{c} or newer; update the jig's firmware",
+            h.firmware_version, plan.id
+        ))
     } else if h.protocol_version < plan.min_protocol {
-        Some(format!("it speaks protocol {} and plan {} needs {} or newer; flash newer firmware with `benchctl flash`", h.protocol_version, plan.id, plan.min_protocol))
+        Some(format!(
+            "it speaks protocol {} and plan {} needs {} or newer; update the jig's firmware",
+            h.protocol_version, plan.id, plan.min_protocol
+        ))
     } else {
         None
     };

@@ -9,7 +9,9 @@ use benchline_protocol::{Channel, Event, Reply, Request};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::answers::Answerer;
-use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus};
+use super::record::{
+    JigIdentity, LinkCounters, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus,
+};
 use super::sequence::{self, Ctx};
 use crate::grade;
 use crate::link::LinkEvent;
@@ -49,6 +51,9 @@ pub async fn run_slot(
             .request(Request::Release { slot: ctx.slot }, ctx.margin)
             .await
         {
+            if *shutdown.borrow() {
+                return;
+            }
             tracing::warn!(slot = ctx.slot, "{e}");
         }
         if !wait_for(&ctx, &mut events, &mut shutdown, false).await {
@@ -192,5 +197,16 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> P
         steps,
         answers,
         grade,
+        link: {
+            use std::sync::atomic::Ordering::Relaxed;
+            let st = ctx.link.stats();
+            LinkCounters {
+                bad_frames: st.bad_frames.load(Relaxed),
+                retries: st.retries.load(Relaxed),
+                timeouts: st.timeouts.load(Relaxed),
+                resets: st.resets.load(Relaxed),
+                reconnects: st.reconnects.load(Relaxed),
+            }
+        },
     }
 }

@@ -3,6 +3,24 @@
 
 use std::time::Duration;
 
+/// Request names a fault can be attached to (see `Request::procedure`).
+const PROCEDURES: [&str; 14] = [
+    "hello",
+    "ping",
+    "slot.status",
+    "identify",
+    "battery.gauge",
+    "battery.dcir",
+    "port.cc",
+    "port.continuity",
+    "port.charge",
+    "screen.touch",
+    "screen.touch.row",
+    "screen.backlight",
+    "abort",
+    "release",
+];
+
 /// What goes wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultKind {
@@ -59,8 +77,11 @@ impl std::str::FromStr for Fault {
             ),
             None => (rest, 1),
         };
-        if procedure.is_empty() || nth == 0 {
-            return Err(err("empty procedure or N = 0"));
+        if nth == 0 {
+            return Err(err("N counts from 1"));
+        }
+        if !PROCEDURES.contains(&procedure) {
+            return Err(err("unknown procedure (identify, battery.gauge, battery.dcir, port.cc, port.continuity, port.charge, screen.touch, screen.touch.row, screen.backlight, slot.status, release, hello, ping)"));
         }
         let ms = |v: Option<&str>| -> Result<Duration, FaultParseError> {
             v.ok_or(err("missing =MS"))?
@@ -130,6 +151,7 @@ mod tests {
             "hang@identify",
             "drop@identify#0",
             "drop@#2",
+            "drop@battery.gaug",
         ] {
             assert!(bad.parse::<Fault>().is_err(), "{bad}");
         }
