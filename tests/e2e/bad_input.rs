@@ -105,3 +105,34 @@ fn a_jig_the_plan_cannot_run_on_is_refused_with_what_to_do() {
         );
     }
 }
+
+#[test]
+fn a_run_whose_output_is_closed_stops_instead_of_losing_records() {
+    use std::io::BufRead;
+    use wait_timeout::ChildExt;
+    let mut child = benchctl()
+        .args(["run", "--sim", "1", "--headless", "--time-scale", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with('{'), "{first}");
+    // The reader is gone now: the next record cannot be written.
+    let status = child
+        .wait_timeout(std::time::Duration::from_secs(30))
+        .unwrap();
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("benchctl went on testing phones it could not record");
+    };
+    assert_eq!(status.code(), Some(1));
+    let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+    assert!(
+        err.contains("cannot write records to standard output"),
+        "{err}"
+    );
+}
