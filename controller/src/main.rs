@@ -83,9 +83,9 @@ struct RunArgs {
     /// Real seconds per second of procedure time: 1 real time, 0.01 a hundred times faster, 0 as fast as possible.
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     time_scale: f64,
-    /// Operator id recorded with every phone.
-    #[arg(long, value_name = "ID", default_value = "operator")]
-    operator: String,
+    /// Operator id recorded with every phone (default: the login name, $USER).
+    #[arg(long, value_name = "ID")]
+    operator: Option<String>,
     /// Slots per simulated jig (1-4).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=4))]
     slots: u8,
@@ -222,7 +222,17 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         count: a.count.map(|c| c as usize),
         seed: a.seed,
         time_scale: a.time_scale,
-        operator: a.operator,
+        operator: match a.operator {
+            Some(id) if !id.trim().is_empty() => id,
+            Some(_) => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--operator is empty; give the operator's id as the plant knows it"
+                )))
+            }
+            None => std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+        },
         margin: Duration::from_millis(a.timeout_margin),
         link: LinkConfig::default(),
         plan: std::sync::Arc::new(plan),

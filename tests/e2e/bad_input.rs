@@ -66,6 +66,26 @@ fn bad_usage_and_bad_phone_libraries_exit_2() {
         c
     });
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = finish({
+        let mut c = benchctl();
+        c.args([
+            "run",
+            "--sim",
+            "1",
+            "--headless",
+            "--count",
+            "1",
+            "--operator",
+            " ",
+        ]);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--operator is empty"),
+        "{}",
+        stderr(&out)
+    );
     let out = run_with_file("--phones", "[[phone]]\nid = 3\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bad.toml"), "{}", stderr(&out));

@@ -184,6 +184,10 @@ fn records_carry_the_plan_the_grade_and_the_reasons() {
     assert!(out.status.success(), "{}", stderr(&out));
     for r in records(&out) {
         assert_eq!(r["plan"]["id"], "standard-refurb");
+        assert!(
+            !r["operator"].as_str().unwrap().is_empty(),
+            "the operator is recorded"
+        );
         assert_eq!(r["plan"]["hash"].as_str().unwrap().len(), 64);
         assert!(r["grade"]["disposition"].is_string());
         assert!(r["grade"]["reasons"].is_array());

@@ -17,6 +17,9 @@ use super::{Cmd, Link, LinkConfig, LinkError, LinkEvent, LinkStats};
 
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
+/// How often a jig that stays gone is reported again.
+const REMIND_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Failures that end the link before it ever connected, for [`Link::open`] to report.
 static FAILURES: Mutex<Vec<(String, LinkError)>> = Mutex::new(Vec::new());
 
@@ -102,10 +105,20 @@ impl Task {
 
     /// Reopens the port until it is back; requests meanwhile fail as disconnected.
     async fn reopen(&mut self) -> Option<SerialStream> {
+        let gone_since = Instant::now();
+        let mut next_warning = gone_since + REMIND_EVERY;
         loop {
             if let Ok(s) = open_port(&self.port) {
                 self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 return Some(s);
+            }
+            if Instant::now() >= next_warning {
+                next_warning += REMIND_EVERY;
+                tracing::error!(
+                    port = %self.port,
+                    "the jig has been gone for {} s; its slots are stopped: check its USB cable and power",
+                    gone_since.elapsed().as_secs()
+                );
             }
             let pause = tokio::time::sleep(self.config.reconnect_interval);
             tokio::pin!(pause);
