@@ -182,3 +182,27 @@ fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
         (Disposition::Resale, 0, Some("Excellent"), "F1")
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Whatever a test engineer's editor leaves in the file, the validator answers with
+    /// diagnostics, never a panic.
+    #[test]
+    fn the_plan_parser_never_panics_on_a_damaged_plan(
+        cuts in prop::collection::vec((any::<prop::sample::Index>(), 0usize..40, ".{0,12}"), 1..6),
+    ) {
+        let mut text = benchctl::plan::STANDARD.to_string();
+        for (at, len, insert) in cuts {
+            let mut start = at.index(text.len().max(1));
+            while !text.is_char_boundary(start) { start -= 1; }
+            let mut end = (start + len).min(text.len());
+            while !text.is_char_boundary(end) { end -= 1; }
+            text.replace_range(start..end.max(start), &insert);
+        }
+        if let Err(e) = Plan::parse(&text, "damaged.toml") {
+            let rendered = e.to_string();
+            prop_assert!(rendered.contains("damaged.toml:"), "{rendered}");
+        }
+    }
+}

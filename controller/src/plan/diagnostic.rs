@@ -33,7 +33,10 @@ impl Diagnostic {
 
     /// 1-based line and column of the start of the span.
     pub fn line_col(&self, source: &str) -> (usize, usize) {
-        let start = self.span.start.min(source.len());
+        let mut start = self.span.start.min(source.len());
+        while !source.is_char_boundary(start) {
+            start -= 1;
+        }
         let before = &source[..start];
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
