@@ -222,4 +222,10 @@ impl Link {
     pub fn close(&self) {
         let _ = self.cmd.send(Cmd::Close);
     }
+
+    /// Stops the link task and waits (at most `within`) until it has let go of the port.
+    pub async fn shutdown(&self, within: Duration) {
+        self.close();
+        let _ = tokio::time::timeout(within, self.cmd.closed()).await;
+    }
 }

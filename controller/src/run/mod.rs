@@ -208,7 +208,9 @@ pub async fn run(
         t.abort();
     }
     for l in &links {
-        l.close();
+        // Let go of the port before the simulated jigs go away, so their end is not taken for
+        // an unplugged jig.
+        l.shutdown(Duration::from_secs(1)).await;
     }
     for s in sims {
         s.stop();
