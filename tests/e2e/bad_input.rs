@@ -66,20 +66,7 @@ fn bad_usage_and_bad_phone_libraries_exit_2() {
         c
     });
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let out = finish({
-        let mut c = benchctl();
-        c.args([
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--operator",
-            " ",
-        ]);
-        c
-    });
+    let out = run_sim_one(&["--operator", " "]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("--operator is empty"),

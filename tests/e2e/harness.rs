@@ -95,23 +95,20 @@ pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
     finish(c)
 }
 
-/// `benchctl run --sim 1` with `flag` naming a file holding `contents`; returns the output.
+/// `benchctl run --sim 1 --headless --count 1` with `extra` arguments.
+pub fn run_sim_one(extra: &[&str]) -> Output {
+    let mut c = benchctl();
+    c.args(["run", "--sim", "1", "--headless", "--count", "1"])
+        .args(extra);
+    finish(c)
+}
+
+/// [`run_sim_one`] with `flag` naming a file holding `contents`.
 pub fn run_with_file(flag: &str, contents: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, contents).unwrap();
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--sim",
-        "1",
-        "--headless",
-        "--count",
-        "1",
-        flag,
-        file.to_str().unwrap(),
-    ]);
-    finish(c)
+    run_sim_one(&[flag, file.to_str().unwrap()])
 }
 
 pub fn records(out: &Output) -> Vec<Value> {
