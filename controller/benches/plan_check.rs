@@ -9,16 +9,14 @@ use benchctl::plan::Plan;
 
 fn main() -> anyhow::Result<()> {
     let plan = Arc::new(Plan::standard()?);
-    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/phones");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/phones");
+    let library = benchline_sim::Library::load(&dir)?;
     let rt = tokio::runtime::Runtime::new()?;
-    println!(
-        "plan check of the standard plan against {}:",
-        library.display()
-    );
+    println!("plan check of the standard plan against {}:", dir.display());
     for (jigs, slots) in [(1usize, 1usize), (2, 4), (4, 4), (8, 4)] {
         let report = rt.block_on(benchctl::dryrun::dry_run(
             plan.clone(),
-            &library,
+            library.clone(),
             jigs,
             slots,
             1,

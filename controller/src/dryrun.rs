@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,10 +38,7 @@ pub struct Report {
 }
 
 fn disposition_name(d: Disposition) -> String {
-    serde_json::to_value(d)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default()
+    d.as_str().to_string()
 }
 
 fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
@@ -50,11 +46,7 @@ fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
         return Err("the phone states no expected outcome".into());
     };
     let g = &r.grade;
-    let repair: Vec<String> = g
-        .repair
-        .iter()
-        .map(|x| format!("{x:?}").to_lowercase())
-        .collect();
+    let repair: Vec<String> = g.repair.iter().map(|x| x.as_str().to_string()).collect();
     let actual = (
         g.cosmetic.clone().unwrap_or_default(),
         g.functional,
@@ -98,15 +90,14 @@ fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     ))
 }
 
-/// Runs `plan` on `jigs` simulated jigs of `slots` slots against every phone of `library_dir`.
+/// Runs `plan` on `jigs` simulated jigs of `slots` slots against every phone of `library`.
 pub async fn dry_run(
     plan: Arc<Plan>,
-    library_dir: &Path,
+    library: Library,
     jigs: usize,
     slots: usize,
     seed: u64,
 ) -> Result<Report, RunError> {
-    let library = Library::load(library_dir)?;
     let by_imei: HashMap<String, Phone> = library
         .phones
         .iter()
@@ -122,7 +113,7 @@ pub async fn dry_run(
         sim: jigs.max(1),
         sim_slots: slots,
         sim_faults: Vec::new(),
-        phones: Some(library_dir.to_path_buf()),
+        library: library.clone(),
         count: Some(library.phones.len()),
         seed,
         time_scale: 0.0,

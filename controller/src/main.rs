@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use benchctl::link::LinkConfig;
-use benchctl::run::{self, RunError, RunOptions};
+use benchctl::run::{self, RunOptions};
 use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
 use clap::{Parser, Subcommand};
 
@@ -204,9 +204,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             "--time-scale must be a number >= 0 (1 = real time, 0 = as fast as possible)"
         )));
     }
-    if a.phones.is_some() {
-        load_phones(&a.phones)?;
-    }
+    let library = load_phones(&a.phones)?;
     let plan = load_plan(&a.plan)?;
     if !a.headless {
         eprintln!(
@@ -218,7 +216,7 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         sim: a.sim,
         sim_slots: usize::from(a.slots),
         sim_faults: a.faults,
-        phones: a.phones,
+        library,
         count: a.count.map(|c| c as usize),
         seed: a.seed,
         time_scale: a.time_scale,
@@ -257,18 +255,11 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             }
         }
     }));
-    let summary = match summary {
-        Ok(s) => s,
-        Err(e @ RunError::Phones(_)) => return Err(bad_input(e)),
-        Err(e) => return Err(e.into()),
-    };
+    summary?;
     if let Some(e) = write_error {
         return Err(e.context("cannot write records to standard output").into());
     }
     rt.shutdown_timeout(Duration::from_millis(200));
-    for f in &summary.failed_jigs {
-        eprintln!("warning: {f}");
-    }
     Ok(())
 }
 
@@ -292,13 +283,11 @@ fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         plan.hash
     );
     let Some(dir) = a.against else { return Ok(()) };
-    if let Err(e) = benchline_sim::Library::load(&dir) {
-        return Err(bad_input(e));
-    }
+    let library = benchline_sim::Library::load(&dir).map_err(bad_input)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = rt.block_on(benchctl::dryrun::dry_run(
         std::sync::Arc::new(plan),
-        &dir,
+        library,
         a.jigs,
         a.slots,
         a.seed,

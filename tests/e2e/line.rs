@@ -195,3 +195,70 @@ fn records_carry_the_plan_the_grade_and_the_reasons() {
         assert_truth(&r);
     }
 }
+
+#[test]
+fn the_built_in_phone_library_is_the_fixtures_directory() {
+    let built_in = benchctl::run::builtin_phones().unwrap();
+    let dir = benchline_sim::Library::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/phones"
+    )))
+    .unwrap();
+    let ids = |l: &benchline_sim::Library| {
+        l.phones
+            .iter()
+            .map(|p| p.id.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        ids(&built_in),
+        ids(&dir),
+        "add new fixture files to BUILTIN_PHONES in controller/src/run/mod.rs"
+    );
+}
+
+#[test]
+fn every_number_a_run_records_is_one_the_plan_catalogue_knows() {
+    let mut c = benchctl();
+    c.args([
+        "run",
+        "--sim",
+        "2",
+        "--headless",
+        "--count",
+        "4",
+        "--time-scale",
+        "0",
+    ]);
+    let out = finish(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for r in records(&out) {
+        for s in r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] == "measured" && s["procedure"] != "identify")
+        {
+            let procedure =
+                benchctl::plan::Procedure::find(s["procedure"].as_str().unwrap()).unwrap();
+            let known: BTreeSet<(String, &str)> =
+                procedure.measurement_names().into_iter().collect();
+            for m in s["measurements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["unit"] != "text" && m["name"] != "raw")
+            {
+                let key = (
+                    m["name"].as_str().unwrap().to_string(),
+                    m["unit"].as_str().unwrap(),
+                );
+                assert!(
+                    known.contains(&key),
+                    "{} records {key:?}, which plans cannot name",
+                    procedure.name
+                );
+            }
+        }
+    }
+}

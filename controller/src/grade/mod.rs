@@ -55,6 +55,19 @@ pub enum Disposition {
     Retest,
 }
 
+impl Disposition {
+    /// The name used in records and reports (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Resale => "resale",
+            Disposition::Repair => "repair",
+            Disposition::Parts => "parts",
+            Disposition::Recycle => "recycle",
+            Disposition::Retest => "retest",
+        }
+    }
+}
+
 /// The outcome.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Grade {

@@ -102,6 +102,7 @@ impl Link {
         let (hello_tx, hello) = watch::channel(None);
         let stats = Arc::new(LinkStats::default());
         let mut first_events = events.subscribe();
+        let (fatal_tx, mut fatal) = oneshot::channel();
         let task = session::Task {
             port: port.into(),
             config: config.clone(),
@@ -109,6 +110,7 @@ impl Link {
             events: events.clone(),
             hello: hello_tx,
             stats: stats.clone(),
+            fatal: Some(fatal_tx),
         };
         tokio::spawn(task.run(stream));
         let link = Link {
@@ -129,15 +131,20 @@ impl Link {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+                reason = &mut fatal => {
+                    if let Ok(e) = reason {
+                        return Err(e);
+                    }
+                    break;
+                }
                 _ = &mut deadline => break,
             }
         }
-        let reason = session::take_failure(&link).await;
         link.close();
-        Err(reason.unwrap_or_else(|| LinkError::NotAJig {
+        Err(LinkError::NotAJig {
             port: port.into(),
             detail: "no valid answer to the handshake".into(),
-        }))
+        })
     }
 
     /// The port path.

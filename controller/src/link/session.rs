@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use benchline_protocol::{
     decode_frame, encode_frame, schema_hash, Event, Hello, JigMsg, Packet, Reply, Request,
@@ -13,15 +13,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
-use super::{Cmd, Link, LinkConfig, LinkError, LinkEvent, LinkStats};
+use super::{Cmd, LinkConfig, LinkError, LinkEvent, LinkStats};
 
 type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
 
 /// How often a jig that stays gone is reported again.
 const REMIND_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Failures that end the link before it ever connected, for [`Link::open`] to report.
-static FAILURES: Mutex<Vec<(String, LinkError)>> = Mutex::new(Vec::new());
 
 pub(super) fn open_port(port: &str) -> Result<SerialStream, LinkError> {
     tokio_serial::new(port, 115_200)
@@ -32,22 +29,6 @@ pub(super) fn open_port(port: &str) -> Result<SerialStream, LinkError> {
         })
 }
 
-pub(super) async fn take_failure(link: &Link) -> Option<LinkError> {
-    // The task records its failure before it ends; give it the chance to finish.
-    for _ in 0..50 {
-        if let Ok(mut f) = FAILURES.lock() {
-            if let Some(i) = f.iter().position(|(p, _)| p.as_str() == link.port()) {
-                return Some(f.remove(i).1);
-            }
-        }
-        if link.cmd.is_closed() {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    None
-}
-
 pub(super) struct Task {
     pub port: Arc<str>,
     pub config: LinkConfig,
@@ -55,6 +36,8 @@ pub(super) struct Task {
     pub events: broadcast::Sender<LinkEvent>,
     pub hello: watch::Sender<Option<Hello>>,
     pub stats: Arc<LinkStats>,
+    /// Where a failure that ends the link goes: [`Link::open`] while it waits for the handshake.
+    pub fatal: Option<oneshot::Sender<LinkError>>,
 }
 
 enum End {
@@ -88,9 +71,9 @@ impl Task {
             match self.session(s, &mut last_boot).await {
                 End::Close => return,
                 End::Fatal(e) => {
-                    tracing::error!(port = %self.port, "{e}");
-                    if let Ok(mut f) = FAILURES.lock() {
-                        f.push((self.port.to_string(), e));
+                    // Whoever opened the link reports it; log it only if nobody waits any more.
+                    if let Some(Err(e)) = self.fatal.take().map(|tx| tx.send(e)) {
+                        tracing::error!(port = %self.port, "{e}");
                     }
                     return;
                 }

@@ -43,6 +43,21 @@ pub const PINS: [&str; 8] = [
     "vbus", "gnd", "dplus", "dminus", "cc1", "cc2", "sbu1", "sbu2",
 ];
 
+/// The name of a port pin in measurement names (`vbus.resistance`).
+pub fn pin_name(pin: benchline_protocol::PortPin) -> &'static str {
+    use benchline_protocol::PortPin::*;
+    match pin {
+        Vbus => PINS[0],
+        Gnd => PINS[1],
+        DPlus => PINS[2],
+        DMinus => PINS[3],
+        Cc1 => PINS[4],
+        Cc2 => PINS[5],
+        Sbu1 => PINS[6],
+        Sbu2 => PINS[7],
+    }
+}
+
 /// Every procedure.
 pub const PROCEDURES: &[Procedure] = &[
     Procedure {

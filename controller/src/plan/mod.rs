@@ -151,6 +151,17 @@ pub enum Part {
     Screen,
 }
 
+impl Part {
+    /// The name used in plans and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Battery => "battery",
+            Part::Port => "port",
+            Part::Screen => "screen",
+        }
+    }
+}
+
 /// A grading rule.
 #[derive(Debug, Clone)]
 pub struct Rule {

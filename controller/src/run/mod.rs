@@ -6,7 +6,6 @@ pub mod record;
 pub mod sequence;
 pub mod slot;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +26,9 @@ pub struct RunOptions {
     pub sim_slots: usize,
     /// Faults for the simulated jigs.
     pub sim_faults: Vec<Fault>,
-    /// Phone library for the simulated jigs (default: the one built in).
-    pub phones: Option<PathBuf>,
+    /// Phone library: what the simulated jigs are fed with, and whose answers the simulated
+    /// operator gives to the prompts (load it once with `Library::load` or [`builtin_phones`]).
+    pub library: benchline_sim::Library,
     /// Stop after this many phones.
     pub count: Option<usize>,
     /// Seed of the simulated line.
@@ -53,9 +53,6 @@ pub enum RunError {
     /// No jig could be opened.
     #[error("no jig is available:\n{0}")]
     NoJig(String),
-    /// The phone library is unusable.
-    #[error(transparent)]
-    Phones(#[from] benchline_sim::PhoneError),
     /// A simulated jig did not start.
     #[error(transparent)]
     Sim(#[from] sim::SimError),
@@ -127,11 +124,8 @@ pub async fn run(
 ) -> Result<Summary, RunError> {
     let mut ports = opts.ports.clone();
     let mut sims = Vec::new();
-    let library = match &opts.phones {
-        Some(p) => benchline_sim::Library::load(p)?,
-        None => builtin_phones()?,
-    };
-    let answers: Arc<dyn answers::Answerer> = Arc::new(answers::LibraryAnswers::new(&library));
+    let library = &opts.library;
+    let answers: Arc<dyn answers::Answerer> = Arc::new(answers::LibraryAnswers::new(library));
     if opts.sim > 0 {
         let limit = opts.sim_once.then_some(library.phones.len());
         let feeder = Feeder::new(library.phones.clone(), opts.seed, limit);
@@ -161,14 +155,15 @@ pub async fn run(
     for r in opened {
         match r.and_then(|l| suits(&opts.plan, &l).map(|_| l)) {
             Ok(l) => links.push(l),
-            Err(e) => {
-                tracing::error!("{e}");
-                summary.failed_jigs.push(e.to_string());
-            }
+            Err(e) => summary.failed_jigs.push(e.to_string()),
         }
     }
     if links.is_empty() {
         return Err(RunError::NoJig(summary.failed_jigs.join("\n")));
+    }
+    // The other jigs go on; the operator hears about the bad ones now, not at the end.
+    for f in &summary.failed_jigs {
+        tracing::error!("{f}");
     }
     let (tx, mut rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = watch::channel(false);

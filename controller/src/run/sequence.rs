@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchline_protocol::{Channel, Reply, Request, CONTINUITY_PINS};
+use benchline_protocol::{Channel, Reply, Request};
 
 use super::record::{Measurement, StepRecord, StepStatus};
 use crate::grade::judge;
@@ -304,8 +304,8 @@ async fn measure(
         "port.continuity" => match call(Request::PortContinuity { slot }).await? {
             Reply::Continuity(c) => {
                 let mut m = Vec::new();
-                for (pin, r) in CONTINUITY_PINS.iter().zip(c.pins.iter()) {
-                    let name = format!("{pin:?}").to_lowercase();
+                for r in &c.pins {
+                    let name = plan::catalogue::pin_name(r.pin);
                     m.push(Measurement::num(
                         &format!("{name}.resistance"),
                         r.resistance_ohm.into(),

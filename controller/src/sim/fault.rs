@@ -159,15 +159,13 @@ mod tests {
     }
 
     #[test]
-    fn mangled_frames_never_decode() {
+    fn mangled_frames_never_decode() -> Result<(), benchline_protocol::FrameError> {
         let mut buf = [0u8; benchline_protocol::MAX_ENCODED_FRAME];
         let packet = benchline_protocol::Packet {
             seq: 3,
             msg: benchline_protocol::JigMsg::Reply(benchline_protocol::Reply::Pong { nonce: 77 }),
         };
-        let Ok(n) = benchline_protocol::encode_frame(&packet, &mut buf) else {
-            return;
-        };
+        let n = benchline_protocol::encode_frame(&packet, &mut buf)?;
         for kind in [FaultKind::Drop, FaultKind::Corrupt, FaultKind::Truncate] {
             let bad = mangle(&kind, &buf[..n]);
             for piece in bad.split(|&b| b == 0).filter(|p| !p.is_empty()) {
@@ -177,5 +175,6 @@ mod tests {
                 );
             }
         }
+        Ok(())
     }
 }

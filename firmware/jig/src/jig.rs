@@ -299,18 +299,15 @@ where
             .map(|(j, t)| (Job::Powered(j), t)),
             _ => return Err(JigError::Unsupported),
         };
-        let (mut job, wake_at) = match started {
+        let (job, wake_at) = match started {
             Ok(v) => v,
             Err(e) => {
                 self.board.slot_safe(si);
                 return Err(e);
             }
         };
+        // The channel was checked free before the job started.
         let ci = channel_index(job.channel());
-        if self.slots[si].jobs[ci].is_some() {
-            job.stop(&mut self.board, slot_u8);
-            return Err(JigError::Busy(job.channel()));
-        }
         self.slots[si].jobs[ci] = Some(Running {
             seq,
             job,
