@@ -17,3 +17,4 @@ pub mod link;
 pub mod plan;
 pub mod run;
 pub mod sim;
+pub mod store;

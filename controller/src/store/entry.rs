@@ -1,0 +1,134 @@
+//! One stored record: its place in the hash chain and its body, and the key layout of the trees.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A SHA-256 hash.
+pub type Hash = [u8; 32];
+
+/// The hash before the first record.
+pub const GENESIS: Hash = [0; 32];
+
+/// A record as kept in the `records` tree (postcard-encoded), keyed by its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Hash of the record before it ([`GENESIS`] for the first).
+    pub prev: Hash,
+    /// [`chain_hash`] of this record.
+    pub hash: Hash,
+    /// The record as JSON, exactly as it was written (the bytes the hash covers).
+    pub body: Vec<u8>,
+}
+
+impl Entry {
+    /// Builds the entry for `body` at `seq` after `prev`.
+    pub fn new(seq: u64, prev: Hash, body: Vec<u8>) -> Entry {
+        Entry {
+            prev,
+            hash: chain_hash(&prev, seq, &body),
+            body,
+        }
+    }
+
+    /// Encodes for the store.
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
+    }
+
+    /// Decodes from the store.
+    pub fn decode(bytes: &[u8]) -> Result<Entry, postcard::Error> {
+        postcard::from_bytes(bytes)
+    }
+}
+
+/// SHA-256 over the previous record's hash (32 bytes), the sequence number (8 bytes, big
+/// endian) and the body's JSON bytes: a record cannot change, move or vanish without breaking
+/// the hash of every record after it.
+pub fn chain_hash(prev: &Hash, seq: u64, body: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(body);
+    h.finalize().into()
+}
+
+/// Lower-case hex of a hash.
+pub fn hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses lower- or upper-case hex of a hash.
+pub fn parse_hex(text: &str) -> Option<Hash> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Key of a record: its sequence number, big endian (so keys sort in chain order).
+pub fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Sequence number from an 8-byte key or key suffix.
+pub fn key_seq(bytes: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = bytes.get(bytes.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+/// Key in the device index: the IMEI, a 0 byte, the sequence number.
+pub fn device_key(imei: &str, seq: u64) -> Vec<u8> {
+    let mut k = device_prefix(imei);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Prefix of every device-index key of one IMEI.
+pub fn device_prefix(imei: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(imei.len() + 9);
+    k.extend_from_slice(imei.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Key in the time index: the finish time in ms since the Unix epoch, then the sequence
+/// number, both big endian.
+pub fn time_key(finished_ms: u64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&finished_ms.to_be_bytes());
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_hash_covers_everything() {
+        let e = Entry::new(7, [1; 32], b"{\"a\":1}".to_vec());
+        let bytes = e.encode().unwrap();
+        assert_eq!(Entry::decode(&bytes).unwrap(), e);
+        assert_ne!(e.hash, chain_hash(&[1; 32], 8, b"{\"a\":1}"));
+        assert_ne!(e.hash, chain_hash(&[2; 32], 7, b"{\"a\":1}"));
+        assert_ne!(e.hash, chain_hash(&[1; 32], 7, b"{\"a\":2}"));
+        assert_eq!(parse_hex(&hex(&e.hash)), Some(e.hash));
+        assert_eq!(parse_hex("xyz"), None);
+    }
+
+    #[test]
+    fn index_keys_sort_by_device_then_seq_and_by_time_then_seq() {
+        assert!(device_key("35", 9) < device_key("35", 10));
+        assert!(device_key("35", u64::MAX) < device_key("351", 0));
+        assert!(time_key(5, 9) < time_key(6, 1));
+        assert_eq!(key_seq(&device_key("35", 42)), Some(42));
+        assert_eq!(key_seq(&time_key(1, 43)), Some(43));
+        assert_eq!(key_seq(b"short"), None);
+    }
+}

@@ -1,0 +1,410 @@
+//! The record store: every graded run, append-only, in a sled database in the data directory.
+//!
+//! Layout (trees of one sled database at `DATA/records/`):
+//! - `records`: sequence number (u64, big endian) → [`Entry`] (postcard): the record's JSON body
+//!   and its place in a SHA-256 hash chain ([`entry::chain_hash`]).
+//! - `by_device`: IMEI, 0, sequence number → nothing (history of a device, retests included).
+//! - `by_time`: finish time (ms), sequence number → nothing (exports by period).
+//! - `meta`: `schema` (u16) and `head` (sequence number and hash of the last record).
+//!
+//! Invariants:
+//! - Sequence numbers start at 1 and have no gaps; `head` names the last record.
+//! - A batch of records, its index entries and the new head are one sled transaction, and
+//!   [`Store::append`] returns only after `flush` (fsync): what it returned is on disk, and a
+//!   crash leaves either the whole batch or none of it.
+//! - Nothing is ever rewritten or removed; a retest is a new record.
+//! - One process per data directory ([`lock::DirLock`]); a store written by a newer schema is
+//!   refused, never modified.
+
+pub mod entry;
+pub mod lock;
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+pub use entry::{hex, Entry, Hash, GENESIS};
+pub use schema::SCHEMA;
+pub use writer::Writer;
+
+use entry::{device_key, device_prefix, key_seq, seq_key, time_key};
+use schema::{Header, META_HEAD, META_SCHEMA};
+
+/// Why the store cannot do what was asked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The file system said no.
+    #[error("data directory {dir}: {what}: {detail}; {hint}")]
+    Io {
+        /// The data directory.
+        dir: String,
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        detail: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// Another process holds the data directory.
+    #[error("data directory {dir} is in use by another benchctl (pid {pid}); stop it first, or give this one another --data directory")]
+    Busy {
+        /// The data directory.
+        dir: String,
+        /// The holder's pid, as it wrote it.
+        pid: String,
+    },
+    /// The store was written by a newer benchctl.
+    #[error("data directory {dir} holds records of schema {found}, written by a newer benchctl; this benchctl knows schema {known} at most and leaves them untouched: use a newer benchctl")]
+    Newer {
+        /// The data directory.
+        dir: String,
+        /// Schema found.
+        found: u16,
+        /// Newest schema known here.
+        known: u16,
+    },
+    /// Bringing an older store up to date failed.
+    #[error("data directory {dir}: cannot bring the store from schema {from} up to date: {detail}; the records are unchanged, run `benchctl verify --data {dir}`")]
+    Migrate {
+        /// The data directory.
+        dir: String,
+        /// Schema found.
+        from: u16,
+        /// What failed.
+        detail: String,
+    },
+    /// The database itself failed (corruption, I/O).
+    #[error("data directory {dir}: the record store failed while {what}: {detail}; records written before are kept, run `benchctl verify --data {dir}`")]
+    Db {
+        /// The data directory.
+        dir: String,
+        /// What was being done.
+        what: &'static str,
+        /// sled's error.
+        detail: String,
+    },
+    /// A record to append is not one the store can index.
+    #[error("record not stored: {0}")]
+    BadRecord(String),
+    /// The store is closed.
+    #[error("the record store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    fn io(dir: &Path, what: &str, e: &std::io::Error) -> StoreError {
+        use std::io::ErrorKind as K;
+        let hint = match e.kind() {
+            K::PermissionDenied | K::ReadOnlyFilesystem => {
+                "give --data a directory this user can write"
+            }
+            K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
+                "free space on that disk or give --data another directory"
+            }
+            _ => "check the path given to --data",
+        };
+        StoreError::Io {
+            dir: dir.display().to_string(),
+            what: what.to_string(),
+            detail: e.to_string(),
+            hint,
+        }
+    }
+}
+
+/// Where a record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Sequence number, from 1.
+    pub seq: u64,
+    /// Its chain hash.
+    pub hash: Hash,
+}
+
+impl std::fmt::Display for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, hex(&self.hash))
+    }
+}
+
+/// A record to append: its JSON body.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// The record as JSON (must carry `phone.imei` and an RFC 3339 `finished`).
+    pub body: Vec<u8>,
+}
+
+/// The default data directory: `$BENCHCTL_DATA`, else `$XDG_DATA_HOME/benchline`, else
+/// `~/.local/share/benchline`, else `./benchline-data`.
+pub fn default_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(d) = env("BENCHCTL_DATA") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = env("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("benchline");
+    }
+    if let Some(h) = env("HOME") {
+        return PathBuf::from(h).join(".local/share/benchline");
+    }
+    PathBuf::from("benchline-data")
+}
+
+/// How much memory sled may use for its page cache.
+#[derive(Debug, Clone, Copy)]
+pub enum Use {
+    /// A run appending records.
+    Write,
+    /// Export, verify, history: streaming reads.
+    Read,
+}
+
+/// An open store; holds the data directory's lock.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    db: sled::Db,
+    records: sled::Tree,
+    by_device: sled::Tree,
+    by_time: sled::Tree,
+    meta: sled::Tree,
+    head: Option<Stored>,
+    _lock: lock::DirLock,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrating an older one.
+    pub fn open(dir: &Path, usage: Use) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "cannot create it", &e))?;
+        let lock = lock::DirLock::take(dir)?;
+        let shown = dir.display().to_string();
+        let db_err = |what: &'static str| {
+            let shown = shown.clone();
+            move |e: sled::Error| match e {
+                sled::Error::Io(io) => StoreError::io(dir, what, &io),
+                other => StoreError::Db {
+                    dir: shown.clone(),
+                    what,
+                    detail: other.to_string(),
+                },
+            }
+        };
+        let db = sled::Config::new()
+            .path(dir.join("records"))
+            .use_compression(true)
+            .cache_capacity(match usage {
+                Use::Write => 128 << 20,
+                Use::Read => 32 << 20,
+            })
+            .flush_every_ms(None)
+            .open()
+            .map_err(db_err("opening the store"))?;
+        let tree = |name: &str| db.open_tree(name).map_err(db_err("opening the store"));
+        let meta = tree("meta")?;
+        let fresh = db
+            .open_tree("records")
+            .map_err(db_err("opening the store"))?
+            .is_empty();
+        let schema = match meta
+            .get(META_SCHEMA)
+            .map_err(db_err("reading its schema"))?
+        {
+            Some(v) => {
+                v.as_ref()
+                    .try_into()
+                    .map(u16::from_be_bytes)
+                    .map_err(|_| StoreError::Db {
+                        dir: shown.clone(),
+                        what: "reading its schema",
+                        detail: "the schema number is not 2 bytes".into(),
+                    })?
+            }
+            None if fresh => SCHEMA,
+            None => 1,
+        };
+        if schema > SCHEMA {
+            return Err(StoreError::Newer {
+                dir: shown,
+                found: schema,
+                known: SCHEMA,
+            });
+        }
+        if schema < SCHEMA || fresh {
+            schema::migrate(&db, &shown, schema)?;
+        }
+        let head = match meta.get(META_HEAD).map_err(db_err("reading its head"))? {
+            Some(v) if v.len() == 40 => Some(Stored {
+                seq: key_seq(&v[..8]).unwrap_or(0),
+                hash: v[8..].try_into().unwrap_or(GENESIS),
+            }),
+            Some(_) => {
+                return Err(StoreError::Db {
+                    dir: shown,
+                    what: "reading its head",
+                    detail: "the head is not 40 bytes".into(),
+                })
+            }
+            None => None,
+        };
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            records: tree("records")?,
+            by_device: tree("by_device")?,
+            by_time: tree("by_time")?,
+            meta,
+            db,
+            head,
+            _lock: lock,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The last record's sequence number and hash (`None` while empty).
+    pub fn head(&self) -> Option<Stored> {
+        self.head
+    }
+
+    fn db_error(&self, what: &'static str) -> impl Fn(sled::Error) -> StoreError + '_ {
+        move |e| match e {
+            sled::Error::Io(io) => StoreError::io(&self.dir, what, &io),
+            other => StoreError::Db {
+                dir: self.dir.display().to_string(),
+                what,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// Appends a batch of records in one transaction and flushes it to disk; returns where
+    /// each landed, in order. On error nothing of the batch is kept.
+    pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Stored>, StoreError> {
+        let mut prev = self.head.map_or(GENESIS, |h| h.hash);
+        let mut seq = self.head.map_or(0, |h| h.seq);
+        let mut rows = Vec::with_capacity(batch.len());
+        for p in batch {
+            let header = Header::parse(&p.body).map_err(StoreError::BadRecord)?;
+            let ms = header.finished_ms().map_err(StoreError::BadRecord)?;
+            seq += 1;
+            let entry = Entry::new(seq, prev, p.body.clone());
+            prev = entry.hash;
+            let bytes = entry
+                .encode()
+                .map_err(|e| StoreError::BadRecord(e.to_string()))?;
+            rows.push((seq, header.phone.imei, ms, bytes, entry.hash));
+        }
+        let Some(&(last, _, _, _, last_hash)) = rows.last() else {
+            return Ok(Vec::new());
+        };
+        let mut head = seq_key(last).to_vec();
+        head.extend_from_slice(&last_hash);
+        let result: Result<(), TransactionError<()>> =
+            (&self.records, &self.by_device, &self.by_time, &self.meta).transaction(
+                |(records, by_device, by_time, meta)| {
+                    for (seq, imei, ms, bytes, _) in &rows {
+                        records.insert(&seq_key(*seq)[..], bytes.as_slice())?;
+                        by_device.insert(device_key(imei, *seq), &[][..])?;
+                        by_time.insert(&time_key(*ms, *seq)[..], &[][..])?;
+                    }
+                    meta.insert(META_HEAD, head.as_slice())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => {
+                return Err(self.db_error("writing records")(e));
+            }
+            Err(TransactionError::Abort(())) => return Err(StoreError::Closed),
+        }
+        self.db
+            .flush()
+            .map_err(self.db_error("flushing records to disk"))?;
+        self.head = Some(Stored {
+            seq: last,
+            hash: last_hash,
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(seq, _, _, _, hash)| Stored { seq, hash })
+            .collect())
+    }
+
+    /// The record with this sequence number.
+    pub fn get(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
+        let Some(v) = self
+            .records
+            .get(seq_key(seq))
+            .map_err(self.db_error("reading a record"))?
+        else {
+            return Ok(None);
+        };
+        Entry::decode(&v).map(Some).map_err(|e| StoreError::Db {
+            dir: self.dir.display().to_string(),
+            what: "reading a record",
+            detail: format!("record {seq} is unreadable: {e}"),
+        })
+    }
+
+    /// Every record in chain order, as raw (key, value) pairs: a key that is not a sequence
+    /// number or a value that does not decode is the caller's to report.
+    pub fn raw_records(
+        &self,
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.records
+            .iter()
+            .map(|r| r.map_err(self.db_error("reading records")))
+    }
+
+    /// Keys of the device index, in order.
+    pub fn device_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
+        self.by_device
+            .iter()
+            .keys()
+            .map(|r| r.map_err(self.db_error("reading the device index")))
+    }
+
+    /// Keys of the time index, in order.
+    pub fn time_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
+        self.by_time
+            .iter()
+            .keys()
+            .map(|r| r.map_err(self.db_error("reading the time index")))
+    }
+
+    /// Sequence numbers of every record of one device, oldest first.
+    pub fn device_seqs(&self, imei: &str) -> Result<Vec<u64>, StoreError> {
+        self.by_device
+            .scan_prefix(device_prefix(imei))
+            .keys()
+            .map(|k| {
+                k.map(|k| key_seq(&k).unwrap_or(0))
+                    .map_err(self.db_error("reading the device index"))
+            })
+            .collect()
+    }
+
+    /// Sequence numbers of the records finished in `[from_ms, to_ms)`, in time order.
+    pub fn time_seqs(
+        &self,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        self.by_time
+            .range(time_key(from_ms, 0)..time_key(to_ms, 0))
+            .keys()
+            .map(|k| {
+                k.map(|k| key_seq(&k).unwrap_or(0))
+                    .map_err(self.db_error("reading the time index"))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests;

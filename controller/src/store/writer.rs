@@ -1,0 +1,123 @@
+//! Group commit: one thread owns the store; slots hand it records and wait until they are on
+//! disk. Whatever arrived while the previous batch was being flushed goes into the next one, so
+//! sixteen slots finishing together cost one fsync, not sixteen.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Pending, Store, StoreError, Stored};
+
+/// Most records in one batch.
+pub const MAX_BATCH: usize = 256;
+
+struct Job {
+    pending: Pending,
+    reply: oneshot::Sender<Result<Stored, StoreError>>,
+}
+
+/// Counts of a writer's work.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriterStats {
+    /// Records committed.
+    pub records: u64,
+    /// Transactions (each one flush).
+    pub batches: u64,
+}
+
+/// A handle to the writer thread; cheap to clone. The thread (and the store with its lock)
+/// goes away when the last handle is dropped and every queued record is written.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+/// Waits for the writer thread to end (after every handle is dropped).
+pub struct Finished(std::thread::JoinHandle<WriterStats>);
+
+impl Finished {
+    /// Blocks until the last batch is written and the store closed; returns the counts.
+    pub fn wait(self) -> WriterStats {
+        self.0.join().unwrap_or_default()
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread on an open store.
+    pub fn start(store: Store) -> Result<(Writer, Finished), StoreError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run(store, rx))
+            .map_err(|e| StoreError::Io {
+                dir: String::new(),
+                what: "cannot start the writer thread".into(),
+                detail: e.to_string(),
+                hint: "the machine is out of threads or memory",
+            })?;
+        Ok((Writer { tx }, Finished(thread)))
+    }
+
+    /// Commits one record; returns once it is durably on disk.
+    pub async fn commit(&self, pending: Pending) -> Result<Stored, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { pending, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.unwrap_or(Err(StoreError::Closed))
+    }
+}
+
+fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
+    let mut stats = WriterStats::default();
+    // After a failed write the store's state on disk is the last good batch; nothing more is
+    // accepted, so no record is ever reported stored that is not.
+    let mut failed: Option<StoreError> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Some(e) = &failed {
+            for j in jobs {
+                let _ = j.reply.send(Err(e.clone()));
+            }
+            continue;
+        }
+        // A record the store cannot index is refused alone; the rest of the batch goes on.
+        let (good, bad): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| {
+            super::schema::Header::parse(&j.pending.body).is_ok_and(|h| h.finished_ms().is_ok())
+        });
+        for j in bad {
+            let _ = j.reply.send(Err(StoreError::BadRecord(
+                "it lacks phone.imei or an RFC 3339 finish time".into(),
+            )));
+        }
+        let (batch, replies): (Vec<Pending>, Vec<_>) =
+            good.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        match store.append(&batch) {
+            Ok(stored) => {
+                stats.records += stored.len() as u64;
+                stats.batches += 1;
+                for (reply, s) in replies.into_iter().zip(stored) {
+                    let _ = reply.send(Ok(s));
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                failed = Some(e);
+            }
+        }
+    }
+    stats
+}
