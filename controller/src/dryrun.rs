@@ -122,9 +122,11 @@ pub async fn dry_run(
         link: LinkConfig::default(),
         plan: plan.clone(),
         sim_once: true,
+        station: "plan-check".into(),
+        store: None,
     };
     let started = Instant::now();
-    run::run(opts, |r| {
+    run::run(opts, |r, _| {
         records.push(r.clone());
         true
     })

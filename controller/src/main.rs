@@ -11,6 +11,7 @@ use anyhow::Context;
 use benchctl::link::LinkConfig;
 use benchctl::run::{self, RunOptions};
 use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
+use benchctl::store::{self, Store};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -98,6 +99,36 @@ struct RunArgs {
     /// How long a jig gets to answer beyond a procedure's physical duration, ms.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     timeout_margin: u64,
+    #[command(flatten)]
+    data: DataArg,
+}
+
+#[derive(clap::Args)]
+struct DataArg {
+    /// Data directory holding the record store (default: $BENCHCTL_DATA, else
+    /// $XDG_DATA_HOME/benchline, else ~/.local/share/benchline).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+impl DataArg {
+    fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(store::default_dir)
+    }
+}
+
+/// A record as printed by `run --headless`: the stored record, and where it landed.
+#[derive(serde::Serialize)]
+struct Printed<'a> {
+    #[serde(flatten)]
+    record: &'a run::PhoneRecord,
+    store: Option<StoreRef>,
+}
+
+#[derive(serde::Serialize)]
+struct StoreRef {
+    seq: u64,
+    hash: String,
 }
 
 #[derive(clap::Args)]
@@ -206,6 +237,15 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     }
     let library = load_phones(&a.phones)?;
     let plan = load_plan(&a.plan)?;
+    let store = Store::open(&a.data.dir(), store::Use::Write)?;
+    if let Some(head) = store.head() {
+        tracing::info!(
+            "record store {}: {} records",
+            store.dir().display(),
+            head.seq
+        );
+    }
+    let (writer, writer_done) = store::Writer::start(store)?;
     if !a.headless {
         eprintln!(
             "benchctl: the terminal UI is not available yet; printing one JSON line per phone"
@@ -235,13 +275,22 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         link: LinkConfig::default(),
         plan: std::sync::Arc::new(plan),
         sim_once: false,
+        station: run::station_name(),
+        store: Some(writer),
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let stdout = std::io::stdout();
     let mut write_error = None;
-    let summary = rt.block_on(run::run(opts, |record| {
+    let summary = rt.block_on(run::run(opts, |record, stored| {
         let mut out = stdout.lock();
-        let line = serde_json::to_string(record).map_err(anyhow::Error::from);
+        let printed = Printed {
+            record,
+            store: stored.map(|s| StoreRef {
+                seq: s.seq,
+                hash: store::hex(&s.hash),
+            }),
+        };
+        let line = serde_json::to_string(&printed).map_err(anyhow::Error::from);
         match line.and_then(|l| {
             writeln!(out, "{l}")
                 .and_then(|_| out.flush())
@@ -255,11 +304,15 @@ fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             }
         }
     }));
+    rt.shutdown_timeout(Duration::from_millis(200));
+    // Every record handed to the store is written (or refused) before the lock goes.
+    writer_done.wait();
     summary?;
     if let Some(e) = write_error {
-        return Err(e.context("cannot write records to standard output").into());
+        return Err(e
+            .context("cannot write records to standard output (they are in the record store)")
+            .into());
     }
-    rt.shutdown_timeout(Duration::from_millis(200));
     Ok(())
 }
 

@@ -13,10 +13,25 @@ use wait_timeout::ChildExt;
 /// Upper bound for any one process in these tests; a run that takes longer has hung.
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// `benchctl` with its own empty data directory (so tests never share a record store).
 pub fn benchctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchctl"));
-    c.env("RUST_LOG", "warn");
+    c.env("RUST_LOG", "warn").env("BENCHCTL_DATA", fresh_dir());
     c
+}
+
+/// A new, empty directory under cargo's per-target temporary directory.
+pub fn fresh_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "e2e-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A `benchctl sim-jig` process; killed when dropped.

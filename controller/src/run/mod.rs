@@ -45,6 +45,20 @@ pub struct RunOptions {
     pub plan: Arc<crate::plan::Plan>,
     /// Phones each simulated phone is handed out at most once (plan check), instead of cycling.
     pub sim_once: bool,
+    /// The station name written in every record (the host's name by default).
+    pub station: String,
+    /// Where records are committed before anyone hears of them; `None` for a dry run.
+    pub store: Option<crate::store::Writer>,
+}
+
+/// What a slot hands the run: a record (committed, when there is a store), or the store's
+/// refusal to keep one.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A tested phone and where its record landed.
+    Recorded(Box<PhoneRecord>, Option<crate::store::Stored>),
+    /// The record could not be committed; the run must stop.
+    StoreFailed(crate::store::StoreError),
 }
 
 /// Why a run could not go on.
@@ -59,6 +73,9 @@ pub enum RunError {
     /// Nothing to run.
     #[error("nothing to run: give --sim N or at least one --port PATH")]
     Nothing,
+    /// A record could not be stored; the phones whose records were stored are safe.
+    #[error("{0}; the phone in that slot was not released: test it again once the store is fixed")]
+    Store(crate::store::StoreError),
 }
 
 /// Counts at the end of a run.
@@ -116,11 +133,21 @@ pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneEr
     Ok(lib)
 }
 
-/// Runs until `count` phones are recorded (or forever), calling `on_record` for each; the run
-/// stops as soon as `on_record` returns false (the record could not be kept).
+/// The name of this station: the host's name.
+pub fn station_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "station".into())
+}
+
+/// Runs until `count` phones are recorded (or forever), calling `on_record` for each once its
+/// record is on disk (when there is a store); the run stops as soon as `on_record` returns false
+/// (the record could not be shown) or the store fails.
 pub async fn run(
     opts: RunOptions,
-    mut on_record: impl FnMut(&PhoneRecord) -> bool,
+    mut on_record: impl FnMut(&PhoneRecord, Option<crate::store::Stored>) -> bool,
 ) -> Result<Summary, RunError> {
     let mut ports = opts.ports.clone();
     let mut sims = Vec::new();
@@ -167,8 +194,20 @@ pub async fn run(
     }
     let (tx, mut rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let out = slot::Output {
+        records: tx,
+        store: opts.store.clone(),
+        budget: Arc::new(std::sync::atomic::AtomicUsize::new(
+            opts.count.unwrap_or(usize::MAX),
+        )),
+    };
     let mut tasks = Vec::new();
-    for link in &links {
+    for (bench, link) in links.iter().enumerate() {
+        // Until station files name them, each jig is a bench of its own, numbered in port order.
+        let place = Arc::new(sequence::Place {
+            station: opts.station.clone(),
+            bench: format!("bench-{}", bench + 1),
+        });
         let slots = link.hello().map_or(0, |h| h.slots);
         for slot in 0..slots {
             let ctx = sequence::Ctx {
@@ -177,19 +216,28 @@ pub async fn run(
                 time_scale: opts.time_scale,
                 margin: opts.margin,
                 plan: opts.plan.clone(),
+                place: place.clone(),
             };
             tasks.push(tokio::spawn(slot::run_slot(
                 ctx,
                 opts.operator.clone(),
                 answers.clone(),
-                tx.clone(),
+                out.clone(),
                 stop_rx.clone(),
             )));
         }
     }
-    drop(tx);
-    while let Some(record) = rx.recv().await {
-        if !on_record(&record) {
+    drop(out);
+    let mut failure = None;
+    while let Some(outcome) = rx.recv().await {
+        let (record, stored) = match outcome {
+            Outcome::Recorded(r, s) => (r, s),
+            Outcome::StoreFailed(e) => {
+                failure = Some(RunError::Store(e));
+                break;
+            }
+        };
+        if !on_record(&record, stored) {
             break;
         }
         summary.phones += 1;
@@ -210,7 +258,10 @@ pub async fn run(
     for s in sims {
         s.stop();
     }
-    Ok(summary)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
 
 /// Checks that a jig is one the plan may run on: its kind, firmware and protocol versions.

@@ -128,8 +128,14 @@ pub struct JigIdentity {
 /// One tested phone.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhoneRecord {
+    /// Layout version of this record ([`crate::store::SCHEMA`]).
+    pub schema: u16,
     /// Phone identity.
     pub phone: PhoneIdentity,
+    /// The station (host) that ran the line.
+    pub station: String,
+    /// The bench the jig stands on.
+    pub bench: String,
     /// Jig.
     pub jig: JigIdentity,
     /// Slot on the jig.

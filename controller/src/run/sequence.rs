@@ -31,6 +31,17 @@ pub struct Ctx {
     pub margin: Duration,
     /// The plan.
     pub plan: Arc<Plan>,
+    /// Station and bench names written in every record.
+    pub place: Arc<Place>,
+}
+
+/// Where a slot is: written in every record it makes.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Station (host) name.
+    pub station: String,
+    /// Bench name.
+    pub bench: String,
 }
 
 impl Ctx {

@@ -8,23 +8,76 @@ use std::time::Duration;
 use benchline_protocol::{Channel, Event, Reply, Request};
 use tokio::sync::{broadcast, mpsc, watch};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::answers::Answerer;
 use super::record::{
     JigIdentity, LinkCounters, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus,
 };
 use super::sequence::{self, Ctx};
+use super::Outcome;
 use crate::grade;
 use crate::link::LinkEvent;
+use crate::store::{Pending, StoreError, Writer};
 
 /// How often a slot re-checks the jig when no event arrives (lost events, reconnects).
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// Where a slot's records go.
+#[derive(Clone)]
+pub struct Output {
+    /// To the run, which shows them.
+    pub records: mpsc::Sender<Outcome>,
+    /// Where they are committed first, if anywhere.
+    pub store: Option<Writer>,
+    /// Records still wanted (`--count`), shared by every slot, so exactly that many are stored.
+    pub budget: Arc<AtomicUsize>,
+}
+
+impl Output {
+    /// Commits the record, then hands it to the run; false when the slot must stop (the run
+    /// has enough records, has ended, or the store failed).
+    async fn deliver(&self, record: PhoneRecord) -> bool {
+        if self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_err()
+        {
+            return false;
+        }
+        let stored = match &self.store {
+            None => None,
+            Some(w) => {
+                let body = match serde_json::to_vec(&record) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let e = StoreError::BadRecord(e.to_string());
+                        let _ = self.records.send(Outcome::StoreFailed(e)).await;
+                        return false;
+                    }
+                };
+                match w.commit(Pending { body }).await {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        let _ = self.records.send(Outcome::StoreFailed(e)).await;
+                        return false;
+                    }
+                }
+            }
+        };
+        self.records
+            .send(Outcome::Recorded(Box::new(record), stored))
+            .await
+            .is_ok()
+    }
+}
 
 /// Runs the slot until `shutdown` turns true or the record receiver is gone.
 pub async fn run_slot(
     ctx: Ctx,
     operator: String,
     answers: Arc<dyn Answerer>,
-    records: mpsc::Sender<PhoneRecord>,
+    out: Output,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut events = ctx.link.subscribe();
@@ -41,7 +94,8 @@ pub async fn run_slot(
         {
             // The phone was taken out before it could be identified: nothing to record.
             tracing::info!(slot = ctx.slot, "phone removed before it was identified");
-        } else if *shutdown.borrow() || records.send(record).await.is_err() {
+        } else if *shutdown.borrow() || !out.deliver(record).await {
+            // Not released: with the store failing, the phone stays put for a retest.
             return;
         }
         // The removal comes after the release; anything older is stale.
@@ -171,7 +225,10 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> P
     let hello = ctx.link.hello();
     let complete = steps.iter().all(|s| s.status != StepStatus::Failed);
     PhoneRecord {
+        schema: crate::store::SCHEMA,
         phone,
+        station: ctx.place.station.clone(),
+        bench: ctx.place.bench.clone(),
         jig: JigIdentity {
             port: ctx.link.port().to_string(),
             serial: hello
