@@ -12,6 +12,7 @@
 //! reply to the request that asked for it.
 
 pub mod dryrun;
+pub mod export;
 pub mod grade;
 pub mod link;
 pub mod plan;

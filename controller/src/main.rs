@@ -34,6 +34,66 @@ enum Command {
     /// Work with test plans.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Export graded records as CSV, JSON or JSONL, streamed; states the chain head it was taken from.
+    Export(ExportArgs),
+    /// Prove the records are complete and unchanged (exit 1 naming the first bad record if not).
+    Verify(VerifyArgs),
+    /// Every run of one device, newest first, with grade and reasons.
+    History(HistoryArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Output format: csv (one row per run, documented columns), json or jsonl (full records).
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Write here (atomically: FILE appears only when complete) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Runs finished at or after T: RFC 3339, a date (midnight UTC) or an age such as 7d.
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Runs finished before T (same forms as --since).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Only these grades (repeatable): a disposition, a marketplace grade, CTIA cosmetic A-E or an R2v3 code.
+    #[arg(long, value_name = "G")]
+    grade: Vec<String>,
+    /// Only these model codes (repeatable).
+    #[arg(long, value_name = "M")]
+    model: Vec<String>,
+    /// Only these stations (repeatable).
+    #[arg(long, value_name = "S")]
+    station: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Also check the chain still holds this head, as an earlier export stated it (SEQ:HASH).
+    #[arg(long, value_name = "SEQ:HASH")]
+    head: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct HistoryArgs {
+    /// The device's IMEI.
+    imei: String,
+    #[command(flatten)]
+    data: DataArg,
+    /// Print the full records as JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -191,7 +251,8 @@ fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sled=off".into()),
         )
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
@@ -201,6 +262,9 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run(a),
         Command::SimJig(a) => cmd_sim_jig(a),
         Command::Plan(PlanCommand::Check(a)) => cmd_plan_check(a),
+        Command::Export(a) => cmd_export(a),
+        Command::Verify(a) => cmd_verify(a),
+        Command::History(a) => cmd_history(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -356,6 +420,125 @@ fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         )
         .into())
     }
+}
+
+/// Opens an existing store for reading; a missing one is an error, not a new empty store.
+fn open_existing(data: &DataArg) -> Result<Store, Failure> {
+    let dir = data.dir();
+    if !dir.join("records").exists() {
+        return Err(anyhow::anyhow!(
+            "no record store in {}: give --data the directory `benchctl run` wrote to",
+            dir.display()
+        )
+        .into());
+    }
+    Ok(Store::open(&dir, store::Use::Read)?)
+}
+
+fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
+    use benchctl::export::{self, filter, Filter, Format};
+    let now = std::time::SystemTime::now();
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|t| filter::parse_time(t, now))
+            .transpose()
+            .map_err(bad_input)
+    };
+    let filter = Filter {
+        since_ms: time(&a.since)?,
+        until_ms: time(&a.until)?,
+        grades: a
+            .grade
+            .iter()
+            .map(|g| filter::parse_grade(g))
+            .collect::<Result<_, _>>()
+            .map_err(bad_input)?,
+        models: a.model,
+        stations: a.station,
+    };
+    let format = match a.format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+        FormatArg::Jsonl => Format::Jsonl,
+    };
+    let store = open_existing(&a.data)?;
+    let summary = match &a.out {
+        None => export::export(&store, &filter, format, std::io::stdout().lock())?,
+        Some(path) => {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let file = std::fs::File::create(&partial)
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let result = export::export(&store, &filter, format, &file)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| file.sync_all().map(|_| s).map_err(anyhow::Error::from))
+                .and_then(|s| {
+                    std::fs::rename(&partial, path)
+                        .map(|_| s)
+                        .with_context(|| format!("cannot move the export to {}", path.display()))
+                });
+            if result.is_err() {
+                let _ = std::fs::remove_file(&partial);
+            }
+            result?
+        }
+    };
+    eprintln!(
+        "benchctl: exported {} record(s) from chain head {}; check it later with `benchctl verify --head {}`",
+        summary.records,
+        export::head_text(summary.head),
+        export::head_text(summary.head)
+    );
+    Ok(())
+}
+
+fn cmd_verify(a: VerifyArgs) -> Result<(), Failure> {
+    let expect = match &a.head {
+        None => None,
+        Some(h) => Some(benchctl::export::verify::parse_head(h).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "--head {h:?} is not SEQ:HASH (a sequence number, a colon and 64 hex digits, as an export states it)"
+            ))
+        })?),
+    };
+    let store = open_existing(&a.data)?;
+    let report = benchctl::export::verify::verify(&store, expect)?;
+    if report.ok() {
+        println!("{}: {report}", store.dir().display());
+        Ok(())
+    } else {
+        println!("{}: {report}", store.dir().display());
+        Err(anyhow::anyhow!(
+            "the records in {} are not complete and unchanged",
+            store.dir().display()
+        )
+        .into())
+    }
+}
+
+fn cmd_history(a: HistoryArgs) -> Result<(), Failure> {
+    use benchctl::export::history;
+    let store = open_existing(&a.data)?;
+    let runs = history::runs(&store, a.imei.trim())?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        for r in &runs {
+            out.write_all(&r.body).and_then(|_| out.write_all(b"\n"))?;
+        }
+    } else {
+        out.write_all(history::text(a.imei.trim(), &runs).as_bytes())?;
+    }
+    out.flush()?;
+    if runs.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no run of IMEI {} in {}; check the number (15 digits) or the --data directory",
+            a.imei.trim(),
+            store.dir().display()
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {

@@ -8,3 +8,4 @@ mod grading;
 mod harness;
 mod line;
 mod plans;
+mod store;

@@ -106,10 +106,15 @@ impl StoreError {
             }
             _ => "check the path given to --data",
         };
+        // sled wraps some OS errors in its own text; the kind reads better.
+        let detail = match e.raw_os_error() {
+            Some(_) => e.to_string(),
+            None => std::io::Error::from(e.kind()).to_string(),
+        };
         StoreError::Io {
             dir: dir.display().to_string(),
             what: what.to_string(),
-            detail: e.to_string(),
+            detail,
             hint,
         }
     }
@@ -376,6 +381,20 @@ impl Store {
             .iter()
             .keys()
             .map(|r| r.map_err(self.db_error("reading the time index")))
+    }
+
+    /// Whether the device index holds this record.
+    pub fn has_device_entry(&self, imei: &str, seq: u64) -> Result<bool, StoreError> {
+        self.by_device
+            .contains_key(device_key(imei, seq))
+            .map_err(self.db_error("reading the device index"))
+    }
+
+    /// Whether the time index holds this record.
+    pub fn has_time_entry(&self, finished_ms: u64, seq: u64) -> Result<bool, StoreError> {
+        self.by_time
+            .contains_key(time_key(finished_ms, seq))
+            .map_err(self.db_error("reading the time index"))
     }
 
     /// Sequence numbers of every record of one device, oldest first.

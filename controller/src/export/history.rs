@@ -1,0 +1,93 @@
+//! One device's history: every run of an IMEI, newest first.
+
+use std::fmt::Write as _;
+
+use super::view::View;
+use crate::store::{hex, Store, StoreError};
+
+/// A run of the device.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Sequence number.
+    pub seq: u64,
+    /// Chain hash.
+    pub hash: String,
+    /// The record's JSON.
+    pub body: Vec<u8>,
+}
+
+/// Every run of `imei`, newest first.
+pub fn runs(store: &Store, imei: &str) -> Result<Vec<Run>, StoreError> {
+    let mut out = Vec::new();
+    for seq in store.device_seqs(imei)?.into_iter().rev() {
+        if let Some(e) = store.get(seq)? {
+            out.push(Run {
+                seq,
+                hash: hex(&e.hash),
+                body: e.body,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The runs as text for a person: when, where, under which plan, the grade and its reasons.
+pub fn text(imei: &str, runs: &[Run]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "IMEI {imei}: {} run{}, newest first",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" }
+    );
+    for r in runs {
+        let Ok(v) = View::parse(&r.body) else {
+            let _ = writeln!(
+                out,
+                "\n#{} (record unreadable: run `benchctl verify`)",
+                r.seq
+            );
+            continue;
+        };
+        let g = &v.grade;
+        let _ = writeln!(
+            out,
+            "\n#{}  {}  {} {}  station {} {} slot {}  jig {} firmware {}",
+            r.seq,
+            v.finished,
+            v.phone.model,
+            v.phone.serial,
+            v.station.as_deref().unwrap_or("?"),
+            v.bench.as_deref().unwrap_or("?"),
+            v.slot,
+            v.jig.serial,
+            v.jig.firmware
+        );
+        let _ = writeln!(
+            out,
+            "    plan {} {}  operator {}  {}",
+            v.plan.id, v.plan.version, v.operator, v.status
+        );
+        let mut grade = format!(
+            "{}  functional {} ({})",
+            g.disposition.to_uppercase(),
+            g.functional,
+            g.r2_functional
+        );
+        if let Some(c) = &g.cosmetic {
+            let _ = write!(grade, "  cosmetic {c}");
+        }
+        if let Some(m) = &g.marketplace {
+            let _ = write!(grade, "  marketplace {m}");
+        }
+        if !g.repair.is_empty() {
+            let _ = write!(grade, "  repair: {}", g.repair.join(", "));
+        }
+        let _ = writeln!(out, "    {grade}");
+        for reason in &g.reasons {
+            let _ = writeln!(out, "    - {reason}");
+        }
+        let _ = writeln!(out, "    record hash {}", r.hash);
+    }
+    out
+}

@@ -1,0 +1,241 @@
+//! Proof that the records are complete and unchanged: walks the hash chain from the first
+//! record to the head, recomputes every hash, and checks both indexes against the records.
+
+use crate::store::entry::{chain_hash, key_seq};
+use crate::store::schema::Header;
+use crate::store::{hex, Entry, Hash, Store, StoreError, Stored, GENESIS, SCHEMA};
+
+/// Problems kept in full in a report (the rest are counted).
+const KEEP: usize = 20;
+
+/// What is wrong with one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The record (or the first of a missing run).
+    pub seq: u64,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Records read.
+    pub records: u64,
+    /// The head the store names.
+    pub head: Option<Stored>,
+    /// The first problems, in chain order.
+    pub problems: Vec<Problem>,
+    /// All problems found.
+    pub problem_count: u64,
+}
+
+impl Report {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn add(&mut self, seq: u64, what: String) {
+        self.problem_count += 1;
+        if self.problems.len() < KEEP {
+            self.problems.push(Problem { seq, what });
+        }
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let head = super::head_text(self.head);
+        if self.ok() {
+            return write!(
+                f,
+                "{} records verified: complete and unchanged; chain head {head}",
+                self.records
+            );
+        }
+        let first = &self.problems[0];
+        writeln!(
+            f,
+            "NOT VERIFIED: {} problem(s) in {} records (store head {head})",
+            self.problem_count, self.records
+        )?;
+        writeln!(f, "first bad record: {}: {}", first.seq, first.what)?;
+        for p in &self.problems[1..] {
+            writeln!(f, "  record {}: {}", p.seq, p.what)?;
+        }
+        if self.problem_count > self.problems.len() as u64 {
+            writeln!(
+                f,
+                "  ... and {} more",
+                self.problem_count - self.problems.len() as u64
+            )?;
+        }
+        write!(
+            f,
+            "keep this data directory unchanged as evidence and compare it with the last export's chain head"
+        )
+    }
+}
+
+/// Verifies the whole store; with `expect`, also that the chain still holds that head (taken
+/// from an earlier export).
+pub fn verify(store: &Store, expect: Option<Stored>) -> Result<Report, StoreError> {
+    let mut report = Report {
+        head: store.head(),
+        ..Report::default()
+    };
+    let mut next = 1u64;
+    // The hash the next record must name as its previous one (unknown after a gap).
+    let mut prev: Option<Hash> = Some(GENESIS);
+    let mut last: Option<Stored> = None;
+    for item in store.raw_records() {
+        let (key, value) = item?;
+        let Some(seq) = key_seq(&key).filter(|_| key.len() == 8) else {
+            report.add(
+                next,
+                format!(
+                    "a record key of {} bytes is not a sequence number",
+                    key.len()
+                ),
+            );
+            continue;
+        };
+        report.records += 1;
+        if seq > next {
+            let what = if seq - next == 1 {
+                format!("is missing (record {} follows {})", seq, next - 1)
+            } else {
+                format!("to {} are missing ({} records)", seq - 1, seq - next)
+            };
+            report.add(next, what);
+            prev = None;
+        }
+        next = seq + 1;
+        let entry = match Entry::decode(&value) {
+            Ok(e) => e,
+            Err(e) => {
+                report.add(seq, format!("is unreadable: {e}"));
+                prev = None;
+                continue;
+            }
+        };
+        if prev.is_some_and(|p| p != entry.prev) {
+            report.add(
+                seq,
+                format!(
+                    "does not follow record {}: it names {} as the previous hash, so records before it were changed, removed or reordered",
+                    seq - 1,
+                    hex(&entry.prev)
+                ),
+            );
+        }
+        if chain_hash(&entry.prev, seq, &entry.body) != entry.hash {
+            report.add(
+                seq,
+                "was changed after it was written: its content does not match its hash".into(),
+            );
+        }
+        check_body(store, seq, &entry.body, &mut report)?;
+        prev = Some(entry.hash);
+        last = Some(Stored {
+            seq,
+            hash: entry.hash,
+        });
+    }
+    match (report.head, last) {
+        (Some(h), Some(l)) if h.seq > l.seq => report.add(
+            l.seq + 1,
+            format!(
+                "to {} are missing at the end: the store's head names record {}",
+                h.seq, h.seq
+            ),
+        ),
+        (Some(h), None) => report.add(
+            1,
+            format!(
+                "to {} are missing: the store's head names record {} but no record is left",
+                h.seq, h.seq
+            ),
+        ),
+        (Some(h), Some(l)) if h != l => report.add(
+            l.seq,
+            format!("is not the record the store's head names ({h})"),
+        ),
+        (None, Some(l)) => report.add(l.seq, "follows no head: the store's head is missing".into()),
+        _ => {}
+    }
+    // Every record was looked up in both indexes; equal counts mean nothing else is in them.
+    let (devices, times) = (store.device_index().count(), store.time_index().count());
+    let records = usize::try_from(report.records).unwrap_or(usize::MAX);
+    if devices != records || times != records {
+        report.add(
+            next,
+            format!(
+                "the indexes do not match the records: {devices} device and {times} time entries for {records} records"
+            ),
+        );
+    }
+    if let Some(want) = expect {
+        match store.get(want.seq)? {
+            Some(e) if e.hash == want.hash => {}
+            Some(e) => report.add(
+                want.seq,
+                format!(
+                    "is not the record the export was taken from: its hash is {}, the export says {}",
+                    hex(&e.hash),
+                    hex(&want.hash)
+                ),
+            ),
+            None => report.add(
+                want.seq,
+                "is missing, but an export was taken from it as the chain head".into(),
+            ),
+        }
+    }
+    Ok(report)
+}
+
+/// Checks a record's body: it reads, its schema is known, and both indexes hold it.
+fn check_body(store: &Store, seq: u64, body: &[u8], report: &mut Report) -> Result<(), StoreError> {
+    let header = match Header::parse(body) {
+        Ok(h) => h,
+        Err(e) => {
+            report.add(seq, format!("is not a record: {e}"));
+            return Ok(());
+        }
+    };
+    if header.schema > SCHEMA {
+        report.add(
+            seq,
+            format!(
+                "has schema {}, newer than this benchctl knows ({SCHEMA}): verify with a newer benchctl",
+                header.schema
+            ),
+        );
+    }
+    if !store.has_device_entry(&header.phone.imei, seq)? {
+        report.add(
+            seq,
+            format!(
+                "is missing from the device index (IMEI {})",
+                header.phone.imei
+            ),
+        );
+    }
+    match header.finished_ms() {
+        Ok(ms) if store.has_time_entry(ms, seq)? => {}
+        Ok(_) => report.add(seq, "is missing from the time index".into()),
+        Err(e) => report.add(seq, format!("cannot be indexed by time: {e}")),
+    }
+    Ok(())
+}
+
+/// Parses `SEQ:HASH` (as exports state their chain head).
+pub fn parse_head(text: &str) -> Option<Stored> {
+    let (seq, hash) = text.trim().split_once(':')?;
+    Some(Stored {
+        seq: seq.parse().ok()?,
+        hash: crate::store::entry::parse_hex(hash)?,
+    })
+}
