@@ -170,12 +170,11 @@ pub fn export<W: Write>(
             emit(seq, &entry)?;
         }
     } else {
-        for item in store.raw_records() {
-            let (k, v) = item?;
-            let seq = store::entry::key_seq(&k).unwrap_or(0);
-            let entry = Entry::decode(&v).map_err(|e| ExportError::Damaged {
+        // By sequence number: the chain order, each record looked up on its own.
+        for seq in 1..=head.map_or(0, |h| h.seq) {
+            let entry = store.get(seq)?.ok_or_else(|| ExportError::Damaged {
                 seq,
-                detail: e.to_string(),
+                detail: "it is missing from the chain".into(),
             })?;
             emit(seq, &entry)?;
         }

@@ -18,6 +18,7 @@
 
 pub mod entry;
 pub mod lock;
+pub mod scan;
 pub mod schema;
 pub mod writer;
 
@@ -199,7 +200,6 @@ impl Store {
         };
         let db = sled::Config::new()
             .path(dir.join("records"))
-            .use_compression(true)
             .cache_capacity(match usage {
                 Use::Write => 128 << 20,
                 Use::Read => 32 << 20,
@@ -357,30 +357,37 @@ impl Store {
         })
     }
 
-    /// Every record in chain order, as raw (key, value) pairs: a key that is not a sequence
-    /// number or a value that does not decode is the caller's to report.
-    pub fn raw_records(
-        &self,
-    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+    /// The record with this sequence number, undecoded (`None`: no such record).
+    pub fn get_raw(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
         self.records
-            .iter()
-            .map(|r| r.map_err(self.db_error("reading records")))
+            .get(seq_key(seq))
+            .map_err(self.db_error("reading a record"))
+    }
+
+    /// The highest record key, as a sequence number if it is one (`Some(None)`: a key that is
+    /// not 8 bytes).
+    pub fn last_key(&self) -> Result<Option<Option<u64>>, StoreError> {
+        Ok(self
+            .records
+            .last()
+            .map_err(self.db_error("reading records"))?
+            .map(|(k, _)| if k.len() == 8 { key_seq(&k) } else { None }))
     }
 
     /// Keys of the device index, in order.
     pub fn device_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        self.by_device
-            .iter()
-            .keys()
-            .map(|r| r.map_err(self.db_error("reading the device index")))
+        scan::Scan::new(&self.by_device, &[], None).map(|r| {
+            r.map(|(k, _)| k)
+                .map_err(self.db_error("reading the device index"))
+        })
     }
 
     /// Keys of the time index, in order.
     pub fn time_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        self.by_time
-            .iter()
-            .keys()
-            .map(|r| r.map_err(self.db_error("reading the time index")))
+        scan::Scan::new(&self.by_time, &[], None).map(|r| {
+            r.map(|(k, _)| k)
+                .map_err(self.db_error("reading the time index"))
+        })
     }
 
     /// Whether the device index holds this record.
@@ -415,13 +422,15 @@ impl Store {
         from_ms: u64,
         to_ms: u64,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
-        self.by_time
-            .range(time_key(from_ms, 0)..time_key(to_ms, 0))
-            .keys()
-            .map(|k| {
-                k.map(|k| key_seq(&k).unwrap_or(0))
-                    .map_err(self.db_error("reading the time index"))
-            })
+        scan::Scan::new(
+            &self.by_time,
+            &time_key(from_ms, 0),
+            Some(&time_key(to_ms, 0)),
+        )
+        .map(|k| {
+            k.map(|(k, _)| key_seq(&k).unwrap_or(0))
+                .map_err(self.db_error("reading the time index"))
+        })
     }
 }
 

@@ -1,0 +1,189 @@
+//! The record store under load. Run with `cargo bench -p benchctl --bench store`
+//! (`-- --records N` for the size of the export and verify store; default 1,000,000).
+//!
+//! 1. Durable commits: 16 slots finishing together through the group-commit writer, against one
+//!    slot at a time (a flush per record); records per second and records per flush.
+//! 2. A store of N records (real records from a simulated line, with fresh IMEIs and times).
+//! 3. `export --format csv` of all N records, and 4. `verify` over them: wall time and peak
+//!    memory, each in a child process of its own so the peak is theirs alone.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use benchctl::export::{self, Filter, Format};
+use benchctl::link::LinkConfig;
+use benchctl::run::{self, RunOptions};
+use benchctl::store::{Pending, Store, Use, Writer};
+use serde_json::Value;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "__child") {
+        return child(&args[i + 1], Path::new(&args[i + 2]));
+    }
+    let n: u64 = match args.iter().position(|a| a == "--records") {
+        Some(i) => args.get(i + 1).context("--records N")?.parse()?,
+        None => 1_000_000,
+    };
+    let templates = real_records(64)?;
+    let avg = templates.iter().map(|t| t.to_string().len()).sum::<usize>() / templates.len();
+    println!("record store benchmark ({} real records as templates, {avg} bytes of JSON each on average)", templates.len());
+    let scratch = tempfile::Builder::new()
+        .prefix("store-bench")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+
+    for (slots, rounds) in [(16usize, 100usize), (1, 300)] {
+        let dir = scratch.path().join(format!("commit-{slots}"));
+        let (writer, finished) = Writer::start(Store::open(&dir, Use::Write)?)?;
+        let rt = tokio::runtime::Runtime::new()?;
+        let started = Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..slots)
+                .map(|s| {
+                    let (w, t) = (writer.clone(), templates.clone());
+                    tokio::spawn(async move {
+                        for r in 0..rounds {
+                            let body = body(&t[(s + r) % t.len()], (s * rounds + r) as u64);
+                            w.commit(Pending { body }).await?;
+                        }
+                        Ok::<_, benchctl::store::StoreError>(())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await??;
+            }
+            anyhow::Ok(())
+        })?;
+        let elapsed = started.elapsed();
+        drop(writer);
+        let stats = finished.wait();
+        println!(
+            "  durable commits, {slots:>2} slot(s) finishing together: {} records in {:.2} s = {:.0} records/s, {:.1} records per flush",
+            stats.records,
+            elapsed.as_secs_f64(),
+            stats.records as f64 / elapsed.as_secs_f64(),
+            stats.records as f64 / stats.batches.max(1) as f64
+        );
+    }
+
+    // `--keep DIR` builds the big store there once and reuses it on later runs.
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .and_then(|i| args.get(i + 1));
+    let big = keep.map_or_else(|| scratch.path().join("big"), std::path::PathBuf::from);
+    let mut appending = Duration::ZERO;
+    if !big.join("records").exists() {
+        let mut store = Store::open(&big, Use::Write)?;
+        let mut next = 0u64;
+        while next < n {
+            let batch: Vec<Pending> = (next..(next + 1000).min(n))
+                .map(|i| Pending {
+                    body: body(&templates[i as usize % templates.len()], i),
+                })
+                .collect();
+            next += batch.len() as u64;
+            let started = Instant::now();
+            store.append(&batch)?;
+            appending += started.elapsed();
+        }
+    }
+    println!(
+        "  built a store of {n} records: {:.1} s appending ({:.0} records/s in batches of 1000); {} on disk",
+        appending.as_secs_f64(),
+        n as f64 / appending.as_secs_f64(),
+        size(&big.join("records"))
+    );
+    for what in ["export", "verify"] {
+        let started = Instant::now();
+        let out = std::process::Command::new(std::env::current_exe()?)
+            .args(["__child", what])
+            .arg(&big)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "  {what} over {n} records: {:.1} s, {}",
+            started.elapsed().as_secs_f64(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The export or verify step, in a process of its own; prints its result and peak memory.
+fn child(what: &str, dir: &Path) -> anyhow::Result<()> {
+    let store = Store::open(dir, Use::Read)?;
+    let result = match what {
+        "export" => {
+            let out = dir.join("export.csv");
+            let file = std::fs::File::create(&out)?;
+            let s = export::export(&store, &Filter::default(), Format::Csv, file)?;
+            format!("{} rows, {} of CSV", s.records, size(&out))
+        }
+        _ => {
+            let r = export::verify::verify(&store, None)?;
+            anyhow::ensure!(r.ok(), "{r}");
+            format!("{} records verified", r.records)
+        }
+    };
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .map_or("?", |l| l.trim_start_matches("VmHWM:").trim());
+    println!("{result}, peak memory {peak}");
+    Ok(())
+}
+
+/// Real records from a simulated line (time scale 0, no store).
+fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
+    let opts = RunOptions {
+        ports: Vec::new(),
+        sim: 4,
+        sim_slots: 4,
+        sim_faults: Vec::new(),
+        library: run::builtin_phones()?,
+        count: Some(count),
+        seed: 1,
+        time_scale: 0.0,
+        operator: "bench".into(),
+        margin: Duration::from_millis(1000),
+        link: LinkConfig::default(),
+        plan: Arc::new(benchctl::plan::Plan::standard()?),
+        sim_once: false,
+        station: "bench-station".into(),
+        store: None,
+    };
+    let mut out = Vec::new();
+    tokio::runtime::Runtime::new()?.block_on(run::run(opts, |r, _| {
+        out.push(Arc::new(serde_json::to_value(r).unwrap_or_default()));
+        true
+    }))?;
+    Ok(out)
+}
+
+/// A template record as the i-th device, finishing i seconds after a fixed start.
+fn body(template: &Value, i: u64) -> Vec<u8> {
+    let mut v = template.clone();
+    v["phone"]["imei"] = format!("35{i:013}").into();
+    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + i);
+    v["finished"] = humantime::format_rfc3339_millis(t).to_string().into();
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn size(path: &Path) -> String {
+    fn total(p: &Path) -> u64 {
+        match std::fs::read_dir(p) {
+            Ok(rd) => rd.flatten().map(|e| total(&e.path())).sum(),
+            Err(_) => std::fs::metadata(p).map_or(0, |m| m.len()),
+        }
+    }
+    format!("{:.1} MB", total(path) as f64 / 1e6)
+}

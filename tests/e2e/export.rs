@@ -1,0 +1,326 @@
+//! What auditors take out: CSV, JSON and JSONL exports with their filters, and a device's
+//! history with retests.
+
+use std::path::Path;
+use std::process::Output;
+
+use benchctl::export::columns::COLUMNS;
+use serde_json::Value;
+
+use crate::harness::{benchctl, finish, fresh_dir, records, stderr};
+
+/// A store with `count` phones drawn from a 24-phone library, so devices come back for retests.
+fn line(count: usize) -> (std::path::PathBuf, Vec<Value>) {
+    let data = fresh_dir();
+    let mut c = benchctl();
+    c.args([
+        "run",
+        "--sim",
+        "2",
+        "--slots",
+        "4",
+        "--headless",
+        "--time-scale",
+        "0",
+    ])
+    .args(["--count", &count.to_string(), "--seed", "11", "--phones"])
+    .arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/phones/px7.toml"
+    ))
+    .arg("--data")
+    .arg(&data);
+    let out = finish(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (data, records(&out))
+}
+
+fn export(data: &Path, args: &[&str]) -> Output {
+    let mut c = benchctl();
+    c.arg("export").args(args).arg("--data").arg(data);
+    finish(c)
+}
+
+fn csv_rows(out: &Output) -> Vec<std::collections::HashMap<String, String>> {
+    assert!(out.status.success(), "{}", stderr(out));
+    let mut r = csv::Reader::from_reader(&out.stdout[..]);
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(headers, names, "CSV columns are a contract");
+    r.records()
+        .map(|row| {
+            let row = row.unwrap();
+            headers
+                .iter()
+                .cloned()
+                .zip(row.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn measured(record: &Value, procedure: &str, name: &str) -> f64 {
+    record["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["procedure"] == procedure)
+        .flat_map(|s| s["measurements"].as_array().unwrap())
+        .find(|m| m["name"] == name)
+        .and_then(|m| m["value"].as_f64())
+        .unwrap()
+}
+
+#[test]
+fn csv_has_one_row_per_run_with_the_key_measurements_and_the_chain_head() {
+    let (data, printed) = line(30);
+    let out = export(&data, &["--format", "csv"]);
+    let rows = csv_rows(&out);
+    assert_eq!(rows.len(), 30);
+    let head = format!(
+        "30:{}",
+        printed.iter().find(|r| r["store"]["seq"] == 30).unwrap()["store"]["hash"]
+            .as_str()
+            .unwrap()
+    );
+    assert!(
+        stderr(&out).contains(&format!("from chain head {head}")),
+        "{}",
+        stderr(&out)
+    );
+    for row in &rows {
+        let r = printed
+            .iter()
+            .find(|p| p["store"]["seq"].as_u64() == row["seq"].parse::<u64>().ok())
+            .unwrap();
+        assert_eq!(row["chain_head"], head);
+        assert_eq!(row["record_hash"], r["store"]["hash"].as_str().unwrap());
+        assert_eq!(row["imei"], r["phone"]["imei"].as_str().unwrap());
+        assert_eq!(
+            row["disposition"],
+            r["grade"]["disposition"].as_str().unwrap()
+        );
+        assert_eq!(row["station"], r["station"].as_str().unwrap());
+        assert_eq!(row["plan_hash"], r["plan"]["hash"].as_str().unwrap());
+        let health: f64 = row["battery_health_pct"].parse().unwrap();
+        assert_eq!(health, measured(r, "battery.gauge", "state_of_health"));
+        let dcir: f64 = row["battery_dcir_ohm"].parse().unwrap();
+        assert_eq!(dcir, measured(r, "battery.dcir", "resistance"));
+        let pin: f64 = row["port_pin_resistance_max_ohm"].parse().unwrap();
+        assert!(pin > 0.0);
+        assert_eq!(
+            row["reasons"],
+            r["grade"]["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+}
+
+#[test]
+fn filters_select_by_grade_model_station_and_period() {
+    let (data, printed) = line(24);
+    let count = |f: &dyn Fn(&Value) -> bool| printed.iter().filter(|r| f(r)).count();
+    let rows = csv_rows(&export(&data, &["--format", "csv", "--grade", "repair"]));
+    assert_eq!(
+        rows.len(),
+        count(&|r| r["grade"]["disposition"] == "repair")
+    );
+    assert!(rows.iter().all(|r| r["disposition"] == "repair"));
+    let rows = csv_rows(&export(
+        &data,
+        &[
+            "--format", "csv", "--grade", "premium", "--grade", "recycle",
+        ],
+    ));
+    assert_eq!(
+        rows.len(),
+        count(&|r| r["grade"]["marketplace"] == "Premium" || r["grade"]["disposition"] == "recycle")
+    );
+    assert_eq!(
+        csv_rows(&export(&data, &["--format", "csv", "--model", "px7"])).len(),
+        24
+    );
+    assert_eq!(
+        csv_rows(&export(&data, &["--format", "csv", "--model", "GS21"])).len(),
+        0
+    );
+    let station = printed[0]["station"].as_str().unwrap();
+    assert_eq!(
+        csv_rows(&export(&data, &["--format", "csv", "--station", station])).len(),
+        24
+    );
+    assert_eq!(
+        csv_rows(&export(
+            &data,
+            &["--format", "csv", "--station", "elsewhere"]
+        ))
+        .len(),
+        0
+    );
+    // The period: from the median finish time on, and before it.
+    let mut finished: Vec<&str> = printed
+        .iter()
+        .map(|r| r["finished"].as_str().unwrap())
+        .collect();
+    finished.sort_unstable();
+    let mid = finished[12];
+    let after = csv_rows(&export(&data, &["--format", "csv", "--since", mid]));
+    let before = csv_rows(&export(&data, &["--format", "csv", "--until", mid]));
+    assert_eq!(after.len(), finished.iter().filter(|f| **f >= mid).count());
+    assert_eq!(after.len() + before.len(), 24);
+    assert!(after.iter().all(|r| r["finished"].as_str() >= mid));
+    assert_eq!(
+        csv_rows(&export(&data, &["--format", "csv", "--since", "1h"])).len(),
+        24
+    );
+    assert_eq!(
+        csv_rows(&export(
+            &data,
+            &["--format", "csv", "--until", "2000-01-01"]
+        ))
+        .len(),
+        0
+    );
+}
+
+#[test]
+fn json_and_jsonl_carry_full_records_and_the_chain_head() {
+    let (data, printed) = line(6);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.json");
+    let out = export(
+        &data,
+        &[
+            "--format",
+            "json",
+            "--grade",
+            "resale",
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert!(!dir.path().join("audit.json.partial").exists());
+    let doc: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let resale: Vec<&Value> = printed
+        .iter()
+        .filter(|r| r["grade"]["disposition"] == "resale")
+        .collect();
+    assert_eq!(doc["count"], resale.len());
+    assert_eq!(doc["export"]["grades"][0], "resale");
+    assert!(doc["export"]["chain_head"]
+        .as_str()
+        .unwrap()
+        .starts_with("6:"));
+    for (got, want) in doc["records"].as_array().unwrap().iter().zip(&resale) {
+        assert_eq!(got["seq"], want["store"]["seq"]);
+        assert_eq!(got["hash"], want["store"]["hash"]);
+        let mut want = (*want).clone();
+        want.as_object_mut().unwrap().remove("store");
+        assert_eq!(got["record"], want);
+    }
+    let out = export(&data, &["--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<Value> = records(&out);
+    assert_eq!(lines.len(), 6);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["seq"], i + 1);
+        assert_eq!(l["chain_head"], doc["export"]["chain_head"]);
+        assert_eq!(l["record"]["schema"], 2);
+        if i > 0 {
+            assert_eq!(l["prev"], lines[i - 1]["hash"]);
+        }
+    }
+}
+
+#[test]
+fn history_lists_every_run_of_a_device_newest_first() {
+    let (data, printed) = line(40);
+    // With 24 phones and 40 runs, some device was tested more than once.
+    let imei = printed
+        .iter()
+        .map(|r| r["phone"]["imei"].as_str().unwrap())
+        .find(|i| printed.iter().filter(|r| r["phone"]["imei"] == *i).count() > 1)
+        .unwrap();
+    let mut seqs: Vec<u64> = printed
+        .iter()
+        .filter(|r| r["phone"]["imei"] == imei)
+        .map(|r| r["store"]["seq"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    let mut c = benchctl();
+    c.args(["history", imei, "--data"]).arg(&data);
+    let out = finish(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("IMEI {imei}: {} runs, newest first", seqs.len())),
+        "{text}"
+    );
+    let shown: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| l.split_whitespace().next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(shown, seqs);
+    let first = printed
+        .iter()
+        .find(|r| r["store"]["seq"] == seqs[0])
+        .unwrap();
+    assert!(text.contains(
+        &first["grade"]["disposition"]
+            .as_str()
+            .unwrap()
+            .to_uppercase()
+    ));
+    for reason in first["grade"]["reasons"].as_array().unwrap() {
+        assert!(text.contains(reason.as_str().unwrap()), "{text}");
+    }
+    let mut c = benchctl();
+    c.args(["history", imei, "--json", "--data"]).arg(&data);
+    assert_eq!(records(&finish(c)).len(), seqs.len());
+}
+
+#[test]
+fn bad_export_arguments_are_usage_errors() {
+    let (data, _) = line(1);
+    for (args, says) in [
+        (
+            &["--format", "csv", "--grade", "shiny"][..],
+            "is not a grade",
+        ),
+        (
+            &["--format", "csv", "--since", "last tuesday"],
+            "is not a time",
+        ),
+        (&["--format", "xml"], "invalid value 'xml'"),
+    ] {
+        let out = export(&data, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+    let out = export(&fresh_dir().join("nothing-here"), &["--format", "csv"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no record store in"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_readme_documents_every_csv_column() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let table = benchctl::export::columns::markdown();
+    assert!(
+        readme.contains(&table),
+        "README.md must carry the CSV column table exactly as:\n{table}"
+    );
+}
