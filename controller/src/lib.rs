@@ -5,8 +5,11 @@
 //!   boot id, reconnection after unplug, and the jig's event stream.
 //! - [`sim`]: simulated jigs on PTYs, running the real jig firmware on simulated hardware, with
 //!   fault injection; what `benchctl sim-jig` and `benchctl run --sim N` start.
+//! - [`plan`], [`grade`]: test plans (parse, validate, compile) and the pure grading function.
 //! - [`run`]: the test run: one task per slot, the procedures of a phone scheduled by channel,
-//!   one JSON record per tested phone.
+//!   one record per tested phone, committed to the store before anyone hears of it.
+//! - [`store`]: the record store (sled): append-only, hash-chained, indexed by device and time.
+//! - [`export`]: CSV / JSON / JSONL exports, `verify` and a device's history.
 //!
 //! Invariant: a measurement only ever comes from a frame that passed its CRC and decoded as the
 //! reply to the request that asked for it.

@@ -50,11 +50,12 @@ impl Writer {
     /// Starts the writer thread on an open store.
     pub fn start(store: Store) -> Result<(Writer, Finished), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let dir = store.dir().display().to_string();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(store, rx))
             .map_err(|e| StoreError::Io {
-                dir: String::new(),
+                dir,
                 what: "cannot start the writer thread".into(),
                 detail: e.to_string(),
                 hint: "the machine is out of threads or memory",
