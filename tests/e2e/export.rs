@@ -324,3 +324,89 @@ fn the_readme_documents_every_csv_column() {
         "README.md must carry the CSV column table exactly as:\n{table}"
     );
 }
+
+#[test]
+fn export_out_is_checked_first_and_written_whole() {
+    let (data, _) = line(3);
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir/x.csv");
+    let out = export(
+        &data,
+        &["--format", "csv", "--out", missing.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does not exist; create it first"),
+        "{}",
+        stderr(&out)
+    );
+    let out = export(
+        &data,
+        &["--format", "csv", "--out", dir.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+    // A symlink is written through, not replaced.
+    let target = dir.path().join("target.csv");
+    let link = dir.path().join("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = export(&data, &["--format", "csv", "--out", link.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap().lines().count(), 4);
+    // A regular file is replaced whole, and nothing else is left in the directory.
+    let file = dir.path().join("plain.csv");
+    std::fs::write(&file, "old").unwrap();
+    let out = export(&data, &["--format", "csv", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 4);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    let out = export(&data, &["--format", "csv", "--out", "-"]);
+    assert_eq!(csv_rows(&out).len(), 3);
+}
+
+#[test]
+fn history_takes_an_imei_as_printed_on_the_label_and_refuses_anything_else() {
+    let (data, printed) = line(2);
+    let imei = printed[0]["phone"]["imei"].as_str().unwrap();
+    let label = format!("{}-{}-{}", &imei[..2], &imei[2..8], &imei[8..]);
+    let mut c = benchctl();
+    c.args(["history", &label, "--data"]).arg(&data);
+    let out = finish(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&format!("IMEI {imei}: ")));
+    for (imei, code, says) in [
+        ("abc", 2, "is not an IMEI"),
+        ("", 2, "is not an IMEI"),
+        ("000000000000000", 1, "no run of IMEI 000000000000000"),
+    ] {
+        let mut c = benchctl();
+        c.args(["history", imei, "--data"]).arg(&data);
+        let out = finish(c);
+        assert_eq!(out.status.code(), Some(code), "{imei:?}");
+        assert!(out.stdout.is_empty(), "{imei:?}");
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn an_empty_store_exports_nothing_and_its_head_verifies() {
+    let data = fresh_dir();
+    drop(benchctl::store::Store::open(&data, benchctl::store::Use::Write).unwrap());
+    let out = export(&data, &["--format", "jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let head = format!("0:{}", "0".repeat(64));
+    assert!(stderr(&out).contains(&head), "{}", stderr(&out));
+    let mut c = benchctl();
+    c.args(["verify", "--head", &head, "--data"]).arg(&data);
+    let out = finish(c);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

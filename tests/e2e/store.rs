@@ -190,7 +190,7 @@ fn assert_caught(dir: &Path, seq: u64, what: &str) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
     assert!(
-        text.contains(&format!("first bad record: {seq}: ")) && text.contains(what),
+        text.contains(&format!("first bad record: record {seq} {what}")),
         "expected record {seq} {what:?}:\n{text}"
     );
 }
@@ -225,7 +225,7 @@ fn verify_reports_changed_deleted_and_reordered_records() {
 
     // The last one deleted: the head still names it.
     let dir = tampered(&source, |db| remove(db, 6));
-    assert_caught(&dir, 6, "missing at the end");
+    assert_caught(&dir, 6, "is missing at the end");
 
     // Two records swapped.
     let dir = tampered(&source, |db| {
@@ -243,7 +243,7 @@ fn verify_reports_changed_deleted_and_reordered_records() {
             .remove(device_key(v["phone"]["imei"].as_str().unwrap(), 5))
             .unwrap();
     });
-    assert_caught(&dir, 5, "missing from the device index");
+    assert_caught(&dir, 5, "is missing from the device index");
 }
 
 #[test]
@@ -271,7 +271,9 @@ fn an_export_head_catches_a_truncated_and_rewritten_chain() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("first bad record: 5: is missing, but an export was taken from it"),
+        text.contains(
+            "first bad record: record 5 does not match the head given (--head): it is missing"
+        ),
         "{text}"
     );
     assert!(cli(&["verify", "--head", &head], &source).status.success());

@@ -35,23 +35,49 @@ pub enum FilterError {
     Grade(String),
 }
 
-/// Parses a time: RFC 3339, a date (midnight UTC), or an age before now.
+/// Parses a time: RFC 3339 (`Z`, an offset such as `+02:00`, or none for UTC), a date
+/// (midnight UTC), or an age before now (`90m`, `36h`, `7d`, `2w`).
 pub fn parse_time(text: &str, now: SystemTime) -> Result<u64, FilterError> {
-    let t = text.trim();
+    let t = text.trim().to_ascii_uppercase();
     let bad = || FilterError::Time(text.to_string());
-    let at = if let Ok(at) = humantime::parse_rfc3339_weak(t) {
+    let (local, offset) = split_offset(&t);
+    let at = if let Ok(at) = humantime::parse_rfc3339_weak(local) {
         at
-    } else if let Ok(at) = humantime::parse_rfc3339_weak(&format!("{t} 00:00:00")) {
+    } else if let Ok(at) = humantime::parse_rfc3339_weak(&format!("{local} 00:00:00")) {
         at
     } else {
-        let age: Duration = humantime::parse_duration(t).map_err(|_| bad())?;
+        let age: Duration =
+            humantime::parse_duration(&t.to_ascii_lowercase()).map_err(|_| bad())?;
         now.checked_sub(age).ok_or_else(bad)?
     };
+    // A local time at +02:00 is two hours earlier in UTC.
+    let at = if offset >= 0 {
+        at.checked_sub(Duration::from_secs(offset.unsigned_abs()))
+    } else {
+        at.checked_add(Duration::from_secs(offset.unsigned_abs()))
+    }
+    .ok_or_else(bad)?;
     let ms = at
         .duration_since(UNIX_EPOCH)
         .map_err(|_| bad())?
         .as_millis();
     u64::try_from(ms).map_err(|_| bad())
+}
+
+/// Splits a trailing UTC offset (`+HH:MM` / `-HH:MM`) off an RFC 3339 time: the rest and the
+/// offset in seconds (0 when there is none).
+fn split_offset(t: &str) -> (&str, i64) {
+    let b = t.as_bytes();
+    if b.len() > 16 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-') {
+        let (rest, off) = t.split_at(t.len() - 6);
+        let hours: Option<i64> = off.get(1..3).and_then(|h| h.parse().ok());
+        let minutes: Option<i64> = off.get(4..6).and_then(|m| m.parse().ok());
+        if let (Some(h), Some(m)) = (hours, minutes) {
+            let secs = h * 3600 + m * 60;
+            return (rest, if off.starts_with('-') { -secs } else { secs });
+        }
+    }
+    (t, 0)
 }
 
 /// Checks and normalises a `--grade` value.
@@ -110,6 +136,9 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z", now)?, 1000);
         assert_eq!(parse_time("1970-01-01 00:00:01.5", now)?, 1500);
         assert_eq!(parse_time("1h", now)?, 2_000_000_000_000 - 3_600_000);
+        assert_eq!(parse_time("1970-01-01T02:00:01+02:00", now)?, 1000);
+        assert_eq!(parse_time("1970-01-01t00:00:01-00:30", now)?, 1_801_000);
+        assert_eq!(parse_time("1970-01-01T00:00:01z", now)?, 1000);
         assert!(parse_time("yesterday", now).is_err());
         Ok(())
     }

@@ -3,32 +3,33 @@
 use std::fmt::Write as _;
 
 use super::view::View;
-use crate::store::{hex, Store, StoreError};
+use crate::store::{hex, Entry, Store, StoreError};
 
 /// A run of the device.
 #[derive(Debug, Clone)]
 pub struct Run {
     /// Sequence number.
     pub seq: u64,
-    /// Chain hash.
-    pub hash: String,
-    /// The record's JSON.
-    pub body: Vec<u8>,
+    /// The stored record.
+    pub entry: Entry,
 }
 
 /// Every run of `imei`, newest first.
 pub fn runs(store: &Store, imei: &str) -> Result<Vec<Run>, StoreError> {
     let mut out = Vec::new();
     for seq in store.device_seqs(imei)?.into_iter().rev() {
-        if let Some(e) = store.get(seq)? {
-            out.push(Run {
-                seq,
-                hash: hex(&e.hash),
-                body: e.body,
-            });
+        if let Some(entry) = store.get(seq)? {
+            out.push(Run { seq, entry });
         }
     }
     Ok(out)
+}
+
+/// An IMEI as typed or scanned: digits, perhaps grouped with `-` or spaces (`35-693803-564381-7`).
+pub fn parse_imei(text: &str) -> Option<String> {
+    let digits: String = text.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    (!digits.is_empty() && digits.len() <= 17 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(digits)
 }
 
 /// The runs as text for a person: when, where, under which plan, the grade and its reasons.
@@ -41,7 +42,7 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
         if runs.len() == 1 { "" } else { "s" }
     );
     for r in runs {
-        let Ok(v) = View::parse(&r.body) else {
+        let Ok(v) = View::parse(&r.entry.body) else {
             let _ = writeln!(
                 out,
                 "\n#{} (record unreadable: run `benchctl verify`)",
@@ -87,7 +88,7 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
         for reason in &g.reasons {
             let _ = writeln!(out, "    - {reason}");
         }
-        let _ = writeln!(out, "    record hash {}", r.hash);
+        let _ = writeln!(out, "    record hash {}", hex(&r.entry.hash));
     }
     out
 }

@@ -76,6 +76,27 @@ struct Full<'a> {
     record: &'a RawValue,
 }
 
+/// Writes one full record as JSON: `{"seq", "prev", "hash", ["chain_head",] "record"}`, the
+/// record being its stored bytes verbatim (so its hash can be recomputed from the export).
+pub fn write_full(
+    out: &mut impl Write,
+    seq: u64,
+    entry: &Entry,
+    chain_head: Option<&str>,
+) -> Result<(), ExportError> {
+    let damaged = |detail: String| ExportError::Damaged { seq, detail };
+    let body = std::str::from_utf8(&entry.body).map_err(|e| damaged(e.to_string()))?;
+    let record: &RawValue = serde_json::from_str(body).map_err(|e| damaged(e.to_string()))?;
+    let full = Full {
+        seq,
+        prev: store::hex(&entry.prev),
+        hash: store::hex(&entry.hash),
+        chain_head,
+        record,
+    };
+    serde_json::to_writer(out, &full).map_err(|e| ExportError::Write(e.into()))
+}
+
 /// `SEQ:HASH` of a head, or `0:` and zeros for an empty store.
 pub fn head_text(head: Option<Stored>) -> String {
     match head {
@@ -130,26 +151,21 @@ pub fn export<W: Write>(
         if !filter.accepts(&view) {
             return Ok(());
         }
-        let hash = store::hex(&entry.hash);
         match &mut sink {
             Sink::Csv(w) => w
-                .write_record(columns::row(seq, &hash, &head_str, &view))
+                .write_record(columns::row(
+                    seq,
+                    &store::hex(&entry.hash),
+                    &head_str,
+                    &view,
+                ))
                 .map_err(csv_error)?,
             Sink::Json(out) => {
-                let body = std::str::from_utf8(&entry.body).map_err(|e| damaged(e.to_string()))?;
-                let record: &RawValue =
-                    serde_json::from_str(body).map_err(|e| damaged(e.to_string()))?;
-                let full = Full {
-                    seq,
-                    prev: store::hex(&entry.prev),
-                    hash,
-                    chain_head: (format == Format::Jsonl).then_some(head_str.as_str()),
-                    record,
-                };
                 if format == Format::Json {
                     out.write_all(if count == 0 { b"\n" } else { b",\n" })?;
                 }
-                serde_json::to_writer(&mut *out, &full).map_err(std::io::Error::from)?;
+                let head = (format == Format::Jsonl).then_some(head_str.as_str());
+                write_full(&mut *out, seq, entry, head)?;
                 if format == Format::Jsonl {
                     out.write_all(b"\n")?;
                 }

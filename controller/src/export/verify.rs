@@ -5,6 +5,9 @@ use crate::store::entry::chain_hash;
 use crate::store::schema::Header;
 use crate::store::{hex, Entry, Hash, Store, StoreError, Stored, GENESIS, SCHEMA};
 
+/// How a `--head` that the chain does not hold is reported.
+const HEAD_MISMATCH: &str = "does not match the head given (--head)";
+
 /// Problems kept in full in a report (the rest are counted).
 const KEEP: usize = 20;
 
@@ -60,9 +63,9 @@ impl std::fmt::Display for Report {
             "NOT VERIFIED: {} problem(s) in {} records (store head {head})",
             self.problem_count, self.records
         )?;
-        writeln!(f, "first bad record: {}: {}", first.seq, first.what)?;
+        writeln!(f, "first bad record: record {} {}", first.seq, first.what)?;
         for p in &self.problems[1..] {
-            writeln!(f, "  record {}: {}", p.seq, p.what)?;
+            writeln!(f, "  record {} {}", p.seq, p.what)?;
         }
         if self.problem_count > self.problems.len() as u64 {
             writeln!(
@@ -74,7 +77,18 @@ impl std::fmt::Display for Report {
         write!(
             f,
             "keep this data directory unchanged as evidence and compare it with the last export's chain head"
-        )
+        )?;
+        if self
+            .problems
+            .iter()
+            .all(|p| p.what.starts_with(HEAD_MISMATCH))
+        {
+            write!(
+                f,
+                "\nif that head came from another station or data directory, the chain here may be intact: check --data"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -153,10 +167,14 @@ pub fn verify(store: &Store, expect: Option<Stored>) -> Result<Report, StoreErro
     match (report.head, last) {
         (Some(h), Some(l)) if h.seq > l.seq => report.add(
             l.seq + 1,
-            format!(
-                "to {} are missing at the end: the store's head names record {}",
-                h.seq, h.seq
-            ),
+            if h.seq == l.seq + 1 {
+                "is missing at the end: the store's head names it".to_string()
+            } else {
+                format!(
+                    "to {} are missing at the end: the store's head names record {}",
+                    h.seq, h.seq
+                )
+            },
         ),
         (Some(h), None) => report.add(
             1,
@@ -190,20 +208,20 @@ pub fn verify(store: &Store, expect: Option<Stored>) -> Result<Report, StoreErro
             ),
         );
     }
-    if let Some(want) = expect {
+    if let Some(want) = expect.filter(|w| w.seq > 0 || w.hash != GENESIS) {
         match store.get(want.seq)? {
             Some(e) if e.hash == want.hash => {}
             Some(e) => report.add(
                 want.seq,
                 format!(
-                    "is not the record the export was taken from: its hash is {}, the export says {}",
+                    "{HEAD_MISMATCH}: its hash is {}, the head given says {}",
                     hex(&e.hash),
                     hex(&want.hash)
                 ),
             ),
             None => report.add(
                 want.seq,
-                "is missing, but an export was taken from it as the chain head".into(),
+                format!("{HEAD_MISMATCH}: it is missing, but the head given names it"),
             ),
         }
     }

@@ -78,7 +78,7 @@ pub enum StoreError {
         detail: String,
     },
     /// The database itself failed (corruption, I/O).
-    #[error("data directory {dir}: the record store failed while {what}: {detail}; records written before are kept, run `benchctl verify --data {dir}`")]
+    #[error("data directory {dir}: the record store failed while {what}: {detail}; its database files are damaged or were changed outside benchctl: keep the directory unchanged as evidence and restore the records from the last export or backup")]
     Db {
         /// The data directory.
         dir: String,
@@ -95,12 +95,26 @@ pub enum StoreError {
     Closed,
 }
 
+/// A sled error as a [`StoreError`].
+fn sled_error(dir: &Path, what: &'static str, e: sled::Error) -> StoreError {
+    let detail = match e {
+        sled::Error::Io(io) => return StoreError::io(dir, what, &io),
+        sled::Error::Corruption { .. } => "the database files are corrupted".to_string(),
+        other => other.to_string(),
+    };
+    StoreError::Db {
+        dir: dir.display().to_string(),
+        what,
+        detail,
+    }
+}
+
 impl StoreError {
     fn io(dir: &Path, what: &str, e: &std::io::Error) -> StoreError {
         use std::io::ErrorKind as K;
         let hint = match e.kind() {
             K::PermissionDenied | K::ReadOnlyFilesystem => {
-                "give --data a directory this user can write"
+                "give --data a directory this user can write (to read a store on read-only media, copy the directory somewhere writable and give --data the copy)"
             }
             K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
                 "free space on that disk or give --data another directory"
@@ -184,20 +198,18 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `dir`, migrating an older one.
     pub fn open(dir: &Path, usage: Use) -> Result<Store, StoreError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::Io {
+                dir: dir.display().to_string(),
+                what: "it is a file".into(),
+                detail: "not a directory".into(),
+                hint: "give --data a directory (benchctl creates it when it is missing)",
+            });
+        }
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "cannot create it", &e))?;
         let lock = lock::DirLock::take(dir)?;
         let shown = dir.display().to_string();
-        let db_err = |what: &'static str| {
-            let shown = shown.clone();
-            move |e: sled::Error| match e {
-                sled::Error::Io(io) => StoreError::io(dir, what, &io),
-                other => StoreError::Db {
-                    dir: shown.clone(),
-                    what,
-                    detail: other.to_string(),
-                },
-            }
-        };
+        let db_err = |what: &'static str| move |e: sled::Error| sled_error(dir, what, e);
         let db = sled::Config::new()
             .path(dir.join("records"))
             .cache_capacity(match usage {
@@ -277,14 +289,7 @@ impl Store {
     }
 
     fn db_error(&self, what: &'static str) -> impl Fn(sled::Error) -> StoreError + '_ {
-        move |e| match e {
-            sled::Error::Io(io) => StoreError::io(&self.dir, what, &io),
-            other => StoreError::Db {
-                dir: self.dir.display().to_string(),
-                what,
-                detail: other.to_string(),
-            },
-        }
+        move |e| sled_error(&self.dir, what, e)
     }
 
     /// Appends a batch of records in one transaction and flushes it to disk; returns where

@@ -1,0 +1,256 @@
+//! `export`, `verify` and `history`: what auditors read from the store.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use benchctl::store::{self, Store};
+
+use crate::{bad_input, DataArg, Failure};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FormatArg {
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Output format: csv (one row per run, documented columns), json or jsonl (full records).
+    #[arg(long, value_enum)]
+    format: FormatArg,
+    /// Write here (atomically: FILE appears only when complete) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Runs finished at or after T: RFC 3339, a date (midnight UTC) or an age such as 7d.
+    #[arg(long, value_name = "T")]
+    since: Option<String>,
+    /// Runs finished before T (same forms as --since).
+    #[arg(long, value_name = "T")]
+    until: Option<String>,
+    /// Only these grades (repeatable): a disposition, a marketplace grade, CTIA cosmetic A-E or an R2v3 code.
+    #[arg(long, value_name = "G")]
+    grade: Vec<String>,
+    /// Only these model codes (repeatable).
+    #[arg(long, value_name = "M")]
+    model: Vec<String>,
+    /// Only these stations (repeatable).
+    #[arg(long, value_name = "S")]
+    station: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Also check the chain still holds this head, as an earlier export stated it (SEQ:HASH).
+    #[arg(long, value_name = "SEQ:HASH")]
+    head: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct HistoryArgs {
+    /// The device's IMEI.
+    imei: String,
+    #[command(flatten)]
+    data: DataArg,
+    /// Print the full records as JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Opens an existing store for reading; a missing one is an error, not a new empty store.
+fn open_existing(data: &DataArg) -> Result<Store, Failure> {
+    let dir = data.dir();
+    if dir.exists() && !dir.is_dir() {
+        return Err(anyhow::anyhow!(
+            "--data {} is a file, not a directory: give the directory `benchctl run` wrote to",
+            dir.display()
+        )
+        .into());
+    }
+    if !dir.join("records").exists() {
+        return Err(anyhow::anyhow!(
+            "no record store in {}: give --data the directory `benchctl run` wrote to",
+            dir.display()
+        )
+        .into());
+    }
+    Ok(Store::open(&dir, store::Use::Read)?)
+}
+
+pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
+    use benchctl::export::{self, filter, Filter, Format};
+    let now = std::time::SystemTime::now();
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .map(|t| filter::parse_time(t, now))
+            .transpose()
+            .map_err(bad_input)
+    };
+    let filter = Filter {
+        since_ms: time(&a.since)?,
+        until_ms: time(&a.until)?,
+        grades: a
+            .grade
+            .iter()
+            .map(|g| filter::parse_grade(g))
+            .collect::<Result<_, _>>()
+            .map_err(bad_input)?,
+        models: a.model,
+        stations: a.station,
+    };
+    let format = match a.format {
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Json => Format::Json,
+        FormatArg::Jsonl => Format::Jsonl,
+    };
+    let out = match a.out.as_deref() {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => None,
+        Some(p) => Some(Out::check(p)?),
+    };
+    let store = open_existing(&a.data)?;
+    let summary = match out {
+        None => match export::export(&store, &filter, format, std::io::stdout().lock()) {
+            Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                // The reader stopped reading (`| head`): nothing is wrong here.
+                return Ok(());
+            }
+            r => r?,
+        },
+        Some(out) => out.write(|file| export::export(&store, &filter, format, file))?,
+    };
+    eprintln!(
+        "benchctl: exported {} record(s) from chain head {}; check it later with `benchctl verify --head {}`",
+        summary.records,
+        export::head_text(summary.head),
+        export::head_text(summary.head)
+    );
+    Ok(())
+}
+
+/// Where `export --out` writes: a regular file (new or replaced) is written beside it and moved
+/// into place when complete; anything else (a device, a FIFO, a symlink) is written through.
+pub(crate) struct Out {
+    path: PathBuf,
+    through: bool,
+}
+
+impl Out {
+    /// Checks the path before any work is done.
+    fn check(path: &std::path::Path) -> Result<Out, Failure> {
+        if path.is_dir() {
+            return Err(bad_input(anyhow::anyhow!(
+                "--out {} is a directory; give a file name",
+                path.display()
+            )));
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !parent.is_dir() {
+            return Err(bad_input(anyhow::anyhow!(
+                "--out {}: the directory {} does not exist; create it first",
+                path.display(),
+                parent.display()
+            )));
+        }
+        let through = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file());
+        Ok(Out {
+            path: path.to_path_buf(),
+            through,
+        })
+    }
+
+    /// Runs `export` on the file; the file is complete (synced, in place) or not there at all.
+    fn write<T>(
+        self,
+        export: impl FnOnce(&std::fs::File) -> Result<T, benchctl::export::ExportError>,
+    ) -> Result<T, Failure> {
+        let shown = self.path.display().to_string();
+        if self.through {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&self.path)
+                .with_context(|| format!("cannot open {shown}"))?;
+            return Ok(export(&file)?);
+        }
+        let parent = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        let temp = tempfile::NamedTempFile::new_in(parent)
+            .with_context(|| format!("cannot create a file in {}", parent.display()))?;
+        let result = export(temp.as_file())?;
+        temp.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {shown}"))?;
+        temp.persist(&self.path)
+            .with_context(|| format!("cannot put the export at {shown}"))?;
+        Ok(result)
+    }
+}
+
+pub(crate) fn cmd_verify(a: VerifyArgs) -> Result<(), Failure> {
+    let expect = match &a.head {
+        None => None,
+        Some(h) => Some(benchctl::export::verify::parse_head(h).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "--head {h:?} is not SEQ:HASH (a sequence number, a colon and 64 hex digits, as an export states it)"
+            ))
+        })?),
+    };
+    let store = open_existing(&a.data)?;
+    let report = benchctl::export::verify::verify(&store, expect)?;
+    if report.ok() {
+        println!("{}: {report}", store.dir().display());
+        Ok(())
+    } else {
+        println!("{}: {report}", store.dir().display());
+        Err(anyhow::anyhow!(
+            "the records in {} are not complete and unchanged",
+            store.dir().display()
+        )
+        .into())
+    }
+}
+
+pub(crate) fn cmd_history(a: HistoryArgs) -> Result<(), Failure> {
+    use benchctl::export::{self, history};
+    let imei = history::parse_imei(&a.imei).ok_or_else(|| {
+        bad_input(anyhow::anyhow!(
+            "{:?} is not an IMEI: give its digits (15, as on the label; dashes and spaces are fine)",
+            a.imei
+        ))
+    })?;
+    let store = open_existing(&a.data)?;
+    let runs = history::runs(&store, &imei)?;
+    if runs.is_empty() {
+        return Err(anyhow::anyhow!(
+            "no run of IMEI {imei} in {}; check the number or the --data directory",
+            store.dir().display()
+        )
+        .into());
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if a.json {
+        runs.iter().try_for_each(|r| {
+            export::write_full(&mut out, r.seq, &r.entry, None)?;
+            out.write_all(b"\n").map_err(export::ExportError::Write)
+        })
+    } else {
+        out.write_all(history::text(&imei, &runs).as_bytes())
+            .map_err(export::ExportError::Write)
+    };
+    match written.and_then(|_| out.flush().map_err(export::ExportError::Write)) {
+        Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

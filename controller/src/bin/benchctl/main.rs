@@ -1,0 +1,121 @@
+//! `benchctl`: the command line of the Benchline bench controller. This file holds the command
+//! tree and the exit codes; `line.rs` runs lines, simulated jigs and plan checks, `audit.rs`
+//! exports, verifies and shows history.
+//!
+//! Exit codes: 0 success, 1 a failure the message explains, 2 bad usage or bad input files.
+
+mod audit;
+mod line;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use benchctl::store;
+use clap::{Parser, Subcommand};
+
+use audit::{ExportArgs, HistoryArgs, VerifyArgs};
+use line::{CheckArgs, RunArgs, SimJigArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "benchctl",
+    version,
+    about = "Benchline bench controller: drives phone test jigs and records every measurement"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Test phones on a line of jigs: simulated (--sim N) or real (--port PATH).
+    Run(RunArgs),
+    /// Start one simulated jig on a PTY and print its device path.
+    SimJig(SimJigArgs),
+    /// Work with test plans.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Export graded records as CSV, JSON or JSONL, streamed; states the chain head it was taken from.
+    Export(ExportArgs),
+    /// Prove the records are complete and unchanged (exit 1 naming the first bad record if not).
+    Verify(VerifyArgs),
+    /// Every run of one device, newest first, with grade and reasons.
+    History(HistoryArgs),
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Validate a plan; with --against, dry-run it on simulated jigs against a phone library and
+    /// compare every grade with the phone's expected outcome (exit 1 on any mismatch).
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DataArg {
+    /// Data directory holding the record store (default: $BENCHCTL_DATA, else
+    /// $XDG_DATA_HOME/benchline, else ~/.local/share/benchline).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
+}
+
+impl DataArg {
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(store::default_dir)
+    }
+}
+
+/// An error with its exit code.
+pub(crate) struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure {
+            code: 1,
+            error: e.into(),
+        }
+    }
+}
+
+pub(crate) fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,sled=off".into()),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => line::cmd_run(a),
+        Command::SimJig(a) => line::cmd_sim_jig(a),
+        Command::Plan(PlanCommand::Check(a)) => line::cmd_plan_check(a),
+        Command::Export(a) => audit::cmd_export(a),
+        Command::Verify(a) => audit::cmd_verify(a),
+        Command::History(a) => audit::cmd_history(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let text = format!("{:#}", f.error);
+            // Plan diagnostics are already rendered with their own `error:` headings.
+            if text.starts_with("error") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
+            ExitCode::from(f.code)
+        }
+    }
+}
