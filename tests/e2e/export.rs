@@ -7,32 +7,14 @@ use std::process::Output;
 use benchctl::export::columns::COLUMNS;
 use serde_json::Value;
 
-use crate::harness::{benchctl, finish, fresh_dir, records, stderr};
+use crate::harness::{benchctl, fill, finish, fresh_dir, records, stderr};
 
 /// A store with `count` phones drawn from a 24-phone library, so devices come back for retests.
 fn line(count: usize) -> (std::path::PathBuf, Vec<Value>) {
     let data = fresh_dir();
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--sim",
-        "2",
-        "--slots",
-        "4",
-        "--headless",
-        "--time-scale",
-        "0",
-    ])
-    .args(["--count", &count.to_string(), "--seed", "11", "--phones"])
-    .arg(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../fixtures/phones/px7.toml"
-    ))
-    .arg("--data")
-    .arg(&data);
-    let out = finish(c);
-    assert!(out.status.success(), "{}", stderr(&out));
-    (data, records(&out))
+    let phones = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/phones/px7.toml");
+    let printed = fill(&data, count, 11, &["--slots", "4", "--phones", phones]);
+    (data, printed)
 }
 
 fn export(data: &Path, args: &[&str]) -> Output {

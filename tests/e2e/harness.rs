@@ -20,6 +20,30 @@ pub fn benchctl() -> Command {
     c
 }
 
+/// `benchctl run --sim 2 --headless --time-scale 0` for `count` phones into `data`, with
+/// `extra` arguments; the printed records.
+pub fn fill(data: &Path, count: usize, seed: u64, extra: &[&str]) -> Vec<Value> {
+    let mut c = benchctl();
+    c.args([
+        "run",
+        "--sim",
+        "2",
+        "--headless",
+        "--time-scale",
+        "0",
+        "--count",
+    ])
+    .arg(count.to_string())
+    .arg("--seed")
+    .arg(seed.to_string())
+    .args(extra)
+    .arg("--data")
+    .arg(data);
+    let out = finish(c);
+    assert!(out.status.success(), "{}", stderr(&out));
+    records(&out)
+}
+
 /// A new, empty directory under cargo's per-target temporary directory.
 pub fn fresh_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

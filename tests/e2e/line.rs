@@ -169,20 +169,7 @@ fn a_run_with_a_malformed_plan_exits_2_before_touching_a_jig() {
 
 #[test]
 fn records_carry_the_plan_the_grade_and_the_reasons() {
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--sim",
-        "2",
-        "--headless",
-        "--count",
-        "4",
-        "--time-scale",
-        "0",
-    ]);
-    let out = finish(c);
-    assert!(out.status.success(), "{}", stderr(&out));
-    for r in records(&out) {
+    for r in fill(&fresh_dir(), 4, 1, &[]) {
         assert_eq!(r["plan"]["id"], "standard-refurb");
         assert!(
             !r["operator"].as_str().unwrap().is_empty(),

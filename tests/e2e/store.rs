@@ -11,27 +11,36 @@ use benchctl::store::{Entry, Store, Use};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::harness::{benchctl, finish, fresh_dir, records, stderr};
+use crate::harness::{self, benchctl, finish, fresh_dir, records, stderr};
 
-/// `benchctl run --sim 2 --slots 2` for `count` phones into `data`.
+/// A line of 2 jigs with 2 slots each: `count` phones into `data`.
 fn fill(data: &Path, count: usize, seed: u64) -> Vec<Value> {
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--sim",
-        "2",
-        "--slots",
-        "2",
-        "--headless",
-        "--time-scale",
-        "0",
-    ])
-    .args(["--count", &count.to_string(), "--seed", &seed.to_string()])
-    .arg("--data")
-    .arg(data);
-    let out = finish(c);
-    assert!(out.status.success(), "{}", stderr(&out));
-    records(&out)
+    harness::fill(data, count, seed, &["--slots", "2"])
+}
+
+/// One phone on one simulated jig.
+const RUN_ONE: [&str; 8] = [
+    "run",
+    "--sim",
+    "1",
+    "--headless",
+    "--count",
+    "1",
+    "--time-scale",
+    "0",
+];
+
+/// A headless `benchctl run --time-scale 0` on `data` that goes on until killed; stdout piped.
+fn spawn_line(data: &Path, args: &[&str]) -> std::process::Child {
+    benchctl()
+        .args(["run", "--headless", "--time-scale", "0"])
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn cli(args: &[&str], data: &Path) -> Output {
@@ -62,24 +71,10 @@ fn sigkill_at_random_moments_never_loses_a_printed_record() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
     let mut printed: Vec<Value> = Vec::new();
     for round in 0..24u64 {
-        let mut child = benchctl()
-            .args([
-                "run",
-                "--sim",
-                "4",
-                "--slots",
-                "4",
-                "--headless",
-                "--time-scale",
-                "0",
-            ])
-            .args(["--seed", &round.to_string()])
-            .arg("--data")
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_line(
+            &data,
+            &["--sim", "4", "--slots", "4", "--seed", &round.to_string()],
+        );
         // Kill after a random number of records: with 16 slots committing in batches, the
         // moment falls anywhere in a commit (before, during or after a flush).
         let wanted = rng.gen_range(0..24);
@@ -284,14 +279,7 @@ fn an_export_head_catches_a_truncated_and_rewritten_chain() {
 #[test]
 fn a_second_benchctl_on_the_same_data_directory_is_refused() {
     let data = fresh_dir();
-    let mut first = benchctl()
-        .args(["run", "--sim", "1", "--headless", "--time-scale", "0"])
-        .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn_line(&data, &["--sim", "1"]);
     // Once it printed a record, it holds the store.
     let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
     assert!(lines.next().is_some());
@@ -337,19 +325,7 @@ fn a_read_only_data_directory_gets_a_clear_error_and_keeps_its_records() {
         }
     };
     ro(0o555);
-    let out = as_user(
-        &[
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--time-scale",
-            "0",
-        ],
-        &data,
-    );
+    let out = as_user(&RUN_ONE, &data);
     ro(0o755);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
@@ -412,16 +388,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
     }
     let imei = "000000000000000";
     for args in [
-        &[
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--time-scale",
-            "0",
-        ][..],
+        &RUN_ONE[..],
         &["verify"],
         &["export", "--format", "csv"],
         &["history", imei],
