@@ -346,6 +346,19 @@ fn export_out_is_checked_first_and_written_whole() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 4);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    // With the permissions of any file the user creates.
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+    };
+    let created = dir.path().join("new.csv");
+    let out = export(
+        &data,
+        &["--format", "csv", "--out", created.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plain = dir.path().join("plain.txt");
+    std::fs::File::create(&plain).unwrap();
+    assert_eq!(mode(&created), mode(&plain));
     let out = export(&data, &["--format", "csv", "--out", "-"]);
     assert_eq!(csv_rows(&out).len(), 3);
 }

@@ -186,7 +186,11 @@ impl Out {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => std::path::Path::new("."),
         };
-        let temp = tempfile::NamedTempFile::new_in(parent)
+        // Readable like any file the user creates (the umask applies), not 0600.
+        let temp = tempfile::Builder::new()
+            .prefix(".benchctl-export")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(parent)
             .with_context(|| format!("cannot create a file in {}", parent.display()))?;
         let result = export(temp.as_file())?;
         temp.as_file()
