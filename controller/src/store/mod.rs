@@ -18,7 +18,6 @@
 
 pub mod entry;
 pub mod lock;
-pub mod scan;
 pub mod schema;
 pub mod writer;
 
@@ -381,18 +380,18 @@ impl Store {
 
     /// Keys of the device index, in order.
     pub fn device_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        scan::Scan::new(&self.by_device, &[], None).map(|r| {
-            r.map(|(k, _)| k)
-                .map_err(self.db_error("reading the device index"))
-        })
+        self.by_device
+            .iter()
+            .keys()
+            .map(|r| r.map_err(self.db_error("reading the device index")))
     }
 
     /// Keys of the time index, in order.
     pub fn time_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        scan::Scan::new(&self.by_time, &[], None).map(|r| {
-            r.map(|(k, _)| k)
-                .map_err(self.db_error("reading the time index"))
-        })
+        self.by_time
+            .iter()
+            .keys()
+            .map(|r| r.map_err(self.db_error("reading the time index")))
     }
 
     /// Whether the device index holds this record.
@@ -427,15 +426,13 @@ impl Store {
         from_ms: u64,
         to_ms: u64,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
-        scan::Scan::new(
-            &self.by_time,
-            &time_key(from_ms, 0),
-            Some(&time_key(to_ms, 0)),
-        )
-        .map(|k| {
-            k.map(|(k, _)| key_seq(&k).unwrap_or(0))
-                .map_err(self.db_error("reading the time index"))
-        })
+        self.by_time
+            .range(time_key(from_ms, 0)..time_key(to_ms, 0))
+            .keys()
+            .map(|k| {
+                k.map(|k| key_seq(&k).unwrap_or(0))
+                    .map_err(self.db_error("reading the time index"))
+            })
     }
 }
 
