@@ -277,25 +277,61 @@ fn an_export_head_catches_a_truncated_and_rewritten_chain() {
 }
 
 #[test]
-fn a_second_benchctl_on_the_same_data_directory_is_refused() {
+fn a_second_run_is_refused_and_auditors_are_answered_by_the_running_line() {
     let data = fresh_dir();
-    let mut first = spawn_line(&data, &["--sim", "1"]);
-    // Once it printed a record, it holds the store.
+    let mut first = spawn_line(&data, &["--sim", "2", "--slots", "2"]);
+    // Once it printed records, it holds the store and goes on appending.
     let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    assert!(lines.next().is_some());
-    for args in [
-        &["verify"][..],
-        &["export", "--format", "csv"],
-        &["run", "--sim", "1", "--headless", "--count", "1"],
-    ] {
-        let out = cli(args, &data);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
-        let err = stderr(&out);
-        assert!(err.contains("is in use by another benchctl (pid"), "{err}");
-        assert!(err.contains(&first.id().to_string()), "{err}");
+    let printed: Vec<Value> = (0..5)
+        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
+        .collect();
+    let out = cli(&RUN_ONE, &data);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("is in use by another benchctl (pid"), "{err}");
+    assert!(err.contains(&first.id().to_string()), "{err}");
+
+    // verify checks the chain up to the head it finds, while records keep coming.
+    let out = cli(&["verify"], &data);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("records verified: complete and unchanged"),
+        "{text}"
+    );
+    // An export holds every record printed before it, each as stored.
+    let out = cli(&["export", "--format", "jsonl"], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let exported = records(&out);
+    assert!(exported.len() >= printed.len());
+    for p in &printed {
+        let e = exported
+            .iter()
+            .find(|e| e["seq"] == p["store"]["seq"])
+            .unwrap();
+        assert_eq!(e["hash"], p["store"]["hash"]);
     }
+    assert!(stderr(&out).contains("exported"), "{}", stderr(&out));
+    let imei = printed[0]["phone"]["imei"].as_str().unwrap();
+    let out = cli(&["history", imei], &data);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("IMEI {imei}: ")));
+    // Errors keep their exit codes across the socket.
+    let out = cli(&["history", "000000000000000"], &data);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no run of IMEI"), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("live.csv");
+    let out = cli(
+        &["export", "--format", "csv", "--out", file.to_str().unwrap()],
+        &data,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::read_to_string(&file).unwrap().lines().count() > printed.len());
+
     first.kill().unwrap();
     first.wait().unwrap();
+    // The socket it left is stale: the store opens here again.
     let out = cli(&["verify"], &data);
     assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -10,7 +10,7 @@ pub const DISPOSITIONS: [&str; 5] = ["resale", "repair", "parts", "recycle", "re
 pub const MARKETPLACE: [&str; 4] = ["premium", "excellent", "good", "fair"];
 
 /// A selection of records; empty lists select everything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     /// Finished at or after, ms since the Unix epoch.
     pub since_ms: Option<u64>,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::view::View;
-use crate::store::{hex, Entry, Store, StoreError};
+use crate::store::{hex, Entry, Reader, StoreError};
 
 /// A run of the device.
 #[derive(Debug, Clone)]
@@ -15,7 +15,7 @@ pub struct Run {
 }
 
 /// Every run of `imei`, newest first.
-pub fn runs(store: &Store, imei: &str) -> Result<Vec<Run>, StoreError> {
+pub fn runs(store: &Reader, imei: &str) -> Result<Vec<Run>, StoreError> {
     let mut out = Vec::new();
     for seq in store.device_seqs(imei)?.into_iter().rev() {
         if let Some(entry) = store.get(seq)? {

@@ -16,12 +16,12 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::store::{self, Entry, Store, StoreError, Stored};
+use crate::store::{self, Entry, Reader, StoreError, Stored};
 pub use filter::Filter;
 use view::View;
 
 /// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Format {
     /// One row per run, stable columns ([`columns::COLUMNS`]).
     Csv,
@@ -79,7 +79,7 @@ struct Full<'a> {
 /// Writes one full record as JSON: `{"seq", "prev", "hash", ["chain_head",] "record"}`, the
 /// record being its stored bytes verbatim (so its hash can be recomputed from the export).
 pub fn write_full(
-    out: &mut impl Write,
+    out: &mut (impl Write + ?Sized),
     seq: u64,
     entry: &Entry,
     chain_head: Option<&str>,
@@ -113,12 +113,12 @@ enum Sink<W: Write> {
 
 /// Writes the selected records to `out`, one at a time.
 pub fn export<W: Write>(
-    store: &Store,
+    store: &Reader,
     filter: &Filter,
     format: Format,
     out: W,
 ) -> Result<Summary, ExportError> {
-    let head = store.head();
+    let head = store.current_head()?;
     let head_str = head_text(head);
     let out = std::io::BufWriter::with_capacity(1 << 16, out);
     let mut sink = match format {

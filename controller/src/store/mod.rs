@@ -18,6 +18,7 @@
 
 pub mod entry;
 pub mod lock;
+pub mod reader;
 pub mod schema;
 pub mod writer;
 
@@ -27,10 +28,11 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 pub use entry::{hex, Entry, Hash, GENESIS};
+pub use reader::Reader;
 pub use schema::SCHEMA;
 pub use writer::Writer;
 
-use entry::{device_key, device_prefix, key_seq, seq_key, time_key};
+use entry::{device_key, seq_key, time_key};
 use schema::{Header, META_HEAD, META_SCHEMA};
 
 /// Why the store cannot do what was asked.
@@ -135,7 +137,7 @@ impl StoreError {
 }
 
 /// Where a record landed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stored {
     /// Sequence number, from 1.
     pub seq: u64,
@@ -184,14 +186,19 @@ pub enum Use {
 /// An open store; holds the data directory's lock.
 #[derive(Debug)]
 pub struct Store {
-    dir: PathBuf,
     db: sled::Db,
-    records: sled::Tree,
-    by_device: sled::Tree,
-    by_time: sled::Tree,
-    meta: sled::Tree,
+    reader: Reader,
     head: Option<Stored>,
     _lock: lock::DirLock,
+}
+
+/// A store reads like its [`Reader`] (with the whole store to itself).
+impl std::ops::Deref for Store {
+    type Target = Reader;
+
+    fn deref(&self) -> &Reader {
+        &self.reader
+    }
 }
 
 impl Store {
@@ -251,35 +258,20 @@ impl Store {
         if schema < SCHEMA || fresh {
             schema::migrate(&db, &shown, schema)?;
         }
-        let head = match meta.get(META_HEAD).map_err(db_err("reading its head"))? {
-            Some(v) if v.len() == 40 => Some(Stored {
-                seq: key_seq(&v[..8]).unwrap_or(0),
-                hash: v[8..].try_into().unwrap_or(GENESIS),
-            }),
-            Some(_) => {
-                return Err(StoreError::Db {
-                    dir: shown,
-                    what: "reading its head",
-                    detail: "the head is not 40 bytes".into(),
-                })
-            }
-            None => None,
-        };
-        Ok(Store {
+        let reader = Reader {
             dir: dir.to_path_buf(),
             records: tree("records")?,
             by_device: tree("by_device")?,
             by_time: tree("by_time")?,
             meta,
+            exclusive: true,
+        };
+        Ok(Store {
+            head: reader.current_head()?,
+            reader,
             db,
-            head,
             _lock: lock,
         })
-    }
-
-    /// The data directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// The last record's sequence number and hash (`None` while empty).
@@ -287,8 +279,13 @@ impl Store {
         self.head
     }
 
-    fn db_error(&self, what: &'static str) -> impl Fn(sled::Error) -> StoreError + '_ {
-        move |e| sled_error(&self.dir, what, e)
+    /// A reader that other threads can use while this store goes on appending: it reads only
+    /// up to the head it finds when it starts.
+    pub fn shared_reader(&self) -> Reader {
+        Reader {
+            exclusive: false,
+            ..self.reader.clone()
+        }
     }
 
     /// Appends a batch of records in one transaction and flushes it to disk; returns where
@@ -313,8 +310,9 @@ impl Store {
         };
         let mut head = seq_key(last).to_vec();
         head.extend_from_slice(&last_hash);
+        let r = &self.reader;
         let result: Result<(), TransactionError<()>> =
-            (&self.records, &self.by_device, &self.by_time, &self.meta).transaction(
+            (&r.records, &r.by_device, &r.by_time, &r.meta).transaction(
                 |(records, by_device, by_time, meta)| {
                     for (seq, imei, ms, bytes, _) in &rows {
                         records.insert(&seq_key(*seq)[..], bytes.as_slice())?;
@@ -343,96 +341,6 @@ impl Store {
             .into_iter()
             .map(|(seq, _, _, _, hash)| Stored { seq, hash })
             .collect())
-    }
-
-    /// The record with this sequence number.
-    pub fn get(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
-        let Some(v) = self
-            .records
-            .get(seq_key(seq))
-            .map_err(self.db_error("reading a record"))?
-        else {
-            return Ok(None);
-        };
-        Entry::decode(&v).map(Some).map_err(|e| StoreError::Db {
-            dir: self.dir.display().to_string(),
-            what: "reading a record",
-            detail: format!("record {seq} is unreadable: {e}"),
-        })
-    }
-
-    /// The record with this sequence number, undecoded (`None`: no such record).
-    pub fn get_raw(&self, seq: u64) -> Result<Option<sled::IVec>, StoreError> {
-        self.records
-            .get(seq_key(seq))
-            .map_err(self.db_error("reading a record"))
-    }
-
-    /// The highest record key, as a sequence number if it is one (`Some(None)`: a key that is
-    /// not 8 bytes).
-    pub fn last_key(&self) -> Result<Option<Option<u64>>, StoreError> {
-        Ok(self
-            .records
-            .last()
-            .map_err(self.db_error("reading records"))?
-            .map(|(k, _)| if k.len() == 8 { key_seq(&k) } else { None }))
-    }
-
-    /// Keys of the device index, in order.
-    pub fn device_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        self.by_device
-            .iter()
-            .keys()
-            .map(|r| r.map_err(self.db_error("reading the device index")))
-    }
-
-    /// Keys of the time index, in order.
-    pub fn time_index(&self) -> impl Iterator<Item = Result<sled::IVec, StoreError>> + '_ {
-        self.by_time
-            .iter()
-            .keys()
-            .map(|r| r.map_err(self.db_error("reading the time index")))
-    }
-
-    /// Whether the device index holds this record.
-    pub fn has_device_entry(&self, imei: &str, seq: u64) -> Result<bool, StoreError> {
-        self.by_device
-            .contains_key(device_key(imei, seq))
-            .map_err(self.db_error("reading the device index"))
-    }
-
-    /// Whether the time index holds this record.
-    pub fn has_time_entry(&self, finished_ms: u64, seq: u64) -> Result<bool, StoreError> {
-        self.by_time
-            .contains_key(time_key(finished_ms, seq))
-            .map_err(self.db_error("reading the time index"))
-    }
-
-    /// Sequence numbers of every record of one device, oldest first.
-    pub fn device_seqs(&self, imei: &str) -> Result<Vec<u64>, StoreError> {
-        self.by_device
-            .scan_prefix(device_prefix(imei))
-            .keys()
-            .map(|k| {
-                k.map(|k| key_seq(&k).unwrap_or(0))
-                    .map_err(self.db_error("reading the device index"))
-            })
-            .collect()
-    }
-
-    /// Sequence numbers of the records finished in `[from_ms, to_ms)`, in time order.
-    pub fn time_seqs(
-        &self,
-        from_ms: u64,
-        to_ms: u64,
-    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
-        self.by_time
-            .range(time_key(from_ms, 0)..time_key(to_ms, 0))
-            .keys()
-            .map(|k| {
-                k.map(|k| key_seq(&k).unwrap_or(0))
-                    .map_err(self.db_error("reading the time index"))
-            })
     }
 }
 

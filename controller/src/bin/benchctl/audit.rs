@@ -4,7 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use benchctl::store::{self, Store};
+use benchctl::export::{self, filter, history, verify, Filter, Format};
+use benchctl::store::{self, Reader, Store, StoreError, Stored};
 
 use crate::{bad_input, DataArg, Failure};
 
@@ -62,8 +63,70 @@ pub(crate) struct HistoryArgs {
     json: bool,
 }
 
-/// Opens an existing store for reading; a missing one is an error, not a new empty store.
-fn open_existing(data: &DataArg) -> Result<Store, Failure> {
+/// An audit command, checked and ready to run on a store: here, or in the `benchctl run` that
+/// holds the data directory ([`crate::serve`]).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Query {
+    /// `export`.
+    Export { filter: Filter, format: Format },
+    /// `verify`.
+    Verify { expect: Option<Stored> },
+    /// `history`.
+    History { imei: String, json: bool },
+}
+
+/// Runs a query on a store: what it prints to `out`, what it says to `note` (standard error).
+pub(crate) fn execute(
+    query: &Query,
+    store: &Reader,
+    out: &mut dyn Write,
+    note: &mut dyn Write,
+) -> Result<(), Failure> {
+    let dir = store.dir().display().to_string();
+    match query {
+        Query::Export { filter, format } => {
+            let summary = export::export(store, filter, *format, &mut *out)?;
+            let head = export::head_text(summary.head);
+            writeln!(
+                note,
+                "benchctl: exported {} record(s) from chain head {head}; check it later with `benchctl verify --head {head}`",
+                summary.records
+            )?;
+        }
+        Query::Verify { expect } => {
+            let report = verify::verify(store, *expect)?;
+            writeln!(out, "{dir}: {report}")?;
+            if !report.ok() {
+                return Err(
+                    anyhow::anyhow!("the records in {dir} are not complete and unchanged").into(),
+                );
+            }
+        }
+        Query::History { imei, json } => {
+            let runs = history::runs(store, imei)?;
+            if runs.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "no run of IMEI {imei} in {dir}; check the number or the --data directory"
+                )
+                .into());
+            }
+            if *json {
+                for r in &runs {
+                    export::write_full(out, r.seq, &r.entry, None)?;
+                    out.write_all(b"\n")?;
+                }
+            } else {
+                out.write_all(history::text(imei, &runs).as_bytes())?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs a query on the store in `data`: opened here, or, while a `benchctl run` holds it, asked
+/// of that run. Output goes to `out` (a file) or standard output.
+fn answer(data: &DataArg, query: Query, out: Option<Out>) -> Result<(), Failure> {
     let dir = data.dir();
     if dir.exists() && !dir.is_dir() {
         return Err(anyhow::anyhow!(
@@ -79,11 +142,32 @@ fn open_existing(data: &DataArg) -> Result<Store, Failure> {
         )
         .into());
     }
-    Ok(Store::open(&dir, store::Use::Read)?)
+    let run = |w: &mut dyn Write| match Store::open(&dir, store::Use::Read) {
+        Ok(store) => execute(&query, &store, w, &mut std::io::stderr()),
+        Err(busy @ StoreError::Busy { .. }) => {
+            crate::serve::ask(&dir, &query, w).unwrap_or(Err(busy.into()))
+        }
+        Err(e) => Err(e.into()),
+    };
+    match out {
+        Some(out) => out.write(run),
+        None => match run(&mut std::io::stdout().lock()) {
+            // The reader stopped reading (`| head`): nothing is wrong here.
+            Err(f) if is_broken_pipe(&f.error) => Ok(()),
+            r => r,
+        },
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(c.downcast_ref::<export::ExportError>(), Some(export::ExportError::Write(io)) if io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
-    use benchctl::export::{self, filter, Filter, Format};
     let now = std::time::SystemTime::now();
     let time = |t: &Option<String>| {
         t.as_deref()
@@ -113,24 +197,29 @@ pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
         Some(p) if p.as_os_str() == "-" => None,
         Some(p) => Some(Out::check(p)?),
     };
-    let store = open_existing(&a.data)?;
-    let summary = match out {
-        None => match export::export(&store, &filter, format, std::io::stdout().lock()) {
-            Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                // The reader stopped reading (`| head`): nothing is wrong here.
-                return Ok(());
-            }
-            r => r?,
-        },
-        Some(out) => out.write(|file| export::export(&store, &filter, format, file))?,
+    answer(&a.data, Query::Export { filter, format }, out)
+}
+
+pub(crate) fn cmd_verify(a: VerifyArgs) -> Result<(), Failure> {
+    let expect = match &a.head {
+        None => None,
+        Some(h) => Some(verify::parse_head(h).ok_or_else(|| {
+            bad_input(anyhow::anyhow!(
+                "--head {h:?} is not SEQ:HASH (a sequence number, a colon and 64 hex digits, as an export states it)"
+            ))
+        })?),
     };
-    eprintln!(
-        "benchctl: exported {} record(s) from chain head {}; check it later with `benchctl verify --head {}`",
-        summary.records,
-        export::head_text(summary.head),
-        export::head_text(summary.head)
-    );
-    Ok(())
+    answer(&a.data, Query::Verify { expect }, None)
+}
+
+pub(crate) fn cmd_history(a: HistoryArgs) -> Result<(), Failure> {
+    let imei = history::parse_imei(&a.imei).ok_or_else(|| {
+        bad_input(anyhow::anyhow!(
+            "{:?} is not an IMEI: give its digits (15, as on the label; dashes and spaces are fine)",
+            a.imei
+        ))
+    })?;
+    answer(&a.data, Query::History { imei, json: a.json }, None)
 }
 
 /// Where `export --out` writes: a regular file (new or replaced) is written beside it and moved
@@ -170,7 +259,7 @@ impl Out {
     /// Runs `export` on the file; the file is complete (synced, in place) or not there at all.
     fn write<T>(
         self,
-        export: impl FnOnce(&std::fs::File) -> Result<T, benchctl::export::ExportError>,
+        export: impl FnOnce(&mut dyn Write) -> Result<T, Failure>,
     ) -> Result<T, Failure> {
         let shown = self.path.display().to_string();
         if self.through {
@@ -180,7 +269,7 @@ impl Out {
                 .truncate(true)
                 .open(&self.path)
                 .with_context(|| format!("cannot open {shown}"))?;
-            return Ok(export(&file)?);
+            return export(&mut &file);
         }
         let parent = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -192,69 +281,12 @@ impl Out {
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(parent)
             .with_context(|| format!("cannot create a file in {}", parent.display()))?;
-        let result = export(temp.as_file())?;
+        let result = export(&mut temp.as_file())?;
         temp.as_file()
             .sync_all()
             .with_context(|| format!("cannot write {shown}"))?;
         temp.persist(&self.path)
             .with_context(|| format!("cannot put the export at {shown}"))?;
         Ok(result)
-    }
-}
-
-pub(crate) fn cmd_verify(a: VerifyArgs) -> Result<(), Failure> {
-    let expect = match &a.head {
-        None => None,
-        Some(h) => Some(benchctl::export::verify::parse_head(h).ok_or_else(|| {
-            bad_input(anyhow::anyhow!(
-                "--head {h:?} is not SEQ:HASH (a sequence number, a colon and 64 hex digits, as an export states it)"
-            ))
-        })?),
-    };
-    let store = open_existing(&a.data)?;
-    let report = benchctl::export::verify::verify(&store, expect)?;
-    if report.ok() {
-        println!("{}: {report}", store.dir().display());
-        Ok(())
-    } else {
-        println!("{}: {report}", store.dir().display());
-        Err(anyhow::anyhow!(
-            "the records in {} are not complete and unchanged",
-            store.dir().display()
-        )
-        .into())
-    }
-}
-
-pub(crate) fn cmd_history(a: HistoryArgs) -> Result<(), Failure> {
-    use benchctl::export::{self, history};
-    let imei = history::parse_imei(&a.imei).ok_or_else(|| {
-        bad_input(anyhow::anyhow!(
-            "{:?} is not an IMEI: give its digits (15, as on the label; dashes and spaces are fine)",
-            a.imei
-        ))
-    })?;
-    let store = open_existing(&a.data)?;
-    let runs = history::runs(&store, &imei)?;
-    if runs.is_empty() {
-        return Err(anyhow::anyhow!(
-            "no run of IMEI {imei} in {}; check the number or the --data directory",
-            store.dir().display()
-        )
-        .into());
-    }
-    let mut out = std::io::stdout().lock();
-    let written = if a.json {
-        runs.iter().try_for_each(|r| {
-            export::write_full(&mut out, r.seq, &r.entry, None)?;
-            out.write_all(b"\n").map_err(export::ExportError::Write)
-        })
-    } else {
-        out.write_all(history::text(&imei, &runs).as_bytes())
-            .map_err(export::ExportError::Write)
-    };
-    match written.and_then(|_| out.flush().map_err(export::ExportError::Write)) {
-        Err(export::ExportError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
     }
 }

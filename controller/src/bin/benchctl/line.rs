@@ -149,6 +149,8 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             head.seq
         );
     }
+    // Auditors are answered by this run while it holds the store.
+    let _serving = crate::serve::start(store.shared_reader());
     let (writer, writer_done) = store::Writer::start(store)?;
     if !a.headless {
         eprintln!(

@@ -1,11 +1,12 @@
 //! `benchctl`: the command line of the Benchline bench controller. This file holds the command
 //! tree and the exit codes; `line.rs` runs lines, simulated jigs and plan checks, `audit.rs`
-//! exports, verifies and shows history.
+//! exports, verifies and shows history, `serve.rs` answers those from a running line.
 //!
 //! Exit codes: 0 success, 1 a failure the message explains, 2 bad usage or bad input files.
 
 mod audit;
 mod line;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
