@@ -206,20 +206,7 @@ fn the_built_in_phone_library_is_the_fixtures_directory() {
 
 #[test]
 fn every_number_a_run_records_is_one_the_plan_catalogue_knows() {
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--sim",
-        "2",
-        "--headless",
-        "--count",
-        "4",
-        "--time-scale",
-        "0",
-    ]);
-    let out = finish(c);
-    assert!(out.status.success(), "{}", stderr(&out));
-    for r in records(&out) {
+    for r in fill(&fresh_dir(), 4, 1, &[]) {
         for s in r["steps"]
             .as_array()
             .unwrap()
