@@ -96,6 +96,33 @@ pub enum StoreError {
     Closed,
 }
 
+/// Before appending: the last record must be the one the head names, and nothing may follow
+/// it, or new records would extend a chain that is already broken.
+fn check_tail(reader: &Reader, head: Option<Stored>) -> Result<(), StoreError> {
+    let seq = head.map_or(0, |h| h.seq);
+    let bad = |detail: String| StoreError::Db {
+        dir: reader.dir().display().to_string(),
+        what: "checking its last record before appending",
+        detail,
+    };
+    if let Some(h) = head {
+        match reader.get(h.seq)? {
+            Some(e) if e.hash == h.hash => {}
+            Some(_) => return Err(bad(format!("record {} does not match the head", h.seq))),
+            None => {
+                return Err(bad(format!(
+                    "record {}, which the head names, is missing",
+                    h.seq
+                )))
+            }
+        }
+    }
+    if reader.get_raw(seq + 1)?.is_some() {
+        return Err(bad(format!("a record {} follows the head", seq + 1)));
+    }
+    Ok(())
+}
+
 /// A sled error as a [`StoreError`].
 fn sled_error(dir: &Path, what: &'static str, e: sled::Error) -> StoreError {
     let detail = match e {
@@ -266,8 +293,12 @@ impl Store {
             meta,
             exclusive: true,
         };
+        let head = reader.current_head()?;
+        if matches!(usage, Use::Write) {
+            check_tail(&reader, head)?;
+        }
         Ok(Store {
-            head: reader.current_head()?,
+            head,
             reader,
             db,
             _lock: lock,

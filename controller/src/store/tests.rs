@@ -182,3 +182,32 @@ async fn the_writer_batches_records_that_arrive_together() {
     let s = Store::open(dir.path(), Use::Read).unwrap();
     assert_eq!(s.head().map(|h| h.seq), Some(16));
 }
+
+#[test]
+fn a_store_whose_last_record_does_not_match_its_head_is_not_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Store::open(dir.path(), Use::Write).unwrap();
+        s.append(&[
+            body("1", "2026-11-23T10:00:00Z"),
+            body("2", "2026-11-23T10:00:01Z"),
+        ])
+        .unwrap();
+        // Someone removes the last record behind the store's back.
+        s.reader.records.remove(seq_key(2)).unwrap();
+        s.db.flush().unwrap();
+    }
+    let e = Store::open(dir.path(), Use::Write).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("record 2, which the head names, is missing"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("keep the directory unchanged as evidence"),
+        "{e}"
+    );
+    // Reading it (to verify and export what is left) still works.
+    assert!(Store::open(dir.path(), Use::Read).is_ok());
+}
