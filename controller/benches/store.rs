@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
                     tokio::spawn(async move {
                         for r in 0..rounds {
                             let body = body(&t[(s + r) % t.len()], (s * rounds + r) as u64);
-                            w.commit(Pending { body }).await?;
+                            w.commit(Pending::new(body)?).await?;
                         }
                         Ok::<_, benchctl::store::StoreError>(())
                     })
@@ -81,13 +81,11 @@ fn main() -> anyhow::Result<()> {
         let mut next = 0u64;
         while next < n {
             let batch: Vec<Pending> = (next..(next + 1000).min(n))
-                .map(|i| Pending {
-                    body: body(&templates[i as usize % templates.len()], i),
-                })
-                .collect();
+                .map(|i| Pending::new(body(&templates[i as usize % templates.len()], i)))
+                .collect::<Result<_, _>>()?;
             next += batch.len() as u64;
             let started = Instant::now();
-            store.append(&batch)?;
+            store.append(batch)?;
             appending += started.elapsed();
         }
     }

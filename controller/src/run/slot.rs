@@ -48,15 +48,14 @@ impl Output {
         let stored = match &self.store {
             None => None,
             Some(w) => {
-                let body = match serde_json::to_vec(&record) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let e = StoreError::BadRecord(e.to_string());
-                        let _ = self.records.send(Outcome::StoreFailed(e)).await;
-                        return false;
-                    }
+                let pending = serde_json::to_vec(&record)
+                    .map_err(|e| StoreError::BadRecord(e.to_string()))
+                    .and_then(Pending::new);
+                let committed = match pending {
+                    Ok(p) => w.commit(p).await,
+                    Err(e) => Err(e),
                 };
-                match w.commit(Pending { body }).await {
+                match committed {
                     Ok(s) => Some(s),
                     Err(e) => {
                         let _ = self.records.send(Outcome::StoreFailed(e)).await;

@@ -116,6 +116,24 @@ pub fn parse_hex(text: &str) -> Option<Hash> {
     Some(out)
 }
 
+/// A hash as lower-case hex in serde formats.
+pub mod hex_serde {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{hex, parse_hex, Hash};
+
+    /// Serializes as hex.
+    pub fn serialize<S: Serializer>(hash: &Hash, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex(hash))
+    }
+
+    /// Deserializes from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_hex(&text).ok_or_else(|| serde::de::Error::custom("not 64 hex digits"))
+    }
+}
+
 /// Key of a record: its sequence number, big endian (so keys sort in chain order).
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()

@@ -1,8 +1,9 @@
 //! The record store: every graded run, append-only, in a sled database in the data directory.
 //!
 //! Layout (trees of one sled database at `DATA/records/`):
-//! - `records`: sequence number (u64, big endian) → [`Entry`] (postcard): the record's JSON body
-//!   and its place in a SHA-256 hash chain ([`entry::chain_hash`]).
+//! - `records`: sequence number (u64, big endian) → [`Entry`] (postcard of the previous hash,
+//!   the hash and the zstd-compressed JSON body): the record and its place in a SHA-256 hash
+//!   chain ([`entry::chain_hash`]).
 //! - `by_device`: IMEI, 0, sequence number → nothing (history of a device, retests included).
 //! - `by_time`: finish time (ms), sequence number → nothing (exports by period).
 //! - `meta`: `schema` (u16) and `head` (sequence number and hash of the last record).
@@ -13,8 +14,8 @@
 //!   [`Store::append`] returns only after `flush` (fsync): what it returned is on disk, and a
 //!   crash leaves either the whole batch or none of it.
 //! - Nothing is ever rewritten or removed; a retest is a new record.
-//! - One process per data directory ([`lock::DirLock`]); a store written by a newer schema is
-//!   refused, never modified.
+//! - One process per data directory ([`lock::DirLock`]); others read through the [`Reader`] it
+//!   shares; a store written by a newer schema is refused, never modified.
 
 pub mod entry;
 pub mod lock;
@@ -168,7 +169,8 @@ impl StoreError {
 pub struct Stored {
     /// Sequence number, from 1.
     pub seq: u64,
-    /// Its chain hash.
+    /// Its chain hash (hex in JSON).
+    #[serde(with = "entry::hex_serde")]
     pub hash: Hash,
 }
 
@@ -178,11 +180,25 @@ impl std::fmt::Display for Stored {
     }
 }
 
-/// A record to append: its JSON body.
+/// A record to append: its JSON body, checked to carry what the indexes need.
 #[derive(Debug, Clone)]
 pub struct Pending {
-    /// The record as JSON (must carry `phone.imei` and an RFC 3339 `finished`).
-    pub body: Vec<u8>,
+    body: Vec<u8>,
+    imei: String,
+    finished_ms: u64,
+}
+
+impl Pending {
+    /// Checks a record's JSON: it must carry `phone.imei` and an RFC 3339 `finished`.
+    pub fn new(body: Vec<u8>) -> Result<Pending, StoreError> {
+        let header = Header::parse(&body).map_err(StoreError::BadRecord)?;
+        let finished_ms = header.finished_ms().map_err(StoreError::BadRecord)?;
+        Ok(Pending {
+            imei: header.phone.imei,
+            finished_ms,
+            body,
+        })
+    }
 }
 
 /// The default data directory: `$BENCHCTL_DATA`, else `$XDG_DATA_HOME/benchline`, else
@@ -321,20 +337,18 @@ impl Store {
 
     /// Appends a batch of records in one transaction and flushes it to disk; returns where
     /// each landed, in order. On error nothing of the batch is kept.
-    pub fn append(&mut self, batch: &[Pending]) -> Result<Vec<Stored>, StoreError> {
+    pub fn append(&mut self, batch: Vec<Pending>) -> Result<Vec<Stored>, StoreError> {
         let mut prev = self.head.map_or(GENESIS, |h| h.hash);
         let mut seq = self.head.map_or(0, |h| h.seq);
         let mut rows = Vec::with_capacity(batch.len());
         for p in batch {
-            let header = Header::parse(&p.body).map_err(StoreError::BadRecord)?;
-            let ms = header.finished_ms().map_err(StoreError::BadRecord)?;
             seq += 1;
-            let entry = Entry::new(seq, prev, p.body.clone());
+            let entry = Entry::new(seq, prev, p.body);
             prev = entry.hash;
             let bytes = entry
                 .encode()
                 .map_err(|e| StoreError::BadRecord(e.to_string()))?;
-            rows.push((seq, header.phone.imei, ms, bytes, entry.hash));
+            rows.push((seq, p.imei, p.finished_ms, bytes, entry.hash));
         }
         let Some(&(last, _, _, _, last_hash)) = rows.last() else {
             return Ok(Vec::new());

@@ -59,11 +59,7 @@ impl Reader {
 
     /// The record with this sequence number.
     pub fn get(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
-        let Some(v) = self
-            .records
-            .get(seq_key(seq))
-            .map_err(self.db_error("reading a record"))?
-        else {
+        let Some(v) = self.get_raw(seq)? else {
             return Ok(None);
         };
         Entry::decode(&v).map(Some).map_err(|e| StoreError::Db {

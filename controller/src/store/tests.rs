@@ -3,12 +3,13 @@
 use super::*;
 
 fn body(imei: &str, finished: &str) -> Pending {
-    Pending {
-        body: format!(
+    Pending::new(
+        format!(
             r#"{{"schema":2,"phone":{{"imei":"{imei}","model":"PX7"}},"finished":"{finished}"}}"#
         )
         .into_bytes(),
-    }
+    )
+    .unwrap()
 }
 
 #[test]
@@ -17,12 +18,12 @@ fn appends_chain_and_index_and_survive_reopening() {
     let mut s = Store::open(dir.path(), Use::Write).unwrap();
     assert_eq!(s.head(), None);
     let a = s
-        .append(&[
+        .append(vec![
             body("111", "2026-11-23T10:00:00Z"),
             body("222", "2026-11-23T09:00:00Z"),
         ])
         .unwrap();
-    let b = s.append(&[body("111", "2026-11-23T11:00:00Z")]).unwrap();
+    let b = s.append(vec![body("111", "2026-11-23T11:00:00Z")]).unwrap();
     assert_eq!(a.iter().map(|s| s.seq).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(b[0].seq, 3);
     drop(s);
@@ -54,15 +55,10 @@ fn a_second_process_on_the_same_directory_is_refused_by_name() {
 }
 
 #[test]
-fn a_record_without_identity_or_time_is_refused_and_nothing_is_written() {
+fn a_record_without_identity_or_time_is_refused_before_it_reaches_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(dir.path(), Use::Write).unwrap();
-    let bad = Pending {
-        body: br#"{"phone":{"imei":"1"},"finished":"yesterday"}"#.to_vec(),
-    };
-    let e = s
-        .append(&[body("1", "2026-11-23T10:00:00Z"), bad])
-        .unwrap_err();
+    let s = Store::open(dir.path(), Use::Write).unwrap();
+    let e = Pending::new(br#"{"phone":{"imei":"1"},"finished":"yesterday"}"#.to_vec()).unwrap_err();
     assert!(e.to_string().contains("not RFC 3339"), "{e}");
     assert_eq!(s.head(), None);
     assert!(s.get(1).unwrap().is_none());
@@ -73,7 +69,7 @@ fn a_store_of_a_newer_schema_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = Store::open(dir.path(), Use::Write).unwrap();
-        s.append(&[body("1", "2026-11-23T10:00:00Z")]).unwrap();
+        s.append(vec![body("1", "2026-11-23T10:00:00Z")]).unwrap();
         s.meta.insert(META_SCHEMA, &9u16.to_be_bytes()[..]).unwrap();
         s.db.flush().unwrap();
     }
@@ -138,7 +134,7 @@ fn a_schema_1_store_gains_its_time_index_and_keeps_its_records_byte_for_byte() {
     assert_eq!(seqs, [2, 1]);
     assert_eq!(s.get(1).unwrap().unwrap().body, v1[0]);
     assert_eq!(s.get(2).unwrap().unwrap().hash, hashes[1]);
-    let next = s.append(&[body("9", "2026-11-23T10:00:00Z")]).unwrap();
+    let next = s.append(vec![body("9", "2026-11-23T10:00:00Z")]).unwrap();
     assert_eq!(next[0].seq, 3);
     assert_eq!(s.get(3).unwrap().unwrap().prev, hashes[1]);
     assert_eq!(s.device_seqs("9").unwrap(), [1, 3]);
@@ -168,12 +164,7 @@ async fn the_writer_batches_records_that_arrive_together() {
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=16).collect::<Vec<u64>>());
-    let bad = writer
-        .commit(Pending {
-            body: b"not json".to_vec(),
-        })
-        .await
-        .unwrap_err();
+    let bad = Pending::new(b"not json".to_vec()).unwrap_err();
     assert!(matches!(bad, StoreError::BadRecord(_)), "{bad}");
     drop(writer);
     let stats = finished.wait();
@@ -188,7 +179,7 @@ fn a_store_whose_last_record_does_not_match_its_head_is_not_appended_to() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mut s = Store::open(dir.path(), Use::Write).unwrap();
-        s.append(&[
+        s.append(vec![
             body("1", "2026-11-23T10:00:00Z"),
             body("2", "2026-11-23T10:00:01Z"),
         ])

@@ -92,18 +92,9 @@ fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
             }
             continue;
         }
-        // A record the store cannot index is refused alone; the rest of the batch goes on.
-        let (good, bad): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| {
-            super::schema::Header::parse(&j.pending.body).is_ok_and(|h| h.finished_ms().is_ok())
-        });
-        for j in bad {
-            let _ = j.reply.send(Err(StoreError::BadRecord(
-                "it lacks phone.imei or an RFC 3339 finish time".into(),
-            )));
-        }
         let (batch, replies): (Vec<Pending>, Vec<_>) =
-            good.into_iter().map(|j| (j.pending, j.reply)).unzip();
-        match store.append(&batch) {
+            jobs.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        match store.append(batch) {
             Ok(stored) => {
                 stats.records += stored.len() as u64;
                 stats.batches += 1;

@@ -112,13 +112,7 @@ pub(crate) struct SimJigArgs {
 struct Printed<'a> {
     #[serde(flatten)]
     record: &'a run::PhoneRecord,
-    store: Option<StoreRef>,
-}
-
-#[derive(serde::Serialize)]
-struct StoreRef {
-    seq: u64,
-    hash: String,
+    store: Option<store::Stored>,
 }
 
 fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure> {
@@ -189,10 +183,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         let mut out = stdout.lock();
         let printed = Printed {
             record,
-            store: stored.map(|s| StoreRef {
-                seq: s.seq,
-                hash: store::hex(&s.hash),
-            }),
+            store: stored,
         };
         let line = serde_json::to_string(&printed).map_err(anyhow::Error::from);
         match line.and_then(|l| {
