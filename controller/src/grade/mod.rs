@@ -89,6 +89,20 @@ pub struct Grade {
     pub reasons: Vec<String>,
 }
 
+/// Judges one value of a step against the step's limit for `name` on `model`: the bounds and
+/// the verdict, or `None` when the plan does not limit it.
+pub fn judge_step(
+    step: &crate::plan::Step,
+    model: &str,
+    name: &str,
+    value: f64,
+) -> Option<(crate::plan::Bounds, Verdict)> {
+    let limit = step.limits.iter().find(|l| matches(&l.pattern, name))?;
+    let b = limit.bounds_for(model);
+    let verdict = judge(&b, value);
+    Some((b, verdict))
+}
+
 /// Judges every measured value that has a limit.
 pub fn judge_all(plan: &Plan, input: &Input) -> Vec<Judged> {
     let mut out = Vec::new();
@@ -97,14 +111,13 @@ pub fn judge_all(plan: &Plan, input: &Input) -> Vec<Judged> {
             let Some(name) = id.strip_prefix(&format!("{}.", step.id)) else {
                 break;
             };
-            if let Some(limit) = step.limits.iter().find(|l| matches(&l.pattern, name)) {
-                let b = limit.bounds_for(&input.model);
+            if let Some((b, verdict)) = judge_step(step, &input.model, name, value) {
                 out.push(Judged {
                     id: id.clone(),
                     value,
                     min: b.min,
                     max: b.max,
-                    verdict: judge(&b, value),
+                    verdict,
                 });
             }
         }

@@ -23,6 +23,15 @@ pub enum LinkError {
         /// What was seen.
         detail: String,
     },
+    /// The jig and this benchctl disagree about the protocol: an answer of the wrong kind, a
+    /// request that cannot be encoded or a procedure this benchctl cannot drive.
+    #[error("{port}: {detail}; the jig's firmware and this benchctl do not agree: update one to match the other")]
+    Protocol {
+        /// Port.
+        port: String,
+        /// What happened.
+        detail: String,
+    },
     /// The jig speaks another protocol version or schema.
     #[error("the jig on {port} runs firmware {firmware} with protocol {theirs} (schema {their_hash:016x}); this benchctl speaks protocol {ours} (schema {our_hash:016x}); update the jig to firmware that speaks protocol {ours}, or use the benchctl release that matches its firmware")]
     Incompatible {
@@ -119,7 +128,7 @@ pub fn jig_error_text(e: &JigError) -> String {
             "the jig refused the request as malformed (slot or parameter out of range)".into()
         }
         JigError::Unsupported => "this jig has no instrument for the procedure".into(),
-        JigError::NoPhone => "no phone in the slot (NoPhone)".into(),
+        JigError::NoPhone => "no phone in the slot".into(),
         JigError::HardwareFault(i) => {
             format!("instrument {i:?} did not answer or answered out of range; service the jig")
         }

@@ -73,6 +73,35 @@ pub struct LinkStats {
     pub resets: AtomicU64,
 }
 
+/// Cumulative counters of one jig link.
+#[derive(Debug, Clone, Copy, serde::Serialize, Default)]
+pub struct LinkCounters {
+    /// Frames dropped because they failed to decode (CRC, COBS, size).
+    pub bad_frames: u64,
+    /// Requests sent again after a timeout.
+    pub retries: u64,
+    /// Requests that timed out.
+    pub timeouts: u64,
+    /// Jig resets detected.
+    pub resets: u64,
+    /// Reconnections after the port went away.
+    pub reconnects: u64,
+}
+
+impl LinkStats {
+    /// The counters as they are now.
+    pub fn snapshot(&self) -> LinkCounters {
+        use std::sync::atomic::Ordering::Relaxed;
+        LinkCounters {
+            bad_frames: self.bad_frames.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            timeouts: self.timeouts.load(Relaxed),
+            resets: self.resets.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+        }
+    }
+}
+
 enum Cmd {
     Request {
         req: Request,

@@ -253,7 +253,7 @@ impl Task {
             &mut buf,
         )
         .map_err(|e| {
-            End::Fatal(LinkError::NotAJig {
+            End::Fatal(LinkError::Protocol {
                 port: self.port.to_string(),
                 detail: format!("cannot encode request: {e}"),
             })

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::link::LinkCounters;
+
 /// One measured quantity.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Measurement {
@@ -159,21 +161,6 @@ pub struct PhoneRecord {
     /// The jig link's counters since the run opened it (frames dropped, requests resent after a
     /// timeout, resets, reconnections), so an auditor sees faults the link absorbed.
     pub link: LinkCounters,
-}
-
-/// Cumulative counters of one jig link.
-#[derive(Debug, Clone, Copy, Serialize, Default)]
-pub struct LinkCounters {
-    /// Frames dropped because they failed to decode (CRC, COBS, size).
-    pub bad_frames: u64,
-    /// Requests sent again after a timeout.
-    pub retries: u64,
-    /// Requests that timed out.
-    pub timeouts: u64,
-    /// Jig resets detected.
-    pub resets: u64,
-    /// Reconnections after the port went away.
-    pub reconnects: u64,
 }
 
 /// Identity of the plan: id, version and the SHA-256 of its file.

@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchline_protocol::{Channel, Reply, Request};
+use benchline_protocol::{Channel, JigError, Reply, Request};
 
 use super::record::{Measurement, StepRecord, StepStatus};
-use crate::grade::judge;
 use crate::link::{Link, LinkError};
 use crate::plan::{self, OnFail, Plan};
 
@@ -71,14 +70,15 @@ fn channel_name(c: Channel) -> &'static str {
     }
 }
 
-fn unexpected(reply: &Reply) -> LinkError {
-    LinkError::NotAJig {
-        port: String::new(),
+fn unexpected(ctx: &Ctx, reply: &Reply) -> LinkError {
+    LinkError::Protocol {
+        port: ctx.link.port().to_string(),
         detail: format!("unexpected reply {reply:?}"),
     }
 }
 
-/// Runs one step body with repeats on link faults.
+/// Runs one step body with repeats on link faults; the step's record, and the error of the
+/// last attempt when it failed.
 async fn attempt<F, Fut>(
     ctx: &Ctx,
     id: &str,
@@ -86,7 +86,7 @@ async fn attempt<F, Fut>(
     channel: Channel,
     attempts: u32,
     mut body: F,
-) -> StepRecord
+) -> (StepRecord, Option<LinkError>)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Measurement>, LinkError>>,
@@ -106,7 +106,7 @@ where
     for n in 1..=attempts.max(1) {
         let boot = ctx.link.hello().map(|h| h.boot_id);
         match body().await {
-            Ok(m) => return record(StepStatus::Measured, n, errors, m, started),
+            Ok(m) => return (record(StepStatus::Measured, n, errors, m, started), None),
             Err(e) => {
                 // Whatever the jig said, if it restarted during the attempt its state (a touch
                 // scan, say) is gone and the step is worth repeating.
@@ -116,13 +116,11 @@ where
                 tracing::warn!(procedure, slot = ctx.slot, attempt = n, "{e}");
                 errors.push(e.to_string());
                 if !transient {
-                    break;
-                }
-                if matches!(
-                    e,
-                    LinkError::Disconnected { .. } | LinkError::JigReset { .. }
-                ) {
-                    ctx.link.wait_connected(Duration::from_secs(10)).await;
+                    let n = errors.len() as u32;
+                    return (
+                        record(StepStatus::Failed, n, errors, Vec::new(), started),
+                        Some(e),
+                    );
                 }
                 // A procedure cut short by a timeout may still run on the jig: stop it.
                 let _ = ctx
@@ -139,12 +137,15 @@ where
         }
     }
     let n = errors.len() as u32;
-    record(StepStatus::Failed, n, errors, Vec::new(), started)
+    (
+        record(StepStatus::Failed, n, errors, Vec::new(), started),
+        None,
+    )
 }
 
-/// `identify`.
-pub async fn identify(ctx: &Ctx) -> StepRecord {
-    attempt(
+/// `identify`; `None` when the slot turned out to be empty (the phone was taken out first).
+pub async fn identify(ctx: &Ctx) -> Option<StepRecord> {
+    let (record, last) = attempt(
         ctx,
         "identify",
         "identify",
@@ -160,11 +161,18 @@ pub async fn identify(ctx: &Ctx) -> StepRecord {
                     Measurement::text("imei", &i.imei),
                     Measurement::text("serial", &i.serial),
                 ]),
-                other => Err(unexpected(&other)),
+                other => Err(unexpected(ctx, &other)),
             }
         },
     )
-    .await
+    .await;
+    match last {
+        Some(LinkError::Jig {
+            error: JigError::NoPhone,
+            ..
+        }) => None,
+        _ => Some(record),
+    }
 }
 
 /// Runs the plan's steps of `channel` for a phone of `model`.
@@ -196,7 +204,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             });
             continue;
         }
-        let mut rec = attempt(
+        let (mut rec, _) = attempt(
             ctx,
             &step.id,
             step.procedure.name,
@@ -215,16 +223,12 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
         }
         let mut failed = false;
         for m in &mut rec.measurements {
-            let Some(limit) = step
-                .limits
-                .iter()
-                .find(|l| plan::matches(&l.pattern, &m.name))
+            let Some((b, verdict)) = m
+                .number()
+                .and_then(|v| crate::grade::judge_step(step, model, &m.name, v))
             else {
                 continue;
             };
-            let Some(v) = m.number() else { continue };
-            let b = limit.bounds_for(model);
-            let verdict = judge(&b, v);
             failed |= verdict == crate::grade::Verdict::Fail;
             (m.min, m.max, m.verdict) = (b.min, b.max, Some(verdict));
         }
@@ -269,7 +273,7 @@ async fn measure(
                     Measurement::text("device", &g.device),
                 ])
             }
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(ctx, &other)),
         },
         "battery.dcir" => {
             let design = match design_mah {
@@ -279,7 +283,7 @@ async fn measure(
                     .await?
                 {
                     Reply::Gauge(g) => g.design_mah,
-                    other => return Err(unexpected(&other)),
+                    other => return Err(unexpected(ctx, &other)),
                 },
             };
             let amps = |c: f64| {
@@ -302,7 +306,7 @@ async fn measure(
                     Measurement::num("i2", d.i2_a.into(), "A"),
                     Measurement::num("resistance", d.resistance_ohm.into(), "ohm"),
                 ]),
-                other => Err(unexpected(&other)),
+                other => Err(unexpected(ctx, &other)),
             }
         }
         "port.cc" => match call(Request::PortCc { slot }).await? {
@@ -310,7 +314,7 @@ async fn measure(
                 Measurement::num("cc1", c.cc1_v.into(), "V"),
                 Measurement::num("cc2", c.cc2_v.into(), "V"),
             ]),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(ctx, &other)),
         },
         "port.continuity" => match call(Request::PortContinuity { slot }).await? {
             Reply::Continuity(c) => {
@@ -330,7 +334,7 @@ async fn measure(
                 }
                 Ok(m)
             }
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(ctx, &other)),
         },
         "port.charge" => match call(Request::PortCharge {
             slot,
@@ -342,12 +346,12 @@ async fn measure(
                 Measurement::num("vbus", c.vbus_v.into(), "V"),
                 Measurement::num("current", c.current_a.into(), "A"),
             ]),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(ctx, &other)),
         },
         "screen.touch" => {
             let (rows, cols) = match call(Request::ScreenTouch { slot }).await? {
                 Reply::TouchScan(s) => (s.rows, s.cols),
-                other => return Err(unexpected(&other)),
+                other => return Err(unexpected(ctx, &other)),
             };
             let mut raw = Vec::with_capacity(usize::from(rows));
             for row in 0..rows {
@@ -356,7 +360,7 @@ async fn measure(
                     .await?
                 {
                     Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
-                    other => return Err(unexpected(&other)),
+                    other => return Err(unexpected(ctx, &other)),
                 }
             }
             let (lo, hi) = (param(step, "node_min"), param(step, "node_max"));
@@ -392,9 +396,9 @@ async fn measure(
                 Measurement::num("voltage", b.voltage_v.into(), "V"),
                 Measurement::num("current", b.current_a.into(), "A"),
             ]),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(ctx, &other)),
         },
-        other => Err(LinkError::NotAJig {
+        other => Err(LinkError::Protocol {
             port: ctx.link.port().into(),
             detail: format!("procedure {other} has no implementation"),
         }),

@@ -11,9 +11,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::answers::Answerer;
-use super::record::{
-    JigIdentity, LinkCounters, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus,
-};
+use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus};
 use super::sequence::{self, Ctx};
 use super::Outcome;
 use crate::grade;
@@ -84,18 +82,17 @@ pub async fn run_slot(
         if !wait_for(&ctx, &mut events, &mut shutdown, true).await {
             return;
         }
-        let record = test_phone(&ctx, &operator, answers.as_ref()).await;
-        if record.phone.imei.is_empty()
-            && record
-                .steps
-                .first()
-                .is_some_and(|s| s.errors.iter().any(|e| e.contains("NoPhone")))
-        {
-            // The phone was taken out before it could be identified: nothing to record.
-            tracing::info!(slot = ctx.slot, "phone removed before it was identified");
-        } else if *shutdown.borrow() || !out.deliver(record).await {
-            // Not released: with the store failing, the phone stays put for a retest.
-            return;
+        match test_phone(&ctx, &operator, answers.as_ref()).await {
+            None => {
+                tracing::info!(slot = ctx.slot, "phone removed before it was identified");
+            }
+            Some(_) if *shutdown.borrow() => return,
+            Some(record) => {
+                if !out.deliver(record).await {
+                    // Not released: with the store failing, the phone stays put for a retest.
+                    return;
+                }
+            }
         }
         // The removal comes after the release; anything older is stale.
         drain(&mut events);
@@ -169,10 +166,11 @@ fn now() -> String {
 }
 
 /// Tests the phone in the slot: identity first, then the three channels at once, then the
-/// prompts; grades the result.
-pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> PhoneRecord {
+/// prompts; grades the result. `None` when the phone was taken out before it was identified
+/// (nothing to record).
+pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> Option<PhoneRecord> {
     let started = now();
-    let identify = sequence::identify(ctx).await;
+    let identify = sequence::identify(ctx).await?;
     let text = |name: &str| {
         identify
             .measurements
@@ -223,7 +221,7 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> P
     let (_, grade) = grade::grade(&ctx.plan, &input);
     let hello = ctx.link.hello();
     let complete = steps.iter().all(|s| s.status != StepStatus::Failed);
-    PhoneRecord {
+    Some(PhoneRecord {
         schema: crate::store::SCHEMA,
         phone,
         station: ctx.place.station.clone(),
@@ -253,16 +251,6 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> P
         steps,
         answers,
         grade,
-        link: {
-            use std::sync::atomic::Ordering::Relaxed;
-            let st = ctx.link.stats();
-            LinkCounters {
-                bad_frames: st.bad_frames.load(Relaxed),
-                retries: st.retries.load(Relaxed),
-                timeouts: st.timeouts.load(Relaxed),
-                resets: st.resets.load(Relaxed),
-                reconnects: st.reconnects.load(Relaxed),
-            }
-        },
-    }
+        link: ctx.link.stats().snapshot(),
+    })
 }

@@ -92,7 +92,7 @@ pub fn spawn(opts: SimJigOptions) -> Result<SimJigHandle, SimError> {
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name(format!("sim-jig {}", opts.serial))
-        .spawn(move || Runner::new(opts, pty).run(&stop2))
+        .spawn(move || Runner::new(opts, pty, stop2).run())
         .map_err(SimError::Thread)?;
     Ok(SimJigHandle {
         path,
@@ -110,6 +110,8 @@ fn relink(link: &Path, target: &Path) -> Result<(), SimError> {
 }
 
 struct Runner {
+    /// Set when the jig is to stop (checked during an unplug, too).
+    stop: Arc<AtomicBool>,
     opts: SimJigOptions,
     pty: Option<Pty>,
     clock: SimClock,
@@ -125,7 +127,7 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(opts: SimJigOptions, pty: Pty) -> Self {
+    fn new(opts: SimJigOptions, pty: Pty, stop: Arc<AtomicBool>) -> Self {
         let clock = SimClock::new(opts.time_scale);
         let slots = opts.slots.clamp(1, benchline_jig::MAX_SLOTS);
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -133,6 +135,7 @@ impl Runner {
         let jig = build_jig(&rig, &opts.serial, rng.gen(), opts.protocol_version);
         let fired = vec![false; opts.faults.len()];
         Runner {
+            stop,
             pty: Some(pty),
             clock,
             rig,
@@ -148,8 +151,8 @@ impl Runner {
         }
     }
 
-    fn run(mut self, stop: &AtomicBool) {
-        while !stop.load(Ordering::Relaxed) {
+    fn run(mut self) {
+        while !self.stop.load(Ordering::Relaxed) {
             if self.opts.babble {
                 self.babble();
                 continue;
@@ -262,6 +265,11 @@ impl Runner {
     }
 
     fn on_frame(&mut self, frame: Vec<u8>) {
+        if self.fired.iter().all(|&f| f) {
+            // No fault left to inject: pass the frame on undecoded.
+            self.jig.link_mut().feed(&frame);
+            return;
+        }
         let fault = match decode_frame::<Request>(&frame) {
             Ok(Packet { seq, msg }) => self.match_fault(msg.procedure()).map(|k| (seq, k)),
             Err(_) => None,
@@ -324,7 +332,17 @@ impl Runner {
         if let Some(link) = &self.opts.link {
             let _ = std::fs::remove_file(link);
         }
-        std::thread::sleep(away);
+        // Away for `away`, but a stop ends it at once.
+        let back = Instant::now() + away;
+        while Instant::now() < back {
+            if self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(
+                back.saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(20)),
+            );
+        }
         match Pty::open() {
             Ok(pty) => {
                 if let Some(link) = &self.opts.link {
@@ -346,6 +364,10 @@ impl Runner {
         }
         let mut bytes = Vec::with_capacity(out.len());
         for frame in out.split_inclusive(|&b| b == 0) {
+            if self.mangle.is_empty() {
+                bytes.extend_from_slice(frame);
+                continue;
+            }
             let kind = match decode_frame::<JigMsg>(frame) {
                 Ok(Packet {
                     seq,
