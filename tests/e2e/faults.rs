@@ -63,6 +63,12 @@ fn a_jig_reset_during_a_procedure_is_detected_and_the_step_repeated() {
 fn a_hanging_jig_is_timed_out_and_retried_without_hanging_the_controller() {
     let recs = survive("hang=500@battery.gauge", &[], &[]);
     assert_eq!(recs[0]["status"], "complete");
+    // The hang really happened, and the link timed it out.
+    assert!(
+        recs[0]["link"]["timeouts"].as_u64().unwrap() >= 1,
+        "{}",
+        recs[0]["link"]
+    );
 }
 
 #[test]

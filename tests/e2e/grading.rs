@@ -7,27 +7,17 @@ use benchctl::grade::{grade, Disposition, Input};
 use benchctl::plan::{matches, Bounds, Plan};
 use proptest::prelude::*;
 
-/// Every limited measurement of the plan with its bounds.
-fn limited(plan: &Plan) -> Vec<(String, Bounds)> {
+/// Every limited measurement of the plan with its bounds for `model` (`""`: the defaults).
+fn limited(plan: &Plan, model: &str) -> Vec<(String, Bounds)> {
     let mut out = Vec::new();
     for step in &plan.steps {
         for (name, _) in step.procedure.measurement_names() {
             if let Some(l) = step.limits.iter().find(|l| matches(&l.pattern, &name)) {
-                out.push((format!("{}.{name}", step.id), l.bounds));
+                out.push((format!("{}.{name}", step.id), l.bounds_for(model)));
             }
         }
     }
     out
-}
-
-fn disposition_rank(d: Disposition) -> u8 {
-    match d {
-        Disposition::Resale => 0,
-        Disposition::Repair => 1,
-        Disposition::Parts => 2,
-        Disposition::Recycle => 3,
-        Disposition::Retest => 4,
-    }
 }
 
 fn marketplace_rank(m: &Option<String>) -> u8 {
@@ -71,7 +61,7 @@ fn worsen(b: &Bounds, v: f64, amount: f64) -> f64 {
 
 fn input(plan: &Plan, fractions: &[f64], answers: [usize; 3], model: usize) -> Input {
     let mut values = BTreeMap::new();
-    for ((id, b), f) in limited(plan).iter().zip(fractions.iter().cycle()) {
+    for ((id, b), f) in limited(plan, "").iter().zip(fractions.iter().cycle()) {
         values.insert(id.clone(), spread(b, *f));
     }
     let mut ans = BTreeMap::new();
@@ -113,18 +103,15 @@ proptest! {
     ) {
         let plan = Plan::standard().unwrap();
         let before = input(&plan, &fr, a, m);
-        let lims = limited(&plan);
+        let lims = limited(&plan, &before.model);
         let (id, bounds) = &lims[which.index(lims.len())];
-        let bounds = plan.steps.iter().flat_map(|s| s.limits.iter().map(move |l| (s, l)))
-            .find(|(s, l)| id.strip_prefix(&format!("{}.", s.id)).is_some_and(|n| matches(&l.pattern, n)))
-            .map_or(*bounds, |(_, l)| l.bounds_for(&before.model));
         let mut after = before.clone();
         let v = before.values[id];
-        after.values.insert(id.clone(), worsen(&bounds, v, amount));
+        after.values.insert(id.clone(), worsen(bounds, v, amount));
         let (_, g0) = grade(&plan, &before);
         let (_, g1) = grade(&plan, &after);
         prop_assert!(g1.functional >= g0.functional, "{id}: functional {} -> {}", g0.functional, g1.functional);
-        prop_assert!(disposition_rank(g1.disposition) >= disposition_rank(g0.disposition), "{id}: {:?} -> {:?}", g0.disposition, g1.disposition);
+        prop_assert!(g1.disposition >= g0.disposition, "{id}: {:?} -> {:?}", g0.disposition, g1.disposition);
         prop_assert!(g0.repair.iter().all(|p| g1.repair.contains(p)), "{id}: repair {:?} -> {:?}", g0.repair, g1.repair);
         prop_assert!(marketplace_rank(&g1.marketplace) >= marketplace_rank(&g0.marketplace), "{id}: {:?} -> {:?}", g0.marketplace, g1.marketplace);
     }
@@ -144,7 +131,7 @@ fn an_incomplete_test_is_retested() {
 fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
     let plan = Plan::standard().unwrap();
     let mut values = BTreeMap::new();
-    for (id, b) in limited(&plan) {
+    for (id, b) in limited(&plan, "") {
         let v = match (b.min, b.max) {
             (Some(lo), Some(hi)) => (lo + hi) / 2.0,
             (Some(lo), None) => lo + b.marginal + 1.0,
@@ -202,7 +189,7 @@ proptest! {
         }
         if let Err(e) = Plan::parse(&text, "damaged.toml") {
             let rendered = e.to_string();
-            prop_assert!(rendered.contains("damaged.toml:"), "{rendered}");
+            prop_assert!(crate::plans::located(&rendered, "damaged.toml"), "{rendered}");
         }
     }
 }
