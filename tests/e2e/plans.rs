@@ -766,6 +766,14 @@ fn rule_without_effect() {
 }
 
 #[test]
+fn rule_whose_only_effect_is_functional_zero() {
+    check(
+        "rule_whose_only_effect_is_functional_zero",
+        &mutate(&[("functional = 1\nrepair = \"battery\"\n", "functional = 0\n")]),
+    );
+}
+
+#[test]
 fn rule_disposition_other_than_recycle() {
     check(
         "rule_disposition_other_than_recycle",

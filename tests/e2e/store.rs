@@ -118,7 +118,7 @@ fn tampered(source: &Path, tamper: impl FnOnce(&sled::Db)) -> PathBuf {
     let dir = fresh_dir();
     copy_dir(source, &dir);
     let _ = std::fs::remove_file(dir.join("benchctl.lock"));
-    let db = sled::open(dir.join("records")).unwrap();
+    let db = benchctl::store::raw_db(&dir).unwrap();
     tamper(&db);
     db.flush().unwrap();
     dir
@@ -415,7 +415,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
     let data = fresh_dir();
     fill(&data, 2, 7);
     {
-        let db = sled::open(data.join("records")).unwrap();
+        let db = benchctl::store::raw_db(&data).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema", &3u16.to_be_bytes()[..])
@@ -438,7 +438,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
         );
         assert!(out.stdout.is_empty());
     }
-    let db = sled::open(data.join("records")).unwrap();
+    let db = benchctl::store::raw_db(&data).unwrap();
     assert_eq!(
         &db.open_tree("meta")
             .unwrap()
@@ -462,7 +462,7 @@ fn records_of_schema_1_are_read_exported_and_verified_after_migration() {
     let imei = v1["phone"]["imei"].as_str().unwrap().to_string();
     let data = fresh_dir();
     {
-        let db = sled::open(data.join("records")).unwrap();
+        let db = benchctl::store::raw_db(&data).unwrap();
         let body = serde_json::to_vec(&v1).unwrap();
         let e = Entry::new(1, benchctl::store::GENESIS, body);
         db.open_tree("records")

@@ -122,7 +122,7 @@ impl LinkError {
 pub fn jig_error_text(e: &JigError) -> String {
     match e {
         JigError::Busy(c) => {
-            format!("the {c:?} channel is busy with another procedure").to_lowercase()
+            format!("the {} channel is busy with another procedure", c.as_str())
         }
         JigError::BadRequest => {
             "the jig refused the request as malformed (slot or parameter out of range)".into()

@@ -254,13 +254,13 @@ impl Cx {
                 Vec::new()
             }
         };
-        let mut seen = BTreeMap::new();
         if let Some(Node::Array(items, _)) = top.get("step") {
-            for (s, n) in steps.iter().zip(items) {
-                let span = step_id_span(n);
-                if seen.insert(s.id.clone(), ()).is_some() {
+            let mut seen = BTreeSet::new();
+            // The tables' own ids: a step that failed to compile still holds its place.
+            for (id, span) in items.iter().filter_map(table_id) {
+                if !seen.insert(id) {
                     self.err(
-                        format!("step id `{}` is used twice", s.id),
+                        format!("step id `{id}` is used twice"),
                         span,
                         "give every step its own id; rules name measurements as step.measurement",
                     );
@@ -271,14 +271,14 @@ impl Cx {
             for kind in jig_kinds.iter().filter(|k| k.as_str() != "combo") {
                 if let Some(step) = steps
                     .iter()
-                    .find(|s| channel_kind(s.procedure.channel) != kind.as_str())
+                    .find(|s| s.procedure.channel.as_str() != kind.as_str())
                 {
                     self.err(
                         format!(
                             "a {kind} jig cannot run step `{}` ({} runs on the {} channel)",
                             step.id,
                             step.procedure.name,
-                            channel_kind(step.procedure.channel)
+                            step.procedure.channel.as_str()
                         ),
                         kinds_node.span(),
                         "list only jig kinds that have every channel the steps use, or \"combo\"",
@@ -291,11 +291,11 @@ impl Cx {
             Some(Node::Array(items, _)) => {
                 let prompts: Vec<Prompt> = items.iter().filter_map(|p| self.prompt(p)).collect();
                 let mut seen = BTreeSet::new();
-                for (p, n) in prompts.iter().zip(items) {
-                    if !seen.insert(p.id.clone()) {
+                for (id, span) in items.iter().filter_map(table_id) {
+                    if !seen.insert(id) {
                         self.err(
-                            format!("prompt id `{}` is used twice", p.id),
-                            step_id_span(n),
+                            format!("prompt id `{id}` is used twice"),
+                            span,
                             "give every prompt its own id",
                         );
                     }
@@ -332,10 +332,7 @@ impl Cx {
                 None
             }
         };
-        let hash: String = Sha256::digest(source.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::store::hex(&Sha256::digest(source.as_bytes()).into());
         Some(Plan {
             id: id?,
             version: version?,
@@ -1152,6 +1149,7 @@ impl Cx {
                 "add when = { fail = [\"step.measurement\"] }",
             ),
         }
+        let errors_before_effect = self.diags.len();
         let functional = match f.get("functional") {
             Some(Node::Int(v, _)) if (0..=9).contains(v) => *v as u8,
             Some(other) => {
@@ -1196,14 +1194,13 @@ impl Cx {
             }
             None => false,
         };
-        let effect_given = ["functional", "repair", "disposition"]
-            .iter()
-            .any(|k| f.get(k).is_some());
-        if functional == 0 && repair.is_none() && !recycle && !effect_given {
+        // `functional = 0` alone changes nothing; an effect already reported is not repeated.
+        let effect_reported = self.diags.len() > errors_before_effect;
+        if functional == 0 && repair.is_none() && !recycle && !effect_reported {
             self.err(
                 "the rule has no effect",
                 f.span.clone(),
-                "give it functional, repair or disposition",
+                "give it functional above 0, repair or disposition",
             );
         }
         Some(Rule {
@@ -1284,21 +1281,19 @@ impl<'n, 'a> Fields<'n, 'a> {
     }
 }
 
-fn step_id_span(n: &Node<'_>) -> Range<usize> {
+/// The `id` string of a table and where it stands.
+fn table_id<'a>(n: &Node<'a>) -> Option<(&'a str, Range<usize>)> {
     match n {
-        Node::Table(entries, span) => entries
-            .iter()
-            .find(|e| e.key == "id")
-            .map_or(span.clone(), |e| e.node.span()),
-        other => other.span(),
-    }
-}
-
-fn channel_kind(c: benchline_protocol::Channel) -> &'static str {
-    match c {
-        benchline_protocol::Channel::Battery => "battery",
-        benchline_protocol::Channel::Port => "port",
-        benchline_protocol::Channel::Screen => "screen",
+        Node::Table(entries, _) => {
+            entries
+                .iter()
+                .find(|e| e.key == "id")
+                .and_then(|e| match &e.node {
+                    Node::Str(id, span) => Some((*id, span.clone())),
+                    _ => None,
+                })
+        }
+        _ => None,
     }
 }
 

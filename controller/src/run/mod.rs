@@ -267,9 +267,9 @@ pub async fn run(
 /// Checks that a jig is one the plan may run on: its kind, firmware and protocol versions.
 fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
     let Some(h) = link.hello() else { return Ok(()) };
-    let kind = format!("{:?}", h.jig_kind).to_lowercase();
+    let kind = h.jig_kind.as_str();
     let firmware = crate::plan::parse_version(&h.firmware_version).unwrap_or((0, 0, 0));
-    let problem = if !plan.jig_kinds.contains(&kind) {
+    let problem = if !plan.jig_kinds.iter().any(|k| k == kind) {
         Some(format!("it is a {kind} jig and plan {} needs a {} jig; use a plan for this jig or move the phones to a matching bench", plan.id, plan.jig_kinds.join(" or ")))
     } else if firmware < plan.min_firmware {
         let (a, b, c) = plan.min_firmware;

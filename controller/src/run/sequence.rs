@@ -62,14 +62,6 @@ impl Ctx {
     }
 }
 
-fn channel_name(c: Channel) -> &'static str {
-    match c {
-        Channel::Battery => "battery",
-        Channel::Port => "port",
-        Channel::Screen => "screen",
-    }
-}
-
 fn unexpected(ctx: &Ctx, reply: &Reply) -> LinkError {
     LinkError::Protocol {
         port: ctx.link.port().to_string(),
@@ -96,7 +88,7 @@ where
     let record = |status, attempts, errors, measurements, started: Instant| StepRecord {
         id: id.to_string(),
         procedure,
-        channel: channel_name(channel),
+        channel: channel.as_str(),
         status,
         attempts,
         errors,
@@ -195,7 +187,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             out.push(StepRecord {
                 id: step.id.clone(),
                 procedure: step.procedure.name,
-                channel: channel_name(channel),
+                channel: channel.as_str(),
                 status: StepStatus::Skipped,
                 attempts: 0,
                 errors: Vec::new(),

@@ -124,6 +124,16 @@ fn check_tail(reader: &Reader, head: Option<Stored>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens the sled database of a data directory as it is, bypassing the lock, the schema check
+/// and the migration: for tests that build old stores or tamper with one. No background
+/// flusher, so the database is closed (and its file lock gone) when the handle is dropped.
+pub fn raw_db(dir: &Path) -> sled::Result<sled::Db> {
+    sled::Config::new()
+        .path(dir.join("records"))
+        .flush_every_ms(None)
+        .open()
+}
+
 /// A sled error as a [`StoreError`].
 fn sled_error(dir: &Path, what: &'static str, e: sled::Error) -> StoreError {
     let detail = match e {

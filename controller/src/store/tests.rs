@@ -87,7 +87,7 @@ fn a_store_of_a_newer_schema_is_refused_and_left_untouched() {
     );
     assert!(e.to_string().contains("use a newer benchctl"), "{e}");
     // Still schema 9, record intact.
-    let db = sled::open(dir.path().join("records")).unwrap();
+    let db = raw_db(dir.path()).unwrap();
     let meta = db.open_tree("meta").unwrap();
     assert_eq!(
         &meta.get(META_SCHEMA).unwrap().unwrap()[..],
@@ -106,7 +106,7 @@ fn a_schema_1_store_gains_its_time_index_and_keeps_its_records_byte_for_byte() {
     let mut hashes = Vec::new();
     {
         // Schema 1: records and device index only, no schema key.
-        let db = sled::open(dir.path().join("records")).unwrap();
+        let db = raw_db(dir.path()).unwrap();
         let (records, by_device) = (
             db.open_tree("records").unwrap(),
             db.open_tree("by_device").unwrap(),

@@ -53,6 +53,17 @@ pub enum Channel {
     Screen,
 }
 
+impl Channel {
+    /// The channel's name in plans and records: `battery`, `port` or `screen`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Battery => "battery",
+            Channel::Port => "port",
+            Channel::Screen => "screen",
+        }
+    }
+}
+
 /// What the host asks of the jig.
 #[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
 pub enum Request {
@@ -291,6 +302,18 @@ pub enum JigKind {
     Port,
     /// Screen instruments only.
     Screen,
+}
+
+impl JigKind {
+    /// The kind's name in plans (`jig_kinds`): `combo`, `battery`, `port` or `screen`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JigKind::Combo => "combo",
+            JigKind::Battery => "battery",
+            JigKind::Port => "port",
+            JigKind::Screen => "screen",
+        }
+    }
 }
 
 /// The handshake.
