@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Benchline. Installs what it needs when it is missing:
 # the rustfmt and clippy components and the thumbv7em-none-eabihf target (the jig firmware
-# library must build for a Cortex-M4F board without std).
+# library must build for a Cortex-M4F board without std). Also needs what a Debian machine
+# with rustup has: a C compiler (zstd, libFuzzer), python3, bash and setpriv (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,8 @@ if command -v rustup >/dev/null; then
   rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed | grep -q '^clippy' || rustup component add clippy
   rustup target list --installed | grep -q '^thumbv7em-none-eabihf$' || rustup target add thumbv7em-none-eabihf
+else
+  echo "rustup not found: the rustfmt and clippy components and the thumbv7em-none-eabihf target must already be installed" >&2
 fi
 
 step "format"
@@ -25,6 +28,9 @@ cargo test --workspace --locked
 
 step "jig firmware builds without std for thumbv7em-none-eabihf"
 cargo build --locked -p benchline-jig -p benchline-protocol --target thumbv7em-none-eabihf
+
+step "the phone library is what its generator makes"
+python3 fixtures/tools/make_library.py --check
 
 step "fuzz target compiles"
 cargo check --locked --manifest-path firmware/protocol/fuzz/Cargo.toml

@@ -59,8 +59,8 @@ pub fn host_cur(rp: benchline_protocol::RpLevel) -> u8 {
 }
 
 /// Measures the voltage on CC1 (`cc = 1`) or CC2 with the given pull-up: enables the pull-up,
-/// lets it settle for 1 ms, then finds the comparator threshold in six steps of 50 us.
-/// Leaves the pull-ups off.
+/// lets it settle for 1 ms, then finds the comparator threshold in six or seven steps of 50 us.
+/// Leaves the pull-ups off, also when the bus fails midway.
 pub fn measure_cc<B: I2c, D: DelayNs>(
     bus: &mut B,
     delay: &mut D,
@@ -73,22 +73,55 @@ pub fn measure_cc<B: I2c, D: DelayNs>(
     } else {
         reg::PU_EN2 | reg::MEAS_CC2
     };
-    write(bus, reg::SWITCHES0, sw)?;
-    delay.delay_ms(1);
-    // Binary search for the highest MDAC code whose threshold the voltage still exceeds.
-    let (mut lo, mut hi) = (0i16, 63i16);
-    while lo <= hi {
-        let mid = (lo + hi) / 2;
-        write(bus, reg::MEASURE, mid as u8)?;
-        delay.delay_us(50);
-        if read(bus, reg::STATUS0)? & reg::COMP != 0 {
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
+    let search = |bus: &mut B, delay: &mut D| -> Result<i16, B::Error> {
+        write(bus, reg::SWITCHES0, sw)?;
+        delay.delay_ms(1);
+        // Binary search for the highest MDAC code whose threshold the voltage still exceeds.
+        let (mut lo, mut hi) = (0i16, 63i16);
+        while lo <= hi {
+            let mid = (lo + hi) / 2;
+            write(bus, reg::MEASURE, mid as u8)?;
+            delay.delay_us(50);
+            if read(bus, reg::STATUS0)? & reg::COMP != 0 {
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
         }
-    }
-    write(bus, reg::SWITCHES0, 0)?;
+        Ok(lo)
+    };
+    let found = search(bus, delay);
+    let off = write(bus, reg::SWITCHES0, 0);
+    let lo = found?;
+    off?;
     // `lo` counts the thresholds the voltage exceeds, so V lies in (lo * 42 mV, (lo + 1) * 42 mV];
     // report the middle of that step. lo = 64 means above the top threshold (2.69 V, open).
     Ok((f32::from(lo) + 0.5) * MDAC_STEP_V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedded_hal::i2c::ErrorKind;
+    use embedded_hal_mock::eh1::delay::NoopDelay;
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+
+    #[test]
+    fn a_bus_error_mid_search_still_turns_the_pull_ups_off() {
+        let mut bus = Mock::new(&[
+            Transaction::write(ADDR, vec![reg::CONTROL0, 0b01 << 2]),
+            Transaction::write(ADDR, vec![reg::SWITCHES0, reg::PU_EN1 | reg::MEAS_CC1]),
+            Transaction::write(ADDR, vec![reg::MEASURE, 31]),
+            Transaction::write_read(ADDR, vec![reg::STATUS0], vec![0]).with_error(ErrorKind::Other),
+            Transaction::write(ADDR, vec![reg::SWITCHES0, 0]),
+        ]);
+        let r = measure_cc(
+            &mut bus,
+            &mut NoopDelay::new(),
+            1,
+            benchline_protocol::RpLevel::Default,
+        );
+        assert_eq!(r, Err(ErrorKind::Other));
+        bus.done();
+    }
 }

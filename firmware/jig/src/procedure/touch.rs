@@ -2,7 +2,7 @@
 //! 5 ms until it finishes (at most 500 ms). The rows are then read one by one with
 //! `TouchRow` requests.
 
-use benchline_protocol::{Instrument, JigError, Reply, TouchScan};
+use benchline_protocol::{Instrument, JigError, Reply, TouchScan, MAX_TOUCH_COLS};
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 
 use super::{after_ms, OrFault, Step};
@@ -43,6 +43,10 @@ impl Touch {
     ) -> Result<Step, JigError> {
         if touch::scan_done(&mut board.i2c).or_fault(Instrument::TouchIc)? {
             let (rows, cols) = touch::size(&mut board.i2c).or_fault(Instrument::TouchIc)?;
+            // A grid the link cannot carry (or none at all) is a touch IC answering nonsense.
+            if rows == 0 || cols == 0 || usize::from(cols) > MAX_TOUCH_COLS {
+                return Err(JigError::HardwareFault(Instrument::TouchIc));
+            }
             return Ok(Step::Done(Reply::TouchScan(TouchScan { rows, cols })));
         }
         if now_us >= self.give_up_at {
