@@ -160,10 +160,19 @@ fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
         store: None,
     };
     let mut out = Vec::new();
-    tokio::runtime::Runtime::new()?.block_on(run::run(opts, |r, _| {
-        out.push(Arc::new(serde_json::to_value(r).unwrap_or_default()));
-        true
-    }))?;
+    tokio::runtime::Runtime::new()?.block_on(run::run(
+        opts,
+        |r, _| match serde_json::to_value(r) {
+            Ok(v) => {
+                out.push(Arc::new(v));
+                true
+            }
+            Err(e) => {
+                eprintln!("cannot serialize a record: {e}");
+                false
+            }
+        },
+    ))?;
     Ok(out)
 }
 

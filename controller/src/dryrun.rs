@@ -37,10 +37,6 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-fn disposition_name(d: Disposition) -> String {
-    d.as_str().to_string()
-}
-
 fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let Some(e) = &p.expected else {
         return Err("the phone states no expected outcome".into());
@@ -50,7 +46,7 @@ fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let actual = (
         g.cosmetic.clone().unwrap_or_default(),
         g.functional,
-        disposition_name(g.disposition),
+        g.disposition.as_str().to_string(),
         repair,
         g.marketplace.clone(),
     );
@@ -139,7 +135,7 @@ pub async fn dry_run(
         let g = &r.grade;
         *report
             .dispositions
-            .entry(disposition_name(g.disposition))
+            .entry(g.disposition.as_str().to_string())
             .or_default() += 1;
         *report.functional.entry(g.functional).or_default() += 1;
         *report
@@ -179,7 +175,7 @@ pub async fn dry_run(
             .confusion
             .entry(expected)
             .or_default()
-            .entry(disposition_name(g.disposition))
+            .entry(g.disposition.as_str().to_string())
             .or_default() += 1;
         if let Err(why) = outcome_matches(phone, r) {
             report
@@ -236,7 +232,7 @@ impl std::fmt::Display for Report {
                 "  {id:<12} {m:>8} {p:>6} {fl:>12} {nm:>13} {sk:>8} {rate:>9.1}%"
             );
         }
-        let cols = ["resale", "repair", "parts", "recycle", "retest"];
+        let cols = Disposition::ALL.map(Disposition::as_str);
         let _ = writeln!(
             s,
             "\nexpected \\ actual {}",

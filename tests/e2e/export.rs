@@ -4,10 +4,11 @@
 use std::path::Path;
 use std::process::Output;
 
-use benchctl::export::columns::COLUMNS;
 use serde_json::Value;
 
-use crate::harness::{benchctl, fill, finish, fresh_dir, records, stderr};
+use crate::harness::{
+    benchctl, cli, csv_rows, fill, finish, fresh_dir, records, stderr, step, value,
+};
 
 /// A store with `count` phones drawn from a 24-phone library, so devices come back for retests.
 fn line(count: usize) -> (std::path::PathBuf, Vec<Value>) {
@@ -18,39 +19,11 @@ fn line(count: usize) -> (std::path::PathBuf, Vec<Value>) {
 }
 
 fn export(data: &Path, args: &[&str]) -> Output {
-    let mut c = benchctl();
-    c.arg("export").args(args).arg("--data").arg(data);
-    finish(c)
-}
-
-fn csv_rows(out: &Output) -> Vec<std::collections::HashMap<String, String>> {
-    assert!(out.status.success(), "{}", stderr(out));
-    let mut r = csv::Reader::from_reader(&out.stdout[..]);
-    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let names: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
-    assert_eq!(headers, names, "CSV columns are a contract");
-    r.records()
-        .map(|row| {
-            let row = row.unwrap();
-            headers
-                .iter()
-                .cloned()
-                .zip(row.iter().map(String::from))
-                .collect()
-        })
-        .collect()
+    cli(&[&["export"], args].concat(), data)
 }
 
 fn measured(record: &Value, procedure: &str, name: &str) -> f64 {
-    record["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["procedure"] == procedure)
-        .flat_map(|s| s["measurements"].as_array().unwrap())
-        .find(|m| m["name"] == name)
-        .and_then(|m| m["value"].as_f64())
-        .unwrap()
+    value(step(record, procedure), name)
 }
 
 #[test]

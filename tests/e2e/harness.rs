@@ -44,6 +44,35 @@ pub fn fill(data: &Path, count: usize, seed: u64, extra: &[&str]) -> Vec<Value> 
     records(&out)
 }
 
+/// `benchctl ARGS --data DATA`, run to completion.
+pub fn cli(args: &[&str], data: &Path) -> Output {
+    let mut c = benchctl();
+    c.args(args).arg("--data").arg(data);
+    finish(c)
+}
+
+/// The rows of a successful CSV export, by column name; its header must be the column contract.
+pub fn csv_rows(out: &Output) -> Vec<HashMap<String, String>> {
+    assert!(out.status.success(), "{}", stderr(out));
+    let mut r = csv::Reader::from_reader(&out.stdout[..]);
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let names: Vec<&str> = benchctl::export::columns::COLUMNS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(headers, names, "CSV columns are a contract");
+    r.records()
+        .map(|row| {
+            let row = row.unwrap();
+            headers
+                .iter()
+                .cloned()
+                .zip(row.iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
 /// A new, empty directory under cargo's per-target temporary directory.
 pub fn fresh_dir() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};

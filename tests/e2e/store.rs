@@ -11,7 +11,7 @@ use benchctl::store::{Entry, Store, Use};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::harness::{self, benchctl, finish, fresh_dir, records, stderr};
+use crate::harness::{self, benchctl, cli, csv_rows, finish, fresh_dir, records, stderr};
 
 /// A line of 2 jigs with 2 slots each: `count` phones into `data`.
 fn fill(data: &Path, count: usize, seed: u64) -> Vec<Value> {
@@ -41,12 +41,6 @@ fn spawn_line(data: &Path, args: &[&str]) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn cli(args: &[&str], data: &Path) -> Output {
-    let mut c = benchctl();
-    c.args(args).arg("--data").arg(data);
-    finish(c)
 }
 
 /// Every printed line is stored byte for byte (bar the `store` field it gained when printed).
@@ -491,14 +485,8 @@ fn records_of_schema_1_are_read_exported_and_verified_after_migration() {
         &data,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let mut rows = csv::Reader::from_reader(&out.stdout[..]);
-    let headers = rows.headers().unwrap().clone();
-    let row = rows.records().next().unwrap().unwrap();
-    let col = |name: &str| {
-        row.get(headers.iter().position(|h| h == name).unwrap())
-            .unwrap()
-            .to_string()
-    };
+    let rows = csv_rows(&out);
+    let col = |name: &str| rows[0][name].clone();
     assert_eq!(col("schema"), "1");
     assert_eq!(col("station"), "");
     assert_eq!(col("imei"), imei);

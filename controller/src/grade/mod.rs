@@ -56,6 +56,15 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, from the best outcome to retest.
+    pub const ALL: [Disposition; 5] = [
+        Disposition::Resale,
+        Disposition::Repair,
+        Disposition::Parts,
+        Disposition::Recycle,
+        Disposition::Retest,
+    ];
+
     /// The name used in records and reports (as serialized).
     pub fn as_str(self) -> &'static str {
         match self {

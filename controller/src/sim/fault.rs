@@ -3,23 +3,8 @@
 
 use std::time::Duration;
 
-/// Request names a fault can be attached to (see `Request::procedure`).
-const PROCEDURES: [&str; 14] = [
-    "hello",
-    "ping",
-    "slot.status",
-    "identify",
-    "battery.gauge",
-    "battery.dcir",
-    "port.cc",
-    "port.continuity",
-    "port.charge",
-    "screen.touch",
-    "screen.touch.row",
-    "screen.backlight",
-    "abort",
-    "release",
-];
+/// Request names a fault can be attached to.
+const PROCEDURES: [&str; 14] = benchline_protocol::Request::PROCEDURES;
 
 /// What goes wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,16 +42,16 @@ pub struct Fault {
 #[error("bad fault {spec:?}: {why}; write KIND@PROCEDURE[#N] with KIND one of drop, corrupt, truncate, garbage, reset, hang=MS, unplug=MS (e.g. corrupt@battery.gauge#2)")]
 pub struct FaultParseError {
     spec: String,
-    why: &'static str,
+    why: String,
 }
 
 impl std::str::FromStr for Fault {
     type Err = FaultParseError;
 
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let err = |why| FaultParseError {
+        let err = |why: &str| FaultParseError {
             spec: spec.into(),
-            why,
+            why: why.into(),
         };
         let (kind, rest) = spec.split_once('@').ok_or(err("missing @PROCEDURE"))?;
         let (procedure, nth) = match rest.split_once('#') {
@@ -81,7 +66,10 @@ impl std::str::FromStr for Fault {
             return Err(err("N counts from 1"));
         }
         if !PROCEDURES.contains(&procedure) {
-            return Err(err("unknown procedure (identify, battery.gauge, battery.dcir, port.cc, port.continuity, port.charge, screen.touch, screen.touch.row, screen.backlight, slot.status, release, hello, ping)"));
+            return Err(err(&format!(
+                "unknown procedure; one of {}",
+                PROCEDURES.join(", ")
+            )));
         }
         let ms = |v: Option<&str>| -> Result<Duration, FaultParseError> {
             v.ok_or(err("missing =MS"))?

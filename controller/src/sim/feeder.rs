@@ -40,7 +40,12 @@ impl Feeder {
 
     /// The next phone, or `None` when the limit is reached or the library is empty.
     pub fn next_phone(&self) -> Option<Phone> {
-        let mut s = self.inner.lock().ok()?;
+        // A poisoned lock only means another jig's thread panicked mid-update; the state is a
+        // queue of phones and stays usable.
+        let mut s = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if s.phones.is_empty() || s.limit.is_some_and(|l| s.handed >= l) {
             return None;
         }

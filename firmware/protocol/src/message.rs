@@ -187,6 +187,24 @@ impl Request {
         }
     }
 
+    /// Every name [`Request::procedure`] gives, in the order of the variants.
+    pub const PROCEDURES: [&'static str; 14] = [
+        "hello",
+        "ping",
+        "slot.status",
+        "identify",
+        "battery.gauge",
+        "battery.dcir",
+        "port.cc",
+        "port.continuity",
+        "port.charge",
+        "screen.touch",
+        "screen.touch.row",
+        "screen.backlight",
+        "abort",
+        "release",
+    ];
+
     /// The procedure name used in plans, records and logs.
     pub fn procedure(&self) -> &'static str {
         match self {

@@ -669,3 +669,40 @@ fn largest_message_fits() {
     let mut buf = [0u8; MAX_ENCODED_FRAME];
     assert!(encode_frame(&packet, &mut buf).is_ok());
 }
+
+#[test]
+fn the_procedure_list_names_every_request() {
+    use benchline_protocol::{Channel, Request};
+    let all = [
+        Request::Hello,
+        Request::Ping { nonce: 0 },
+        Request::SlotStatus { slot: 0 },
+        Request::Identify { slot: 0 },
+        Request::BatteryGauge { slot: 0 },
+        Request::BatteryDcir {
+            slot: 0,
+            low_ma: 0,
+            low_ms: 0,
+            high_ma: 0,
+            high_ms: 0,
+        },
+        Request::PortCc { slot: 0 },
+        Request::PortContinuity { slot: 0 },
+        Request::PortCharge {
+            slot: 0,
+            settle_ms: 0,
+        },
+        Request::ScreenTouch { slot: 0 },
+        Request::TouchRow { slot: 0, row: 0 },
+        Request::ScreenBacklight {
+            slot: 0,
+            settle_ms: 0,
+        },
+        Request::Abort {
+            slot: 0,
+            channel: Channel::Port,
+        },
+        Request::Release { slot: 0 },
+    ];
+    assert_eq!(all.map(|r| r.procedure()), Request::PROCEDURES);
+}
