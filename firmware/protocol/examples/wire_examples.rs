@@ -4,38 +4,28 @@
 //! by `tests/readme_examples.rs`, so the README cannot drift from the code.
 
 use benchline_protocol::{
-    encode_frame, frame::crc32, schema_hash, Event, Hello, Instrument, JigKind, JigMsg, Packet,
-    Reply, Request, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, PROTOCOL_VERSION,
+    frame::crc32, schema_hash, Event, JigMsg, Packet, Reply, Request, MAX_ENCODED_FRAME,
+    MAX_FRAME_PAYLOAD, PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+#[path = "../tests/common/worked.rs"]
+mod worked;
+use worked::{hello_reply, hex, stages};
 
 fn show<T: Serialize + core::fmt::Debug>(title: &str, packet: &Packet<T>) -> Result<(), String> {
-    let body = postcard::to_allocvec(packet).map_err(|e| e.to_string())?;
-    let crc = crc32(&body);
-    let mut payload = body.clone();
-    payload.extend_from_slice(&crc.to_le_bytes());
-    let mut cobs = vec![0u8; cobs::max_encoding_length(payload.len())];
-    let cobs_len = cobs::encode(&payload, &mut cobs);
-    cobs.truncate(cobs_len);
-    let mut frame = [0u8; MAX_ENCODED_FRAME];
-    let n = encode_frame(packet, &mut frame).map_err(|e| e.to_string())?;
+    let s = stages(packet).map_err(|e| e.to_string())?;
+    let payload = [s.postcard.as_slice(), &s.crc.to_le_bytes()].concat();
     println!("{title}: {packet:?}");
-    println!("  postcard     {}", hex(&body));
+    println!("postcard  {}", hex(&s.postcard));
     println!(
-        "  crc32        0x{crc:08X} -> LE {}",
-        hex(&crc.to_le_bytes())
+        "crc32     0x{:08X} -> little-endian {}",
+        s.crc,
+        hex(&s.crc.to_le_bytes())
     );
-    println!("  payload      {}", hex(&payload));
-    println!("  cobs         {}", hex(&cobs));
-    println!("  frame        {}", hex(&frame[..n]));
+    println!("payload   {}", hex(&payload));
+    println!("cobs      {}", hex(&s.cobs));
+    println!("frame     {}", hex(&s.frame));
     println!();
     Ok(())
 }
@@ -68,30 +58,7 @@ fn main() -> Result<(), String> {
             msg: Request::Hello,
         },
     )?;
-    let mut firmware_version = heapless::String::new();
-    firmware_version.push_str("0.1.0").map_err(|()| "text")?;
-    let mut jig_serial = heapless::String::new();
-    jig_serial.push_str("BL-0001").map_err(|()| "text")?;
-    let mut instruments = heapless::Vec::new();
-    instruments
-        .extend_from_slice(&[Instrument::SlotMux, Instrument::Gauge])
-        .map_err(|()| "instruments")?;
-    show(
-        "hello reply",
-        &Packet {
-            seq: 0,
-            msg: JigMsg::Reply(Reply::Hello(Hello {
-                protocol_version: PROTOCOL_VERSION,
-                schema_hash: schema_hash(),
-                firmware_version,
-                jig_kind: JigKind::Combo,
-                jig_serial,
-                slots: 4,
-                instruments,
-                boot_id: 0x1234_5678,
-            })),
-        },
-    )?;
+    show("hello reply", &hello_reply()?)?;
     show(
         "booted event",
         &Packet {

@@ -6,12 +6,16 @@
 //! expected bytes below together.
 
 use benchline_protocol::{
-    decode_frame, encode_frame, frame::crc32, schema_hash, Channel, Event, Hello, Instrument,
-    JigError, JigKind, JigMsg, LogLevel, Packet, PortPin, Reply, Request, RpLevel,
-    MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
-    PROTOCOL_VERSION,
+    decode_frame, frame::crc32, schema_hash, Channel, Event, Hello, Instrument, JigError, JigKind,
+    JigMsg, LogLevel, Packet, PortPin, Reply, Request, RpLevel, MAX_ENCODED_FRAME,
+    MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS, PROTOCOL_VERSION,
 };
 use serde::{de::DeserializeOwned, Serialize};
+
+mod common {
+    pub mod worked;
+}
+use common::worked::{hello_reply, hex, stages};
 
 const README: &str = include_str!("../README.md");
 
@@ -20,14 +24,6 @@ const README: &str = include_str!("../README.md");
 const SCHEMA_HASH: u64 = 0xAF1F_2DA2_E606_C669;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn readme_has(needle: &str) -> TestResult {
     if README.contains(needle) {
@@ -38,40 +34,34 @@ fn readme_has(needle: &str) -> TestResult {
 }
 
 /// The stages of one worked example, as the README shows them.
-struct Stages {
+struct Expected {
     postcard: &'static str,
     crc: u32,
     cobs: &'static str,
     frame: &'static str,
 }
 
-fn check_example<T>(packet: &Packet<T>, expected: &Stages) -> TestResult
+fn check_example<T>(packet: &Packet<T>, expected: &Expected) -> TestResult
 where
     T: Serialize + DeserializeOwned + PartialEq + core::fmt::Debug,
 {
-    let body = postcard::to_allocvec(packet)?;
+    let got = stages(packet)?;
     assert_eq!(
-        hex(&body),
+        hex(&got.postcard),
         expected.postcard,
         "postcard bytes of {packet:?}"
     );
-    let crc = crc32(&body);
-    assert_eq!(crc, expected.crc, "CRC of {packet:?}");
-
-    let mut payload = body.clone();
-    payload.extend_from_slice(&crc.to_le_bytes());
-    let mut cobs = vec![0u8; cobs::max_encoding_length(payload.len())];
-    let n = cobs::encode(&payload, &mut cobs);
-    assert_eq!(hex(&cobs[..n]), expected.cobs, "COBS of {packet:?}");
-
-    let mut frame = [0u8; MAX_ENCODED_FRAME];
-    let n = encode_frame(packet, &mut frame)?;
-    assert_eq!(hex(&frame[..n]), expected.frame, "frame of {packet:?}");
-    assert_eq!(&decode_frame::<T>(&frame[..n])?, packet);
+    assert_eq!(got.crc, expected.crc, "CRC of {packet:?}");
+    assert_eq!(hex(&got.cobs), expected.cobs, "COBS of {packet:?}");
+    assert_eq!(hex(&got.frame), expected.frame, "frame of {packet:?}");
+    assert_eq!(&decode_frame::<T>(&got.frame)?, packet);
 
     readme_has(&format!("postcard  {}", expected.postcard))?;
-    readme_has(&format!("0x{:08X} -> ", expected.crc))?;
-    readme_has(&hex(&crc.to_le_bytes()))?;
+    readme_has(&format!(
+        "crc32     0x{:08X} -> little-endian {}",
+        expected.crc,
+        hex(&got.crc.to_le_bytes())
+    ))?;
     readme_has(&format!("frame     {}", expected.frame))?;
     Ok(())
 }
@@ -111,7 +101,7 @@ fn example_a_battery_gauge_request() -> TestResult {
             seq: 7,
             msg: Request::BatteryGauge { slot: 0 },
         },
-        &Stages {
+        &Expected {
             postcard: "07 04 00",
             crc: 0x9E62_0A93,
             cobs: "03 07 04 05 93 0A 62 9E",
@@ -128,7 +118,7 @@ fn example_b_pong_reply() -> TestResult {
             seq: 7,
             msg: JigMsg::Reply(Reply::Pong { nonce: 0xDEAD_BEEF }),
         },
-        &Stages {
+        &Expected {
             postcard: "07 00 01 EF FD B6 F5 0D",
             crc: 0xAC9A_7046,
             cobs: "02 07 0B 01 EF FD B6 F5 0D 46 70 9A AC",
@@ -145,7 +135,7 @@ fn example_c_handshake() -> TestResult {
             seq: 0,
             msg: Request::Hello,
         },
-        &Stages {
+        &Expected {
             postcard: "00 00",
             crc: 0x41D9_12FF,
             cobs: "01 01 05 FF 12 D9 41",
@@ -153,29 +143,9 @@ fn example_c_handshake() -> TestResult {
         },
     )?;
 
-    let mut firmware_version = heapless::String::new();
-    firmware_version.push_str("0.1.0").map_err(|()| "text")?;
-    let mut jig_serial = heapless::String::new();
-    jig_serial.push_str("BL-0001").map_err(|()| "text")?;
-    let mut instruments = heapless::Vec::new();
-    instruments
-        .extend_from_slice(&[Instrument::SlotMux, Instrument::Gauge])
-        .map_err(|()| "instruments")?;
     check_example(
-        &Packet {
-            seq: 0,
-            msg: JigMsg::Reply(Reply::Hello(Hello {
-                protocol_version: PROTOCOL_VERSION,
-                schema_hash: schema_hash(),
-                firmware_version,
-                jig_kind: JigKind::Combo,
-                jig_serial,
-                slots: 4,
-                instruments,
-                boot_id: 0x1234_5678,
-            })),
-        },
-        &Stages {
+        &hello_reply()?,
+        &Expected {
             postcard:
                 "00 00 00 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
                        30 30 31 04 02 00 01 F8 AC D1 91 01",
@@ -196,7 +166,7 @@ fn example_c_handshake() -> TestResult {
                 boot_id: 0x1234_5678,
             }),
         },
-        &Stages {
+        &Expected {
             postcard: "00 01 00 F8 AC D1 91 01",
             crc: 0x2FBA_BD36,
             cobs: "01 02 01 0A F8 AC D1 91 01 36 BD BA 2F",
@@ -315,6 +285,9 @@ fn request_table_matches_code() -> TestResult {
             "{name}: procedure column, want {procedure}"
         );
     }
+    // The list the host checks fault specs against names every request, in order.
+    let names: Vec<&str> = requests.iter().map(|(_, r)| r.procedure()).collect();
+    assert_eq!(names, Request::PROCEDURES);
     Ok(())
 }
 
