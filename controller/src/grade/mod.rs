@@ -218,6 +218,9 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
 }
 
 fn describe(j: &Judged) -> String {
+    if j.value.is_nan() {
+        return format!("{} has no valid reading", j.id);
+    }
     let value = if j.value.is_finite() {
         format!("{}", round(j.value))
     } else {
