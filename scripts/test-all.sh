@@ -26,6 +26,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests (unit, property, simulated hardware, end-to-end over PTYs)"
 cargo test --workspace --locked
 
+step "protocol conformance: a Python host written from firmware/protocol/README.md"
+[ -x target/debug/benchctl ] || cargo build --locked -p benchctl --bin benchctl
+python3 tests/conformance/jig_client.py --benchctl target/debug/benchctl
+
 step "jig firmware builds without std for thumbv7em-none-eabihf"
 cargo build --locked -p benchline-jig -p benchline-protocol --target thumbv7em-none-eabihf
 

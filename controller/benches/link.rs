@@ -60,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         feeder: Feeder::new(library.phones, 1, Some(0)),
         handling_ms: 0,
         babble: false,
+        noise: None,
     })?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

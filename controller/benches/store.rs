@@ -147,6 +147,7 @@ fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
         sim: 4,
         sim_slots: 4,
         sim_faults: Vec::new(),
+        sim_noise: None,
         library: run::builtin_phones()?,
         count: Some(count),
         seed: 1,
@@ -158,6 +159,8 @@ fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
         sim_once: false,
         station: "bench-station".into(),
         store: None,
+        stop: None,
+        grace: Duration::ZERO,
     };
     let mut out = Vec::new();
     tokio::runtime::Runtime::new()?.block_on(run::run(

@@ -37,7 +37,9 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
+/// Compares a record's grade (cosmetic, functional, disposition, repairs, marketplace) with the
+/// outcome the library expects for the phone; the error says what differs and why.
+pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let Some(e) = &p.expected else {
         return Err("the phone states no expected outcome".into());
     };
@@ -109,6 +111,7 @@ pub async fn dry_run(
         sim: jigs.max(1),
         sim_slots: slots,
         sim_faults: Vec::new(),
+        sim_noise: None,
         library: library.clone(),
         count: Some(library.phones.len()),
         seed,
@@ -120,6 +123,8 @@ pub async fn dry_run(
         sim_once: true,
         station: "plan-check".into(),
         store: None,
+        stop: None,
+        grace: Duration::ZERO,
     };
     let started = Instant::now();
     run::run(opts, |r, _| {

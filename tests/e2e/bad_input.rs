@@ -37,7 +37,10 @@ fn a_jig_with_another_protocol_version_is_refused_with_what_to_do() {
     assert!(
         err.contains(&old.path)
             && err.contains("protocol 99")
-            && err.contains("update the jig to firmware that speaks protocol 1"),
+            && err.contains(&format!(
+                "update the jig to firmware that speaks protocol {}",
+                benchline_protocol::PROTOCOL_VERSION
+            )),
         "{err}"
     );
 }
@@ -46,7 +49,7 @@ fn a_jig_with_another_protocol_version_is_refused_with_what_to_do() {
 fn other_jigs_keep_running_when_one_port_is_bad() {
     let good = SimJig::start(&[]);
     let noise = SimJig::start(&["--babble"]);
-    let old = SimJig::start(&["--protocol-version", "2"]);
+    let old = SimJig::start(&["--protocol-version", "1"]);
     let out = run_ports(&[&noise.path, &good.path, &old.path, "/dev/null"], 2, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let recs = records(&out);

@@ -8,5 +8,6 @@ mod faults;
 mod grading;
 mod harness;
 mod line;
+mod liveness;
 mod plans;
 mod store;

@@ -57,16 +57,22 @@ pub enum LinkError {
         detail: String,
     },
     /// No answer in time.
-    #[error("{procedure} on {port}: no answer within {after:?} after {attempts} attempt(s); check the jig's cable and power")]
+    #[error("{procedure} on {port}: no answer within {after:?}, lost frames asked for again; check the jig's cable and power")]
     Timeout {
         /// Port.
         port: String,
         /// Procedure.
         procedure: &'static str,
-        /// Per-attempt timeout.
+        /// The deadline of the exchange.
         after: Duration,
-        /// Attempts made.
-        attempts: u32,
+    },
+    /// The link lost too many frames and the jig was taken out of service.
+    #[error("the jig on {port} is out of service ({detail}); check its USB cable, hub and power; it comes back by itself when it answers cleanly again")]
+    OutOfService {
+        /// Port.
+        port: String,
+        /// Why.
+        detail: String,
     },
     /// The jig restarted while the request was in flight.
     #[error("the jig on {port} restarted while a request was in flight; the procedure was lost and must be repeated")]
@@ -133,5 +139,9 @@ pub fn jig_error_text(e: &JigError) -> String {
             format!("instrument {i:?} did not answer or answered out of range; service the jig")
         }
         JigError::Aborted => "the procedure was aborted (phone removed or abort requested)".into(),
+        JigError::NoScan => "no touch scan to read: run screen.touch first".into(),
+        JigError::UnknownSeq => {
+            "the jig no longer holds that reply (never received, or too old)".into()
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! One jig over a serial port.
+//! One jig over a serial port (or any byte stream, through [`Port`]).
 //!
 //! [`Link::open`] opens the port, starts the link task and does the handshake. The task owns the
 //! port: it writes requests, splits the byte stream into frames, drops frames that fail their
@@ -7,38 +7,67 @@
 //! jig is back and handshakes again; when the boot id changes (reset) it fails the requests in
 //! flight with [`LinkError::JigReset`] and reports [`LinkEvent::Reset`].
 //!
+//! [`Link::request`] makes one exchange within a deadline. A lost frame costs about one round
+//! trip, not the deadline: the request waits the procedure's own duration
+//! ([`Request::nominal_ms`], scaled by [`LinkConfig::time_scale`]) plus a slack derived from the
+//! measured round trip ([`health::RoundTrip`]), then recovers. An idempotent request that
+//! answers at once is sent again; any other asks the jig for its reply with
+//! [`Request::Resend`], and is sent again only when the jig says it never received it. Every
+//! exchange is scored in a window ([`health::LossWindow`]); a link that loses too much is taken
+//! out of service with an alarm, probed, and brought back when it is clean again.
+//!
 //! Invariant: a request is answered only by a frame that passed its CRC, decoded, and carries the
-//! request's sequence number; late answers to abandoned requests are dropped.
+//! sequence number of one of its attempts; late answers to abandoned requests are dropped; no
+//! request waits past its deadline.
 
 mod error;
+pub mod health;
+mod port;
 mod session;
+mod stats;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use benchline_protocol::{Hello, Reply, Request};
+use benchline_protocol::{Hello, JigError, Reply, Request};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 pub use error::LinkError;
+use health::{Exchange, HealthPolicy, LossWindow, RoundTrip};
+pub use port::{Port, SerialPort};
+pub use stats::{LinkCounters, LinkStats};
 
 /// Timing of a link.
 #[derive(Debug, Clone)]
 pub struct LinkConfig {
-    /// How long the jig gets to answer the handshake.
+    /// How long a jig gets to answer the first handshake before it is refused as not a jig.
     pub handshake_timeout: Duration,
-    /// Extra attempts for idempotent requests that time out.
-    pub retries: u32,
+    /// Pause between handshake attempts (a `Hello` can be lost like any frame).
+    pub handshake_interval: Duration,
     /// Pause between attempts to reopen an unplugged port.
     pub reconnect_interval: Duration,
+    /// Real seconds per jig second: sizes the wait for a procedure from its jig duration.
+    pub time_scale: f64,
+    /// Least wait past a procedure's duration before its frame is taken for lost.
+    pub slack_floor: Duration,
+    /// Most wait past a procedure's duration before its frame is taken for lost.
+    pub slack_ceiling: Duration,
+    /// When the jig is taken out of service and brought back.
+    pub health: HealthPolicy,
 }
 
 impl Default for LinkConfig {
     fn default() -> Self {
         LinkConfig {
-            handshake_timeout: Duration::from_secs(1),
-            retries: 2,
+            handshake_timeout: Duration::from_secs(3),
+            handshake_interval: Duration::from_millis(250),
             reconnect_interval: Duration::from_millis(100),
+            time_scale: 1.0,
+            slack_floor: Duration::from_millis(2),
+            slack_ceiling: Duration::from_secs(1),
+            health: HealthPolicy::default(),
         }
     }
 }
@@ -56,58 +85,50 @@ pub enum LinkEvent {
     Jig(benchline_protocol::Event),
     /// A frame was dropped (CRC, COBS or decode failure).
     BadFrame(String),
+    /// The link lost too much: the jig is out of service (why), its requests fail at once.
+    OutOfService(String),
+    /// The jig answered cleanly again and is back in service.
+    BackInService,
 }
 
-/// Counters of a link.
-#[derive(Debug, Default)]
-pub struct LinkStats {
-    /// Frames dropped because they failed to decode.
-    pub bad_frames: AtomicU64,
-    /// Requests sent again after a timeout.
-    pub retries: AtomicU64,
-    /// Requests that timed out.
-    pub timeouts: AtomicU64,
-    /// Reconnections after the port went away.
-    pub reconnects: AtomicU64,
-    /// Resets detected by a new boot id.
-    pub resets: AtomicU64,
+/// Whether a jig may be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Service {
+    /// In service.
+    In,
+    /// Out of service, and why.
+    Out(String),
 }
 
-/// Cumulative counters of one jig link.
-#[derive(Debug, Clone, Copy, serde::Serialize, Default)]
-pub struct LinkCounters {
-    /// Frames dropped because they failed to decode (CRC, COBS, size).
-    pub bad_frames: u64,
-    /// Requests sent again after a timeout.
-    pub retries: u64,
-    /// Requests that timed out.
-    pub timeouts: u64,
-    /// Jig resets detected.
-    pub resets: u64,
-    /// Reconnections after the port went away.
-    pub reconnects: u64,
-}
-
-impl LinkStats {
-    /// The counters as they are now.
-    pub fn snapshot(&self) -> LinkCounters {
-        use std::sync::atomic::Ordering::Relaxed;
-        LinkCounters {
-            bad_frames: self.bad_frames.load(Relaxed),
-            retries: self.retries.load(Relaxed),
-            timeouts: self.timeouts.load(Relaxed),
-            resets: self.resets.load(Relaxed),
-            reconnects: self.reconnects.load(Relaxed),
-        }
-    }
+/// What the link task tells a request.
+enum Note {
+    /// Attempt `tag` went out with this sequence number.
+    Sent { tag: u32, seq: u16 },
+    /// Attempt `tag` was answered (or failed).
+    Answer {
+        tag: u32,
+        result: Result<Reply, LinkError>,
+    },
 }
 
 enum Cmd {
     Request {
         req: Request,
-        reply: oneshot::Sender<Result<Reply, LinkError>>,
+        tag: u32,
+        to: mpsc::UnboundedSender<Note>,
     },
     Close,
+}
+
+struct Shared {
+    stats: LinkStats,
+    /// Request frames written since the link opened: how far back the jig's kept replies reach.
+    written: std::sync::atomic::AtomicU64,
+    round_trip: Mutex<RoundTrip>,
+    losses: Mutex<LossWindow>,
+    service: watch::Sender<Service>,
+    /// Times the jig was taken out of service.
+    taken_out: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on one jig; cheap to clone, shared by the slot tasks of the jig.
@@ -117,41 +138,64 @@ pub struct Link {
     cmd: mpsc::UnboundedSender<Cmd>,
     events: broadcast::Sender<LinkEvent>,
     hello: watch::Receiver<Option<Hello>>,
-    stats: Arc<LinkStats>,
+    shared: Arc<Shared>,
     config: LinkConfig,
 }
 
+/// The kinds of attempt of one exchange.
+#[derive(Clone, Copy, PartialEq)]
+enum Attempt {
+    /// The request itself (first or sent again).
+    Request,
+    /// A `Resend` of the request's reply.
+    Resend,
+}
+
 impl Link {
-    /// Opens `port`, starts the link task and waits for the handshake. Errors name the port and
-    /// say what to do: not a serial device, no jig answering, incompatible firmware.
+    /// Opens the serial device `port`, starts the link task and waits for the handshake. Errors
+    /// name the port and say what to do: not a serial device, no jig answering, incompatible
+    /// firmware.
     pub async fn open(port: &str, config: LinkConfig) -> Result<Link, LinkError> {
-        let stream = session::open_port(port)?;
+        Self::open_port(SerialPort::new(port), config).await
+    }
+
+    /// [`Link::open`] on any [`Port`].
+    pub async fn open_port<P: Port>(mut port: P, config: LinkConfig) -> Result<Link, LinkError> {
+        let name: Arc<str> = port.name().into();
+        let stream = port.open()?;
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
         let (hello_tx, hello) = watch::channel(None);
-        let stats = Arc::new(LinkStats::default());
+        let shared = Arc::new(Shared {
+            stats: LinkStats::default(),
+            written: std::sync::atomic::AtomicU64::new(0),
+            round_trip: Mutex::new(RoundTrip::new(config.slack_floor, config.slack_ceiling)),
+            losses: Mutex::new(LossWindow::new()),
+            service: watch::Sender::new(Service::In),
+            taken_out: std::sync::atomic::AtomicU64::new(0),
+        });
         let mut first_events = events.subscribe();
         let (fatal_tx, mut fatal) = oneshot::channel();
         let task = session::Task {
-            port: port.into(),
+            port,
+            name: name.clone(),
             config: config.clone(),
             cmd_rx,
             events: events.clone(),
             hello: hello_tx,
-            stats: stats.clone(),
+            shared: shared.clone(),
             fatal: Some(fatal_tx),
         };
         tokio::spawn(task.run(stream));
         let link = Link {
-            port: port.into(),
+            port: name,
             cmd,
             events,
             hello,
-            stats,
+            shared,
             config,
         };
-        let deadline =
-            tokio::time::sleep(link.config.handshake_timeout * (link.config.retries + 2));
+        let deadline = tokio::time::sleep(link.config.handshake_timeout + Duration::from_secs(1));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
@@ -171,7 +215,7 @@ impl Link {
         }
         link.close();
         Err(LinkError::NotAJig {
-            port: port.into(),
+            port: link.port.to_string(),
             detail: "no valid answer to the handshake".into(),
         })
     }
@@ -194,9 +238,29 @@ impl Link {
             .is_ok_and(|r| r.is_ok())
     }
 
-    /// The link's counters.
+    /// Whether the jig is in service now.
+    pub fn service(&self) -> Service {
+        self.shared.service.borrow().clone()
+    }
+
+    /// Waits until the jig is in service, at most `within`; true when it is.
+    pub async fn wait_in_service(&self, within: Duration) -> bool {
+        let mut rx = self.shared.service.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|s| *s == Service::In))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// How often the jig was taken out of service since the link was opened.
+    pub fn times_out_of_service(&self) -> u64 {
+        self.shared
+            .taken_out
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The link's counters since it was opened.
     pub fn stats(&self) -> &LinkStats {
-        &self.stats
+        &self.shared.stats
     }
 
     /// Events from now on.
@@ -204,54 +268,270 @@ impl Link {
         self.events.subscribe()
     }
 
-    /// Sends `req` and waits for its reply, at most `timeout` per attempt. Idempotent requests are
-    /// sent again after a timeout, up to [`LinkConfig::retries`] times; others fail with
-    /// [`LinkError::Timeout`]. A reply that is a jig error comes back as [`LinkError::Jig`].
-    pub async fn request(&self, req: Request, timeout: Duration) -> Result<Reply, LinkError> {
-        let attempts = if req.is_idempotent() {
-            1 + self.config.retries
-        } else {
-            1
+    /// Sends `req` and waits for its reply, at most `limit` in all. Lost frames are recovered
+    /// within that time (see the module's overview); a reply that is a jig error comes back as
+    /// [`LinkError::Jig`]; a jig out of service fails at once with [`LinkError::OutOfService`].
+    pub async fn request(&self, req: Request, limit: Duration) -> Result<Reply, LinkError> {
+        self.request_counted(req, limit, None).await
+    }
+
+    /// [`Link::request`], also counting retries, resends and timeouts in `counters` (a slot's).
+    pub async fn request_counted(
+        &self,
+        req: Request,
+        limit: Duration,
+        counters: Option<&LinkStats>,
+    ) -> Result<Reply, LinkError> {
+        if let Service::Out(why) = self.service() {
+            return Err(LinkError::OutOfService {
+                port: self.port.to_string(),
+                detail: why,
+            });
+        }
+        let (result, how) = self.exchange(&req, limit, counters).await;
+        if let Some(how) = how {
+            self.score(how);
+        }
+        result
+    }
+
+    /// Scores one exchange; takes the jig out of service when the link has become too bad.
+    fn score(&self, how: Exchange) {
+        let verdict = match self.shared.losses.lock() {
+            Ok(mut w) => w.record(how, &self.config.health),
+            Err(_) => None,
         };
-        for attempt in 0..attempts {
-            if attempt > 0 {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(port = %self.port, procedure = req.procedure(), attempt, "retrying after a timeout");
+        let Some(why) = verdict else { return };
+        let taken = self.shared.service.send_if_modified(|s| match s {
+            Service::In => {
+                *s = Service::Out(why.0.clone());
+                true
             }
-            let (tx, rx) = oneshot::channel();
-            self.cmd
-                .send(Cmd::Request {
-                    req: req.clone(),
-                    reply: tx,
-                })
-                .map_err(|_| LinkError::Closed {
-                    port: self.port.to_string(),
-                })?;
-            match tokio::time::timeout(timeout, rx).await {
-                Ok(Ok(Ok(Reply::Error(e)))) => {
-                    return Err(LinkError::Jig {
-                        port: self.port.to_string(),
-                        procedure: req.procedure(),
-                        error: e,
-                    })
+            Service::Out(_) => false,
+        });
+        if !taken {
+            return;
+        }
+        self.shared
+            .taken_out
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(
+            port = %self.port,
+            "jig taken out of service: {}; its phones go to retest. Check the jig's USB cable, hub and power; it is probed and comes back by itself when it answers cleanly",
+            why.0
+        );
+        let _ = self.events.send(LinkEvent::OutOfService(why.0));
+        tokio::spawn(self.clone().probe());
+    }
+
+    /// Pings a jig out of service until it answers cleanly enough times in a row, then brings
+    /// it back. Ends when the link is closed.
+    async fn probe(self) {
+        let policy = self.config.health.clone();
+        let mut clean = 0;
+        let mut nonce = 0u32;
+        while clean < policy.probes_to_return {
+            tokio::time::sleep(policy.probe_every).await;
+            if self.cmd.is_closed() {
+                return;
+            }
+            nonce = nonce.wrapping_add(1);
+            let limit = self.config.slack_ceiling;
+            match self.exchange(&Request::Ping { nonce }, limit, None).await {
+                (Ok(Reply::Pong { nonce: n }), Some(Exchange::Clean)) if n == nonce => clean += 1,
+                (Err(LinkError::Closed { .. }), _) => return,
+                _ => clean = 0,
+            }
+        }
+        if let Ok(mut w) = self.shared.losses.lock() {
+            w.clear();
+        }
+        self.shared.service.send_replace(Service::In);
+        tracing::warn!(port = %self.port, "jig back in service after {clean} clean probes");
+        let _ = self.events.send(LinkEvent::BackInService);
+    }
+
+    fn scaled(&self, jig_ms: u32) -> Duration {
+        Duration::from_secs_f64(f64::from(jig_ms) / 1000.0 * self.config.time_scale.max(0.0))
+    }
+
+    fn slack(&self) -> Duration {
+        self.shared
+            .round_trip
+            .lock()
+            .map_or(self.config.slack_ceiling, |r| r.slack())
+    }
+
+    fn bump(
+        &self,
+        counters: Option<&LinkStats>,
+        which: fn(&LinkStats) -> &std::sync::atomic::AtomicU64,
+    ) {
+        self.shared.stats.bump(which);
+        if let Some(c) = counters {
+            c.bump(which);
+        }
+    }
+
+    fn attempt(
+        &self,
+        req: Request,
+        tag: u32,
+        to: &mpsc::UnboundedSender<Note>,
+    ) -> Result<(), LinkError> {
+        self.cmd
+            .send(Cmd::Request {
+                req,
+                tag,
+                to: to.clone(),
+            })
+            .map_err(|_| LinkError::Closed {
+                port: self.port.to_string(),
+            })
+    }
+
+    /// One exchange with its recoveries; how it went, for the health window (`None` when the
+    /// link itself failed: closed, unplugged, reset).
+    async fn exchange(
+        &self,
+        req: &Request,
+        limit: Duration,
+        counters: Option<&LinkStats>,
+    ) -> (Result<Reply, LinkError>, Option<Exchange>) {
+        let started = Instant::now();
+        let deadline = started + limit;
+        let nominal = self.scaled(nominal_ms(req));
+        // Requests that answer at once and may run twice are simply sent again; anything else
+        // asks for its reply, so that nothing that loads or drives a phone runs twice.
+        let repeat = req.is_idempotent() && nominal_ms(req) <= INSTANT_MS;
+        let (to, mut notes) = mpsc::unbounded_channel();
+        let mut attempts: HashMap<u32, Attempt> = HashMap::new();
+        let mut seq_of: HashMap<u32, u16> = HashMap::new();
+        let mut next_tag = 0u32;
+        let mut last_request = 0u32;
+        let written = || {
+            self.shared
+                .written
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let mut written_at = written();
+        // Each Pending in a row doubles the extra wait: a procedure that is still running is
+        // not lost, and a busy jig is not flooded with Resends.
+        let mut patience = self.slack();
+        if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
+            return (Err(e), None);
+        }
+        attempts.insert(next_tag, Attempt::Request);
+        next_tag += 1;
+        let mut wake = started + nominal + self.slack();
+        let jig_error = |error| LinkError::Jig {
+            port: self.port.to_string(),
+            procedure: req.procedure(),
+            error,
+        };
+        loop {
+            let note = tokio::select! {
+                n = notes.recv() => n,
+                _ = tokio::time::sleep_until(wake.min(deadline)) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        self.bump(counters, |s| &s.timeouts);
+                        let e = LinkError::Timeout {
+                            port: self.port.to_string(),
+                            procedure: req.procedure(),
+                            after: limit,
+                        };
+                        return (Err(e), Some(Exchange::Dead));
+                    }
+                    let (ask, kind) = if repeat {
+                        self.bump(counters, |s| &s.retries);
+                        (req.clone(), Attempt::Request)
+                    } else if let Some(&seq) = seq_of.get(&last_request) {
+                        self.bump(counters, |s| &s.resends);
+                        (benchline_protocol::Request::Resend { seq }, Attempt::Resend)
+                    } else {
+                        // Not even written yet (the link is handshaking): wait more.
+                        wake = now + self.slack();
+                        continue;
+                    };
+                    tracing::debug!(port = %self.port, procedure = req.procedure(), "no answer in time; recovering with {}", ask.procedure());
+                    if let Err(e) = self.attempt(ask, next_tag, &to) {
+                        return (Err(e), None);
+                    }
+                    if kind == Attempt::Request {
+                        last_request = next_tag;
+                    }
+                    attempts.insert(next_tag, kind);
+                    next_tag += 1;
+                    wake = now + if repeat { nominal } else { Duration::ZERO } + self.slack();
+                    continue;
                 }
-                Ok(Ok(result)) => return result,
-                Ok(Err(_)) => {
-                    return Err(LinkError::Closed {
+            };
+            let (tag, result) = match note {
+                None => {
+                    let e = LinkError::Closed {
                         port: self.port.to_string(),
-                    })
+                    };
+                    return (Err(e), None);
                 }
-                Err(_) => {
-                    self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                Some(Note::Sent { tag, seq }) => {
+                    seq_of.insert(tag, seq);
+                    continue;
+                }
+                Some(Note::Answer { tag, result }) => (tag, result),
+            };
+            // Answered by the request's first frame: nothing was lost, however early the wait
+            // ran out (a busy host, say). Only an answer that needed a recovery scores a loss.
+            let how = if tag == 0 {
+                Exchange::Clean
+            } else {
+                Exchange::Recovered
+            };
+            let reply = match result {
+                Ok(r) => r,
+                Err(e) => return (Err(e), None),
+            };
+            match (attempts.get(&tag), reply) {
+                (Some(Attempt::Resend), Reply::Pending { remaining_ms }) => {
+                    patience = (patience * 2).min(self.config.slack_ceiling);
+                    wake = Instant::now() + self.scaled(remaining_ms) + patience.max(self.slack());
+                }
+                (Some(Attempt::Resend), Reply::Error(JigError::UnknownSeq)) => {
+                    // The jig keeps its last KEPT_REPLIES replies: while fewer requests than
+                    // that went out since, it never got this one, and sending it again is safe.
+                    let since = written().saturating_sub(written_at);
+                    if since >= benchline_protocol::KEPT_REPLIES as u64 {
+                        self.bump(counters, |s| &s.timeouts);
+                        let e = LinkError::Timeout {
+                            port: self.port.to_string(),
+                            procedure: req.procedure(),
+                            after: started.elapsed(),
+                        };
+                        return (Err(e), Some(Exchange::Dead));
+                    }
+                    written_at = written();
+                    self.bump(counters, |s| &s.retries);
+                    if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
+                        return (Err(e), None);
+                    }
+                    last_request = next_tag;
+                    attempts.insert(next_tag, Attempt::Request);
+                    next_tag += 1;
+                    wake = Instant::now() + nominal + self.slack();
+                }
+                (_, Reply::Error(e)) => return (Err(jig_error(e)), Some(how)),
+                (_, r) => {
+                    // The first frame's answer times the round trip without ambiguity, even
+                    // after a recovery was started (which then shows the wait was too short).
+                    if tag == 0 && nominal_ms(req) <= INSTANT_MS {
+                        if let Ok(mut rt) = self.shared.round_trip.lock() {
+                            rt.sample(started.elapsed());
+                        }
+                    }
+                    return (Ok(r), Some(how));
                 }
             }
         }
-        Err(LinkError::Timeout {
-            port: self.port.to_string(),
-            procedure: req.procedure(),
-            after: timeout,
-            attempts,
-        })
     }
 
     /// Stops the link task and closes the port.
@@ -264,4 +544,12 @@ impl Link {
         self.close();
         let _ = tokio::time::timeout(within, self.cmd.closed()).await;
     }
+}
+
+/// Requests whose jig duration is at most this many ms count as answered at once.
+const INSTANT_MS: u32 = 50;
+
+/// The most jig time a request takes on the jig.
+fn nominal_ms(req: &Request) -> u32 {
+    req.nominal_ms()
 }

@@ -1,42 +1,48 @@
 //! The link task: owns the port, frames bytes, matches replies to requests, reconnects.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use benchline_protocol::{
-    decode_frame, encode_frame, schema_hash, Event, Hello, JigMsg, Packet, Reply, Request,
+    encode_frame, schema_hash, Event, FrameAccumulator, Hello, JigMsg, Packet, Reply, Request,
     MAX_ENCODED_FRAME, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
-use super::{Cmd, LinkConfig, LinkError, LinkEvent, LinkStats};
-
-type Waiter = oneshot::Sender<Result<Reply, LinkError>>;
+use super::port::Port;
+use super::{Cmd, LinkConfig, LinkError, LinkEvent, Note, Shared};
 
 /// How often a jig that stays gone is reported again.
-const REMIND_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const REMIND_EVERY: Duration = Duration::from_secs(10);
 
-pub(super) fn open_port(port: &str) -> Result<SerialStream, LinkError> {
-    tokio_serial::new(port, 115_200)
-        .open_native_async()
-        .map_err(|e| LinkError::Open {
-            port: port.into(),
-            detail: e.to_string(),
-        })
+/// Where a request's notes go, and which attempt of it this frame is.
+struct Waiter {
+    tag: u32,
+    to: mpsc::UnboundedSender<Note>,
 }
 
-pub(super) struct Task {
-    pub port: Arc<str>,
+impl Waiter {
+    fn answer(self, result: Result<Reply, LinkError>) {
+        let _ = self.to.send(Note::Answer {
+            tag: self.tag,
+            result,
+        });
+    }
+}
+
+pub(super) struct Task<P: Port> {
+    pub port: P,
+    pub name: Arc<str>,
     pub config: LinkConfig,
     pub cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     pub events: broadcast::Sender<LinkEvent>,
     pub hello: watch::Sender<Option<Hello>>,
-    pub stats: Arc<LinkStats>,
-    /// Where a failure that ends the link goes: [`Link::open`] while it waits for the handshake.
+    pub shared: Arc<Shared>,
+    /// Where a failure that ends the link goes: [`super::Link::open`] while it waits for the
+    /// handshake.
     pub fatal: Option<oneshot::Sender<LinkError>>,
 }
 
@@ -52,12 +58,12 @@ struct Session {
     next_seq: u16,
     handshake: Option<u16>,
     handshake_deadline: Instant,
-    handshake_attempts: u32,
+    handshake_started: Instant,
     garbled: u32,
 }
 
-impl Task {
-    pub async fn run(mut self, first: SerialStream) {
+impl<P: Port> Task<P> {
+    pub async fn run(mut self, first: P::Stream) {
         let mut stream = Some(first);
         let mut last_boot: Option<u32> = None;
         loop {
@@ -73,12 +79,12 @@ impl Task {
                 End::Fatal(e) => {
                     // Whoever opened the link reports it; log it only if nobody waits any more.
                     if let Some(Err(e)) = self.fatal.take().map(|tx| tx.send(e)) {
-                        tracing::error!(port = %self.port, "{e}");
+                        tracing::error!(port = %self.name, "{e}");
                     }
                     return;
                 }
                 End::Lost(why) => {
-                    tracing::warn!(port = %self.port, "jig disconnected: {why}; reconnecting");
+                    tracing::warn!(port = %self.name, "jig disconnected: {why}; reconnecting");
                     self.hello.send_replace(None);
                     let _ = self.events.send(LinkEvent::Disconnected(why));
                 }
@@ -87,18 +93,18 @@ impl Task {
     }
 
     /// Reopens the port until it is back; requests meanwhile fail as disconnected.
-    async fn reopen(&mut self) -> Option<SerialStream> {
+    async fn reopen(&mut self) -> Option<P::Stream> {
         let gone_since = Instant::now();
         let mut next_warning = gone_since + REMIND_EVERY;
         loop {
-            if let Ok(s) = open_port(&self.port) {
-                self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            if let Ok(s) = self.port.open() {
+                self.shared.stats.bump(|s| &s.reconnects);
                 return Some(s);
             }
             if Instant::now() >= next_warning {
                 next_warning += REMIND_EVERY;
                 tracing::error!(
-                    port = %self.port,
+                    port = %self.name,
                     "the jig has been gone for {} s; its slots are stopped: check its USB cable and power",
                     gone_since.elapsed().as_secs()
                 );
@@ -110,8 +116,8 @@ impl Task {
                     _ = &mut pause => break,
                     cmd = self.cmd_rx.recv() => match cmd {
                         None | Some(Cmd::Close) => return None,
-                        Some(Cmd::Request { reply, .. }) => {
-                            let _ = reply.send(Err(self.disconnected("the port is gone")));
+                        Some(Cmd::Request { to, tag, .. }) => {
+                            Waiter { tag, to }.answer(Err(self.disconnected("the port is gone")));
                         }
                     },
                 }
@@ -121,20 +127,21 @@ impl Task {
 
     fn disconnected(&self, detail: &str) -> LinkError {
         LinkError::Disconnected {
-            port: self.port.to_string(),
+            port: self.name.to_string(),
             detail: detail.into(),
         }
     }
 
-    async fn session(&mut self, stream: SerialStream, last_boot: &mut Option<u32>) -> End {
+    async fn session(&mut self, stream: P::Stream, last_boot: &mut Option<u32>) -> End {
         let (mut rd, mut wr) = tokio::io::split(stream);
+        let now = Instant::now();
         let mut s = Session {
             pending: HashMap::new(),
             queued: Vec::new(),
             next_seq: rand::random(),
             handshake: None,
-            handshake_deadline: Instant::now(),
-            handshake_attempts: 0,
+            handshake_deadline: now,
+            handshake_started: now,
             garbled: 0,
         };
         let end = self.serve(&mut s, &mut rd, &mut wr, last_boot).await;
@@ -142,12 +149,13 @@ impl Task {
             End::Lost(w) => w.clone(),
             _ => "link closed".into(),
         };
-        for (_, w) in s
+        for w in s
             .pending
             .drain()
-            .chain(s.queued.drain(..).map(|(_, w)| (0, w)))
+            .map(|(_, w)| w)
+            .chain(s.queued.drain(..).map(|(_, w)| w))
         {
-            let _ = w.send(Err(self.disconnected(&why)));
+            w.answer(Err(self.disconnected(&why)));
         }
         end
     }
@@ -163,11 +171,15 @@ impl Task {
         R: tokio::io::AsyncRead + Unpin,
         W: tokio::io::AsyncWrite + Unpin,
     {
+        // A lone delimiter ends whatever half frame the jig may hold from an earlier host.
+        if let Err(e) = wr.write_all(&[0]).await {
+            return End::Lost(e.to_string());
+        }
+        s.handshake_started = Instant::now();
         if let Err(e) = self.start_handshake(s, wr).await {
             return e;
         }
-        let mut acc: Vec<u8> = Vec::with_capacity(MAX_ENCODED_FRAME);
-        let mut overflow = false;
+        let mut acc = FrameAccumulator::new();
         let mut buf = [0u8; 512];
         loop {
             tokio::select! {
@@ -178,41 +190,33 @@ impl Task {
                         Err(e) => return End::Lost(e.to_string()),
                     };
                     for &b in &buf[..n] {
-                        if b != 0 {
-                            if acc.len() < MAX_ENCODED_FRAME { acc.push(b) } else { overflow = true }
-                            continue;
-                        }
-                        if acc.is_empty() { continue; }
-                        let frame = std::mem::take(&mut acc);
-                        if std::mem::replace(&mut overflow, false) {
-                            self.bad_frame(s, "frame longer than the protocol allows".into());
-                            continue;
-                        }
-                        match decode_frame::<JigMsg>(&frame) {
-                            Ok(p) => if let Err(end) = self.on_packet(s, p, wr, last_boot).await { return end },
-                            Err(e) => self.bad_frame(s, e.to_string()),
+                        match acc.feed::<JigMsg>(b) {
+                            None => {}
+                            Some(Ok(p)) => if let Err(end) = self.on_packet(s, p, wr, last_boot).await { return end },
+                            Some(Err(e)) => self.bad_frame(s, e.to_string()),
                         }
                     }
                 }
                 cmd = self.cmd_rx.recv() => match cmd {
                     None | Some(Cmd::Close) => return End::Close,
-                    Some(Cmd::Request { req, reply }) => {
+                    Some(Cmd::Request { req, tag, to }) => {
+                        let w = Waiter { tag, to };
                         if s.handshake.is_some() {
-                            s.queued.push((req, reply));
-                        } else if let Err(e) = self.send(s, req, reply, wr).await {
+                            s.queued.push((req, w));
+                        } else if let Err(e) = self.send(s, req, w, wr).await {
                             return e;
                         }
                     }
                 },
                 _ = tokio::time::sleep_until(s.handshake_deadline), if s.handshake.is_some() => {
                     let ever = last_boot.is_some();
-                    if !ever && s.handshake_attempts > self.config.retries {
+                    if !ever && s.handshake_started.elapsed() >= self.config.handshake_timeout {
                         let detail = if s.garbled > 0 {
                             format!("{} garbled frame(s) and no valid answer to the handshake", s.garbled)
                         } else {
                             "no answer to the handshake".into()
                         };
-                        return End::Fatal(LinkError::NotAJig { port: self.port.to_string(), detail });
+                        return End::Fatal(LinkError::NotAJig { port: self.name.to_string(), detail });
                     }
                     if let Err(e) = self.start_handshake(s, wr).await { return e; }
                 }
@@ -222,13 +226,13 @@ impl Task {
 
     fn bad_frame(&self, s: &mut Session, why: String) {
         s.garbled += 1;
-        self.stats.bad_frames.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(port = %self.port, "dropped a bad frame: {why}");
+        self.shared.stats.bump(|s| &s.bad_frames);
+        tracing::debug!(port = %self.name, "dropped a bad frame: {why}");
         let _ = self.events.send(LinkEvent::BadFrame(why));
     }
 
     fn alloc_seq(&self, s: &mut Session) -> u16 {
-        s.pending.retain(|_, w| !w.is_closed());
+        s.pending.retain(|_, w| !w.to.is_closed());
         loop {
             let seq = s.next_seq;
             s.next_seq = s.next_seq.wrapping_add(1);
@@ -254,7 +258,7 @@ impl Task {
         )
         .map_err(|e| {
             End::Fatal(LinkError::Protocol {
-                port: self.port.to_string(),
+                port: self.name.to_string(),
                 detail: format!("cannot encode request: {e}"),
             })
         })?;
@@ -271,8 +275,7 @@ impl Task {
     ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
         s.handshake = Some(seq);
-        s.handshake_attempts += 1;
-        s.handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        s.handshake_deadline = Instant::now() + self.config.handshake_interval;
         self.write(wr, seq, &Request::Hello).await
     }
 
@@ -280,20 +283,24 @@ impl Task {
         &self,
         s: &mut Session,
         req: Request,
-        reply: Waiter,
+        w: Waiter,
         wr: &mut W,
     ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
-        tracing::trace!(port = %self.port, seq, ?req, "request");
+        tracing::trace!(port = %self.name, seq, ?req, "request");
         if let Err(end) = self.write(wr, seq, &req).await {
             let why = match &end {
                 End::Lost(w) => w.as_str(),
                 _ => "the request could not be written",
             };
-            let _ = reply.send(Err(self.disconnected(why)));
+            w.answer(Err(self.disconnected(why)));
             return Err(end);
         }
-        s.pending.insert(seq, reply);
+        self.shared
+            .written
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = w.to.send(Note::Sent { tag: w.tag, seq });
+        s.pending.insert(seq, w);
         Ok(())
     }
 
@@ -308,7 +315,7 @@ impl Task {
             JigMsg::Reply(Reply::Hello(h)) if s.handshake == Some(p.seq) => {
                 if h.protocol_version != PROTOCOL_VERSION || h.schema_hash != schema_hash() {
                     return Err(End::Fatal(LinkError::Incompatible {
-                        port: self.port.to_string(),
+                        port: self.name.to_string(),
                         firmware: h.firmware_version.to_string(),
                         theirs: h.protocol_version,
                         ours: PROTOCOL_VERSION,
@@ -317,19 +324,20 @@ impl Task {
                     }));
                 }
                 s.handshake = None;
-                s.handshake_attempts = 0;
                 if last_boot.is_some_and(|b| b != h.boot_id) {
-                    self.stats.resets.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(port = %self.port, boot_id = h.boot_id, "jig was reset");
+                    self.shared.stats.bump(|s| &s.resets);
+                    tracing::warn!(port = %self.name, boot_id = h.boot_id, "jig was reset");
                     let _ = self.events.send(LinkEvent::Reset(h.clone()));
                 }
                 *last_boot = Some(h.boot_id);
-                tracing::info!(port = %self.port, serial = %h.jig_serial, firmware = %h.firmware_version, "jig connected");
+                tracing::info!(port = %self.name, serial = %h.jig_serial, firmware = %h.firmware_version, "jig connected");
                 self.hello.send_replace(Some(h.clone()));
                 let _ = self.events.send(LinkEvent::Connected(h));
-                let mut queued = std::mem::take(&mut s.queued).into_iter();
-                while let Some((req, reply)) = queued.next() {
-                    if let Err(end) = self.send(s, req, reply, wr).await {
+                let mut queued = std::mem::take(&mut s.queued)
+                    .into_iter()
+                    .filter(|(_, w)| !w.to.is_closed());
+                while let Some((req, w)) = queued.next() {
+                    if let Err(end) = self.send(s, req, w, wr).await {
                         // The rest fail as disconnected when the session ends.
                         s.queued.extend(queued);
                         return Err(end);
@@ -338,11 +346,11 @@ impl Task {
             }
             JigMsg::Reply(r) => match s.pending.remove(&p.seq) {
                 Some(w) => {
-                    tracing::trace!(port = %self.port, seq = p.seq, ?r, "reply");
-                    let _ = w.send(Ok(r));
+                    tracing::trace!(port = %self.name, seq = p.seq, ?r, "reply");
+                    w.answer(Ok(r));
                 }
                 None => {
-                    tracing::debug!(port = %self.port, seq = p.seq, "dropped a reply nobody waits for (late or duplicate)")
+                    tracing::trace!(port = %self.name, seq = p.seq, "dropped a reply nobody waits for (late or duplicate)")
                 }
             },
             JigMsg::Event(ev) => {
@@ -351,11 +359,12 @@ impl Task {
                         // The jig restarted: everything in flight is lost. Handshake again; the
                         // reset is reported when the new boot id is confirmed.
                         for (_, w) in s.pending.drain() {
-                            let _ = w.send(Err(LinkError::JigReset {
-                                port: self.port.to_string(),
+                            w.answer(Err(LinkError::JigReset {
+                                port: self.name.to_string(),
                             }));
                         }
                         self.hello.send_replace(None);
+                        s.handshake_started = Instant::now();
                         self.start_handshake(s, wr).await?;
                     }
                 }

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use crate::link::{Link, LinkConfig, LinkError};
 use crate::sim::{self, Fault, Feeder, SimJigOptions};
 pub use record::PhoneRecord;
+pub use slot::Tested;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub sim_slots: usize,
     /// Faults for the simulated jigs.
     pub sim_faults: Vec<Fault>,
+    /// Noise on the lines of the simulated jigs.
+    pub sim_noise: Option<sim::Noise>,
     /// Phone library: what the simulated jigs are fed with, and whose answers the simulated
     /// operator gives to the prompts (load it once with `Library::load` or [`builtin_phones`]).
     pub library: benchline_sim::Library,
@@ -49,6 +52,23 @@ pub struct RunOptions {
     pub station: String,
     /// Where records are committed before anyone hears of them; `None` for a dry run.
     pub store: Option<crate::store::Writer>,
+    /// Asks the run to stop: [`Stop::Drain`] (take no new phone, finish the ones under test
+    /// within [`RunOptions::grace`]) or [`Stop::Now`]. `None`: the run stops only at `count`.
+    pub stop: Option<watch::Receiver<Stop>>,
+    /// How long phones under test may take to finish once a drain is asked for.
+    pub grace: Duration,
+}
+
+/// How far a run is asked to stop; the levels only go up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stop {
+    /// Keep testing.
+    Run,
+    /// Take no new phone; finish, record and release the phones under test.
+    Drain,
+    /// Stop at once; phones under test are abandoned (named in the log for a retest), nothing
+    /// committed is lost.
+    Now,
 }
 
 /// What a slot hands the run: a record (committed, when there is a store), or the store's
@@ -85,6 +105,11 @@ pub struct Summary {
     pub phones: usize,
     /// Jigs that could not be opened, with the reason.
     pub failed_jigs: Vec<String>,
+    /// Jigs taken out of service during the run, as (port, times).
+    pub out_of_service: Vec<(String, u64)>,
+    /// Slots whose phone was under test when the run stopped (to be tested again), as
+    /// `bench slot N (port)`.
+    pub abandoned: Vec<String>,
 }
 
 /// The phone library files built into the binary.
@@ -168,6 +193,7 @@ pub async fn run(
                 feeder: feeder.clone(),
                 handling_ms: 2_000,
                 babble: false,
+                noise: opts.sim_noise.clone(),
             })?;
             ports.push(h.path.to_string_lossy().into_owned());
             sims.push(h);
@@ -176,7 +202,11 @@ pub async fn run(
     if ports.is_empty() {
         return Err(RunError::Nothing);
     }
-    let opened = open_all(&ports, &opts.link).await;
+    let link_config = LinkConfig {
+        time_scale: opts.time_scale,
+        ..opts.link.clone()
+    };
+    let opened = open_all(&ports, &link_config).await;
     let mut links = Vec::new();
     let mut summary = Summary::default();
     for r in opened {
@@ -193,7 +223,7 @@ pub async fn run(
         tracing::error!("{f}");
     }
     let (tx, mut rx) = mpsc::channel(64);
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(Stop::Run);
     let out = slot::Output {
         records: tx,
         store: opts.store.clone(),
@@ -217,19 +247,63 @@ pub async fn run(
                 margin: opts.margin,
                 plan: opts.plan.clone(),
                 place: place.clone(),
+                counters: Arc::default(),
             };
-            tasks.push(tokio::spawn(slot::run_slot(
+            let busy = Arc::new(slot::Busy::default());
+            let name = format!("{} slot {slot} ({})", place.bench, link.port());
+            let task = tokio::spawn(slot::run_slot(
                 ctx,
                 opts.operator.clone(),
                 answers.clone(),
                 out.clone(),
                 stop_rx.clone(),
-            )));
+                busy.clone(),
+            ));
+            tasks.push((name, busy, task));
         }
     }
     drop(out);
+    let mut asked = opts.stop.clone();
     let mut failure = None;
-    while let Some(outcome) = rx.recv().await {
+    let mut grace_end: Option<tokio::time::Instant> = None;
+    loop {
+        let asked_changed = async {
+            match asked.as_mut() {
+                Some(a) => a.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        let grace_over = async {
+            match grace_end {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            o = rx.recv() => o,
+            changed = asked_changed => {
+                let level = match (&asked, changed) {
+                    (Some(a), true) => *a.borrow(),
+                    // The caller went away: stop as asked last, at least drain.
+                    _ => { asked = None; Stop::Drain }
+                };
+                if level == Stop::Now {
+                    break;
+                }
+                if level == Stop::Drain && grace_end.is_none() {
+                    tracing::warn!("stopping: no new phones; the phones under test finish within {} s", opts.grace.as_secs());
+                    grace_end = Some(tokio::time::Instant::now() + opts.grace);
+                    let _ = stop_tx.send(Stop::Drain);
+                }
+                continue;
+            }
+            _ = grace_over => {
+                tracing::warn!("stopping: the phones under test did not finish within {} s", opts.grace.as_secs());
+                break;
+            }
+        };
+        // Every slot has stopped (a drain is over).
+        let Some(outcome) = outcome else { break };
         let (record, stored) = match outcome {
             Outcome::Recorded(r, s) => (r, s),
             Outcome::StoreFailed(e) => {
@@ -245,12 +319,34 @@ pub async fn run(
             break;
         }
     }
-    let _ = stop_tx.send(true);
+    let _ = stop_tx.send(Stop::Now);
     drop(rx);
-    for t in tasks {
-        t.abort();
+    for (name, busy, task) in tasks {
+        task.abort();
+        let _ = task.await;
+        if busy.testing.load(std::sync::atomic::Ordering::SeqCst) {
+            summary.abandoned.push(name);
+        }
+    }
+    for name in &summary.abandoned {
+        tracing::error!("{name}: the phone under test was not finished; test it again");
     }
     for l in &links {
+        let times = l.times_out_of_service();
+        if times > 0 {
+            summary.out_of_service.push((l.port().to_string(), times));
+        }
+        let c = l.stats().snapshot();
+        tracing::info!(
+            port = l.port(),
+            bad_frames = c.bad_frames,
+            retries = c.retries,
+            resends = c.resends,
+            timeouts = c.timeouts,
+            resets = c.resets,
+            reconnects = c.reconnects,
+            "link counters for the run"
+        );
         // Let go of the port before the simulated jigs go away, so their end is not taken for
         // an unplugged jig.
         l.shutdown(Duration::from_secs(1)).await;

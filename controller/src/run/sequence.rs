@@ -32,6 +32,8 @@ pub struct Ctx {
     pub plan: Arc<Plan>,
     /// Station and bench names written in every record.
     pub place: Arc<Place>,
+    /// What this slot's requests absorbed (retries, resends, timeouts), for per-phone counters.
+    pub counters: Arc<crate::link::LinkStats>,
 }
 
 /// Where a slot is: written in every record it makes.
@@ -57,8 +59,17 @@ impl Ctx {
         step_margin: Option<u64>,
     ) -> Result<Reply, LinkError> {
         self.link
-            .request(req, self.timeout(physical_ms, step_margin))
+            .request_counted(
+                req,
+                self.timeout(physical_ms, step_margin),
+                Some(&self.counters),
+            )
             .await
+    }
+
+    /// A request that takes no jig time (status, release, abort), within the margin.
+    pub async fn quick(&self, req: Request) -> Result<Reply, LinkError> {
+        self.call(req, 0, None).await
     }
 }
 
@@ -116,14 +127,10 @@ where
                 }
                 // A procedure cut short by a timeout may still run on the jig: stop it.
                 let _ = ctx
-                    .link
-                    .request(
-                        Request::Abort {
-                            slot: ctx.slot,
-                            channel,
-                        },
-                        ctx.margin,
-                    )
+                    .quick(Request::Abort {
+                        slot: ctx.slot,
+                        channel,
+                    })
                     .await;
             }
         }

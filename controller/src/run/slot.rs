@@ -1,25 +1,33 @@
-//! One slot: wait for a phone, test it, grade it, hand over the record, release it, wait for it
-//! to leave.
+//! One slot: wait for a phone, identify it, test it, grade it, hand over the record, release it.
+//!
+//! Every wait has a deadline and a recovery: a status query that gets no answer is repeated, a
+//! lost event is caught by asking the jig again (at once after a bad frame, at the latest after
+//! [`RECHECK`]), a release is repeated until the jig confirms it, and a jig out of service is
+//! waited for with an alarm every [`REMIND`].
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use benchline_protocol::{Channel, Event, Reply, Request};
+use benchline_protocol::{Channel, Event, PhoneState, Reply, Request};
 use tokio::sync::{broadcast, mpsc, watch};
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::answers::Answerer;
 use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus};
 use super::sequence::{self, Ctx};
-use super::Outcome;
+use super::{Outcome, Stop};
 use crate::grade;
-use crate::link::LinkEvent;
+use crate::link::{LinkError, LinkEvent, Service};
 use crate::store::{Pending, StoreError, Writer};
 
-/// How often a slot re-checks the jig when no event arrives (lost events, reconnects).
-const RECHECK: Duration = Duration::from_secs(1);
+/// The longest a waiting slot goes without asking the jig (a lost event is usually noticed at
+/// once, by the bad frame it left).
+const RECHECK: Duration = Duration::from_secs(5);
+/// How often an unanswered alarm (a jig out of service, an unreadable phone) is repeated.
+const REMIND: Duration = Duration::from_secs(10);
+/// Longest pause between attempts to read a phone's identity.
+const IDENTIFY_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Where a slot's records go.
 #[derive(Clone)]
@@ -69,89 +77,178 @@ impl Output {
     }
 }
 
-/// Runs the slot until `shutdown` turns true or the record receiver is gone.
+/// What a slot is doing, as the run sees it when it must stop.
+#[derive(Debug, Default)]
+pub struct Busy {
+    /// A phone is under test (identified and not yet recorded).
+    pub testing: AtomicBool,
+}
+
+/// Runs the slot until the run stops it: at [`Stop::Drain`] it finishes the phone under test
+/// (record and release) and takes no new one.
 pub async fn run_slot(
     ctx: Ctx,
     operator: String,
     answers: Arc<dyn Answerer>,
     out: Output,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<Stop>,
+    busy: Arc<Busy>,
 ) {
     let mut events = ctx.link.subscribe();
     loop {
-        if !wait_for(&ctx, &mut events, &mut shutdown, true).await {
+        if !wait_seated(&ctx, &mut events, &mut stop).await {
             return;
         }
-        match test_phone(&ctx, &operator, answers.as_ref()).await {
-            None => {
-                tracing::info!(slot = ctx.slot, "phone removed before it was identified");
+        busy.testing.store(true, Ordering::SeqCst);
+        let tested = test_phone(&ctx, &operator, answers.as_ref(), &mut events, &mut stop).await;
+        let record: Box<PhoneRecord> = match tested {
+            Tested::Gone => {
+                busy.testing.store(false, Ordering::SeqCst);
+                tracing::info!(
+                    port = ctx.link.port(),
+                    slot = ctx.slot,
+                    "phone removed before it was identified"
+                );
+                continue;
             }
-            Some(_) if *shutdown.borrow() => return,
-            Some(record) => {
-                if !out.deliver(record).await {
-                    // Not released: with the store failing, the phone stays put for a retest.
-                    return;
-                }
-            }
+            Tested::Stopped => return,
+            Tested::Done(record) => record,
+        };
+        let imei = record.phone.imei.clone();
+        if !out.deliver(*record).await {
+            // Not released: with the store failing, the phone stays put for a retest.
+            return;
         }
-        // The removal comes after the release; anything older is stale.
-        drain(&mut events);
-        if let Err(e) = ctx
-            .link
-            .request(Request::Release { slot: ctx.slot }, ctx.margin)
-            .await
-        {
-            if *shutdown.borrow() {
-                return;
-            }
-            tracing::warn!(slot = ctx.slot, "{e}");
-        }
-        if !wait_for(&ctx, &mut events, &mut shutdown, false).await {
+        busy.testing.store(false, Ordering::SeqCst);
+        if !release(&ctx, &imei, &mut events, &stop).await {
             return;
         }
     }
 }
 
-/// Waits until the slot holds a phone (`present`) or is empty; false on shutdown.
-async fn wait_for(
+/// True when the run wants this slot to take no new phone.
+fn draining(stop: &watch::Receiver<Stop>) -> bool {
+    *stop.borrow() != Stop::Run
+}
+
+/// Waits until the slot holds a phone ready to test; false when the run stops first.
+async fn wait_seated(
     ctx: &Ctx,
     events: &mut broadcast::Receiver<LinkEvent>,
-    shutdown: &mut watch::Receiver<bool>,
-    present: bool,
+    stop: &mut watch::Receiver<Stop>,
 ) -> bool {
     loop {
-        if *shutdown.borrow() {
+        if draining(stop) {
             return false;
         }
-        if present {
-            // Waiting for a phone: events from before the status query are answered by the
-            // query itself (an old insert event must not start a test of an empty slot).
-            drain(events);
-        }
-        if let Ok(Reply::Slot(s)) = ctx
-            .link
-            .request(Request::SlotStatus { slot: ctx.slot }, ctx.margin)
-            .await
-        {
-            if s.phone_present == present {
-                return true;
+        // Events from before the status query are answered by the query itself.
+        drain(events);
+        match ctx.quick(Request::SlotStatus { slot: ctx.slot }).await {
+            Ok(Reply::Slot(s)) if s.phone == PhoneState::Seated => return true,
+            Ok(_) => {}
+            Err(e) => {
+                if !wait_usable(ctx, &e, stop, Stop::Drain).await {
+                    return false;
+                }
+                continue;
             }
         }
         let recheck = tokio::time::sleep(RECHECK);
         tokio::pin!(recheck);
         loop {
             tokio::select! {
-                _ = shutdown.changed() => break,
+                _ = stop.changed() => break,
                 _ = &mut recheck => break,
                 ev = events.recv() => match ev {
-                    // The event itself is the answer: by the time a status query arrives,
-                    // the next phone may already be in.
-                    Ok(LinkEvent::Jig(Event::PhoneInserted { slot })) if slot == ctx.slot && present => return true,
-                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot && !present => return true,
-                    Ok(LinkEvent::Connected(_)) | Ok(LinkEvent::Reset(_)) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    // The jig reports a phone as inserted only when it is new and clamped.
+                    Ok(LinkEvent::Jig(Event::PhoneInserted { slot })) if slot == ctx.slot => return true,
+                    // A lost frame may have been this slot's event: ask again now.
+                    Ok(LinkEvent::BadFrame(_) | LinkEvent::Connected(_) | LinkEvent::Reset(_) | LinkEvent::BackInService)
+                    | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Closed) => return false,
                 },
+            }
+        }
+    }
+}
+
+/// After a request failed on the link itself: waits (with an alarm every [`REMIND`]) until the
+/// jig is usable again; false when the run's stop reaches `give_up` first.
+async fn wait_usable(
+    ctx: &Ctx,
+    e: &LinkError,
+    stop: &mut watch::Receiver<Stop>,
+    give_up: Stop,
+) -> bool {
+    loop {
+        if *stop.borrow() >= give_up {
+            return false;
+        }
+        if ctx.link.service() == Service::In && ctx.link.hello().is_some() {
+            return true;
+        }
+        tokio::select! {
+            _ = stop.changed() => {}
+            ok = async {
+                ctx.link.wait_in_service(REMIND).await && ctx.link.wait_connected(REMIND).await
+            } => if !ok {
+                tracing::error!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, "slot waiting for its jig: {e}");
+            }
+        }
+    }
+}
+
+/// Opens the clamp on the phone with `imei`, until the jig confirms it or the phone is gone;
+/// false when the run must stop at once.
+///
+/// A lost `Release` is recovered inside the link (with `Resend`, never by sending it again). When
+/// even that fails, the slot looks before it releases again: a slot already `Released` or
+/// `Empty` is done, and a `Seated` phone is released again only when it is the same phone (the
+/// operator may already have seated the next one, which must not be released untested).
+async fn release(
+    ctx: &Ctx,
+    imei: &str,
+    events: &mut broadcast::Receiver<LinkEvent>,
+    stop: &watch::Receiver<Stop>,
+) -> bool {
+    let mut stop = stop.clone();
+    loop {
+        let e = match ctx.quick(Request::Release { slot: ctx.slot }).await {
+            Ok(_) => return true,
+            Err(e) => e,
+        };
+        tracing::warn!(
+            port = ctx.link.port(),
+            slot = ctx.slot,
+            "release not confirmed: {e}"
+        );
+        loop {
+            if *stop.borrow() == Stop::Now {
+                return false;
+            }
+            // A phone under test is released even while the run drains.
+            if !wait_usable(ctx, &e, &mut stop, Stop::Now).await {
+                return false;
+            }
+            drain(events);
+            match ctx.quick(Request::SlotStatus { slot: ctx.slot }).await {
+                Ok(Reply::Slot(s)) if s.phone != PhoneState::Seated => return true,
+                Ok(Reply::Slot(_)) => {}
+                _ => continue,
+            }
+            match ctx.quick(Request::Identify { slot: ctx.slot }).await {
+                Ok(Reply::Identity(i)) if i.imei.as_str() != imei => {
+                    tracing::info!(
+                        port = ctx.link.port(),
+                        slot = ctx.slot,
+                        "the released phone was taken out and the next one is in"
+                    );
+                    return true;
+                }
+                Ok(Reply::Identity(_)) => break,
+                // Gone again, or unreadable: look again after a pause.
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         }
     }
@@ -165,25 +262,110 @@ fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+/// How a test ended.
+pub enum Tested {
+    /// The phone was taken out before it was identified: nothing to record.
+    Gone,
+    /// The run stopped while the phone's identity could not be read.
+    Stopped,
+    /// The phone's record.
+    Done(Box<PhoneRecord>),
+}
+
+/// Reads the phone's identity. A phone whose identity cannot be read is never tested or
+/// recorded without one: the slot raises an alarm ("reseat it") and tries again, with a
+/// growing pause, until it can read it, the phone is taken out, or the run stops.
+async fn identify(
+    ctx: &Ctx,
+    events: &mut broadcast::Receiver<LinkEvent>,
+    stop: &mut watch::Receiver<Stop>,
+) -> Result<(super::record::StepRecord, PhoneIdentity), Tested> {
+    let mut pause = Duration::from_millis(250);
+    let mut alarmed = false;
+    loop {
+        let Some(step) = sequence::identify(ctx).await else {
+            return Err(Tested::Gone);
+        };
+        let text = |name: &str| {
+            step.measurements
+                .iter()
+                .find(|m| m.name == name)
+                .and_then(|m| m.value.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let phone = PhoneIdentity {
+            imei: text("imei"),
+            model: text("model"),
+            serial: text("serial"),
+        };
+        if step.status != StepStatus::Measured
+            && !(ctx.link.service() == Service::In && ctx.link.hello().is_some())
+        {
+            // The link failed, not the phone: wait for the jig, then read it again.
+            let e = LinkError::OutOfService {
+                port: ctx.link.port().to_string(),
+                detail: step.errors.last().cloned().unwrap_or_default(),
+            };
+            if !wait_usable(ctx, &e, stop, Stop::Drain).await {
+                return Err(Tested::Stopped);
+            }
+            continue;
+        }
+        let why = if step.status != StepStatus::Measured {
+            step.errors.last().cloned().unwrap_or_default()
+        } else if phone.imei.is_empty() || phone.model.is_empty() {
+            "the phone reported an empty IMEI or model".into()
+        } else {
+            if alarmed {
+                tracing::warn!(port = ctx.link.port(), slot = ctx.slot, imei = %phone.imei, "phone identified after all; testing it");
+            }
+            return Ok((step, phone));
+        };
+        tracing::error!(
+            port = ctx.link.port(),
+            bench = %ctx.place.bench,
+            slot = ctx.slot,
+            "could not read the phone's identity: reseat it ({why}); trying again in {} ms",
+            pause.as_millis()
+        );
+        alarmed = true;
+        // Wait for the phone to leave (reseat) or for the pause to pass, then try again.
+        let wait = tokio::time::sleep(pause);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                _ = stop.changed() => if draining(stop) { return Err(Tested::Stopped) },
+                ev = events.recv() => match ev {
+                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot => return Err(Tested::Gone),
+                    Err(broadcast::error::RecvError::Closed) => return Err(Tested::Stopped),
+                    _ => {}
+                },
+            }
+        }
+        if draining(stop) {
+            return Err(Tested::Stopped);
+        }
+        pause = (pause * 2).min(IDENTIFY_BACKOFF);
+    }
+}
+
 /// Tests the phone in the slot: identity first, then the three channels at once, then the
-/// prompts; grades the result. `None` when the phone was taken out before it was identified
-/// (nothing to record).
-pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> Option<PhoneRecord> {
+/// prompts; grades the result.
+pub async fn test_phone(
+    ctx: &Ctx,
+    operator: &str,
+    answerer: &dyn Answerer,
+    events: &mut broadcast::Receiver<LinkEvent>,
+    stop: &mut watch::Receiver<Stop>,
+) -> Tested {
     let started = now();
-    let identify = sequence::identify(ctx).await?;
-    let text = |name: &str| {
-        identify
-            .measurements
-            .iter()
-            .find(|m| m.name == name)
-            .and_then(|m| m.value.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let phone = PhoneIdentity {
-        imei: text("imei"),
-        model: text("model"),
-        serial: text("serial"),
+    let slot_before = ctx.counters.snapshot();
+    let link_before = ctx.link.stats().snapshot();
+    let (identify, phone) = match identify(ctx, events, stop).await {
+        Ok(v) => v,
+        Err(t) => return t,
     };
     let mut steps = vec![identify];
     let (b, p, s) = tokio::join!(
@@ -221,7 +403,15 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> O
     let (_, grade) = grade::grade(&ctx.plan, &input);
     let hello = ctx.link.hello();
     let complete = steps.iter().all(|s| s.status != StepStatus::Failed);
-    Some(PhoneRecord {
+    let slot_delta = ctx.counters.snapshot().since(&slot_before);
+    let link_delta = ctx.link.stats().snapshot().since(&link_before);
+    let link = crate::link::LinkCounters {
+        bad_frames: link_delta.bad_frames,
+        resets: link_delta.resets,
+        reconnects: link_delta.reconnects,
+        ..slot_delta
+    };
+    Tested::Done(Box::new(PhoneRecord {
         schema: crate::store::SCHEMA,
         phone,
         station: ctx.place.station.clone(),
@@ -251,6 +441,6 @@ pub async fn test_phone(ctx: &Ctx, operator: &str, answerer: &dyn Answerer) -> O
         steps,
         answers,
         grade,
-        link: ctx.link.stats().snapshot(),
-    })
+        link,
+    }))
 }

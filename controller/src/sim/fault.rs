@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Request names a fault can be attached to.
-const PROCEDURES: [&str; 14] = benchline_protocol::Request::PROCEDURES;
+const PROCEDURES: [&str; 15] = benchline_protocol::Request::PROCEDURES;
 
 /// What goes wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

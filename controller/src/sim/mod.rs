@@ -3,15 +3,18 @@
 //! ordinary serial device that `benchctl run`, `screen` or any other serial program can open.
 //!
 //! A simulated operator seats phones taken from a shared [`Feeder`], and takes a phone out once
-//! the controller releases its slot. Faults ([`Fault`]) can be injected on chosen requests.
+//! the controller releases its slot. Faults ([`Fault`]) can be injected on chosen requests, and
+//! random damage ([`Noise`]) on every byte of the line.
 
 mod fault;
 mod feeder;
+mod noise;
 mod pty;
 mod runner;
 
 pub use fault::{Fault, FaultKind, FaultParseError};
 pub use feeder::Feeder;
+pub use noise::{parse_rate, Noise, RateError, STALL_MAX, STALL_MIN};
 pub use pty::Pty;
 pub use runner::{spawn, SimJigHandle, SimJigOptions};
 

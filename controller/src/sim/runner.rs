@@ -1,5 +1,9 @@
-//! The loop of one simulated jig: PTY in, jig application, PTY out, with the simulated operator
-//! and the fault injector in between.
+//! The loop of one simulated jig: PTY in, jig application, PTY out, with the simulated operator,
+//! the fault injector and the line noise in between.
+//!
+//! The loop never idles while something is due: it polls the jig at once when the operator
+//! changed the rig or a job's deadline has come, and only blocks on the PTY (until bytes arrive,
+//! the next deadline in real time, or at most `IDLE`) when nothing is.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,14 +17,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use benchline_jig::Clock;
-use benchline_protocol::{decode_frame, JigMsg, Packet, Request};
+use benchline_protocol::{
+    decode_frame, FrameAccumulator, FrameError, JigMsg, Packet, Request, MAX_ENCODED_FRAME,
+};
 use benchline_sim::{build_jig, Rig, SimClock, SimJig};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::fault::{mangle, Fault, FaultKind};
+#[cfg(test)]
+use super::noise::STALL_MIN;
+use super::noise::{Noise, NoisyLine};
 use super::{Feeder, Pty, SimError};
+
+/// Longest the loop blocks when nothing is due, so that a stop is seen.
+const IDLE: Duration = Duration::from_millis(20);
 
 /// How one simulated jig behaves.
 #[derive(Clone)]
@@ -29,7 +41,8 @@ pub struct SimJigOptions {
     pub serial: String,
     /// Slots (1-4).
     pub slots: usize,
-    /// Seed for boot ids and measurement noise.
+    /// Seed for measurement noise (boot ids come from the OS's randomness, so that every boot
+    /// differs whatever the seed).
     pub seed: u64,
     /// Real seconds per jig second (0 = as fast as possible).
     pub time_scale: f64,
@@ -45,6 +58,8 @@ pub struct SimJigOptions {
     pub handling_ms: u32,
     /// Not a jig at all: writes random bytes and never answers.
     pub babble: bool,
+    /// Noise on the line, both directions (mixed with `seed`, so jigs of a line differ).
+    pub noise: Option<Noise>,
 }
 
 /// A running simulated jig.
@@ -118,11 +133,23 @@ struct Runner {
     rig: Rc<RefCell<Rig>>,
     jig: SimJig,
     rng: ChaCha8Rng,
-    inbound: Vec<u8>,
+    inbound: FrameAccumulator,
+    /// Noise towards the jig and towards the host.
+    noise: Option<(NoisyLine, NoisyLine)>,
+    /// The line is silent (nothing read or written) until then.
+    stalled_until: Option<Instant>,
+    /// Bytes from the host held by a stall, on their way to the jig.
+    held_in: Vec<u8>,
+    /// Bytes for the host held by a stall.
+    held_out: Vec<u8>,
     counts: HashMap<&'static str, u32>,
     fired: Vec<bool>,
     mangle: HashMap<u16, FaultKind>,
     hang_until: Option<Instant>,
+    /// Times the cable was pulled.
+    plugs: u64,
+    /// The operator changed the rig since the jig's last poll.
+    rig_changed: bool,
     next_insert: Vec<Option<u64>>,
 }
 
@@ -132,8 +159,15 @@ impl Runner {
         let slots = opts.slots.clamp(1, benchline_jig::MAX_SLOTS);
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         let rig = Rig::new(slots, clock.clone(), rng.gen());
-        let jig = build_jig(&rig, &opts.serial, rng.gen(), opts.protocol_version);
+        let jig = build_jig(&rig, &opts.serial, rand::random(), opts.protocol_version);
         let fired = vec![false; opts.faults.len()];
+        let noise = opts.noise.as_ref().map(|n| {
+            let stream = opts.seed.wrapping_mul(2);
+            (
+                NoisyLine::new(n, stream),
+                NoisyLine::new(n, stream.wrapping_add(1)),
+            )
+        });
         Runner {
             stop,
             pty: Some(pty),
@@ -141,11 +175,17 @@ impl Runner {
             rig,
             jig,
             rng,
-            inbound: Vec::new(),
+            inbound: FrameAccumulator::new(),
+            noise,
+            stalled_until: None,
+            held_in: Vec::new(),
+            held_out: Vec::new(),
             counts: HashMap::new(),
             fired,
             mangle: HashMap::new(),
             hang_until: None,
+            plugs: 0,
+            rig_changed: false,
             next_insert: vec![Some(0); slots],
             opts,
         }
@@ -157,44 +197,55 @@ impl Runner {
                 self.babble();
                 continue;
             }
-            self.operate();
-            let hanging = self.hang_until.is_some_and(|t| Instant::now() < t);
-            if !hanging {
+            // A change the jig has not polled yet (a hang may have kept it from it).
+            self.rig_changed |= self.operate();
+            let changed = self.rig_changed;
+            if let Some(until) = self.hang_until {
+                // The jig serves nothing while it hangs.
+                let left = until.saturating_duration_since(Instant::now());
+                if !left.is_zero() {
+                    std::thread::sleep(left.min(IDLE));
+                    continue;
+                }
                 self.hang_until = None;
             }
+            self.end_stall();
             let deadline = self.deadline();
-            let timeout = if hanging {
-                Duration::from_millis(20)
-            } else if self.clock.is_virtual() {
-                if deadline.is_some() {
-                    Duration::ZERO
-                } else {
-                    Duration::from_millis(20)
-                }
+            // Something to do now: the rig changed under the jig, or a deadline has come.
+            let due = changed || deadline.is_some_and(|t| t <= self.clock.now_us());
+            let mut wait = if due || (self.clock.is_virtual() && deadline.is_some()) {
+                Duration::ZERO
             } else {
                 deadline
-                    .map_or(Duration::from_millis(20), |t| self.clock.real_until(t))
-                    .min(Duration::from_millis(20))
+                    .map_or(IDLE, |t| self.clock.real_until(t))
+                    .min(IDLE)
             };
-            let got = if hanging {
-                false
-            } else {
-                self.read_line(timeout)
-            };
-            if hanging {
-                std::thread::sleep(timeout);
-                continue;
+            if let Some(t) = self.stalled_until {
+                // The held bytes go on when the stall ends, not later.
+                wait = wait.min(t.saturating_duration_since(Instant::now()));
             }
-            if self.clock.is_virtual() && !got {
+            let got = self.wait_line(wait);
+            if self.clock.is_virtual() && !got && !due {
                 if let Some(t) = deadline {
                     self.clock.advance_to(t);
                 }
             }
+            self.rig_changed = false;
             if self.jig.poll().is_err() {
                 continue;
             }
             let out = self.jig.link_mut().take_output();
             self.write_line(&out);
+        }
+        if let Some((to_jig, to_host)) = &self.noise {
+            let (i, o) = (to_jig.damage, to_host.damage);
+            tracing::info!(
+                serial = %self.opts.serial,
+                "line noise damaged {} bytes on their way to the jig and {} to the host, {} stalls",
+                i.bytes(),
+                o.bytes(),
+                i.stalls + o.stalls
+            );
         }
         if let Some(link) = &self.opts.link {
             let _ = std::fs::remove_file(link);
@@ -209,14 +260,17 @@ impl Runner {
             .min()
     }
 
-    /// The simulated operator: takes released phones out and seats the next ones.
-    fn operate(&mut self) {
+    /// The simulated operator: takes released phones out and seats the next ones. True when a
+    /// phone went out or in.
+    fn operate(&mut self) -> bool {
         let now = self.clock.now_us();
+        let mut changed = false;
         let handling = u64::from(self.opts.handling_ms) * 1000;
         let mut rig = self.rig.borrow_mut();
         for slot in 0..self.next_insert.len() {
             if rig.released(slot) && !rig.is_empty(slot) {
                 rig.remove(slot);
+                changed = true;
                 self.next_insert[slot] = Some(now + handling);
             }
             if let Some(t) = self.next_insert[slot] {
@@ -227,16 +281,25 @@ impl Runner {
                     if let Some(p) = self.opts.feeder.next_phone() {
                         tracing::debug!(serial = %self.opts.serial, slot, phone = %p.id, "operator seats a phone");
                         rig.insert(slot, p);
+                        changed = true;
                     }
                 }
             }
         }
+        changed
     }
 
-    /// Waits up to `timeout` for bytes from the host; hands complete frames to the jig.
-    fn read_line(&mut self, timeout: Duration) -> bool {
-        let Some(pty) = self.pty.as_mut() else {
-            return false;
+    /// Waits up to `timeout` for bytes from the host and passes them on; true when some came.
+    /// A silent line (a stall, an unplugged cable) only lets the time pass.
+    fn wait_line(&mut self, timeout: Duration) -> bool {
+        let pty = match self.pty.as_mut() {
+            Some(pty) if self.stalled_until.is_none() => pty,
+            _ => {
+                if !timeout.is_zero() {
+                    std::thread::sleep(timeout);
+                }
+                return false;
+            }
         };
         let ready = {
             let mut fds = [PollFd::new(pty.master.as_fd(), PollFlags::POLLIN)];
@@ -254,14 +317,72 @@ impl Runner {
             Ok(n) if n > 0 => n,
             _ => return false,
         };
-        for &b in &buf[..n] {
-            self.inbound.push(b);
-            if b == 0 {
-                let frame = std::mem::take(&mut self.inbound);
-                self.on_frame(frame);
+        let bytes = match self.noise.as_mut() {
+            None => buf[..n].to_vec(),
+            Some((to_jig, _)) => {
+                let mut passed = to_jig.pass(&buf[..n], true);
+                if let Some((at, d)) = passed.stall {
+                    self.held_in.extend(passed.bytes.drain(at..));
+                    self.stall(d);
+                }
+                passed.bytes
             }
-        }
+        };
+        self.send_to_jig(&bytes);
         true
+    }
+
+    /// Hands bytes from the line to the jig, frame by frame (the fault matcher sees each).
+    fn send_to_jig(&mut self, bytes: &[u8]) {
+        let plug = self.plugs;
+        for &b in bytes {
+            if self.plugs != plug {
+                // An unplug fault pulled the cable: the rest of the bytes went with it.
+                return;
+            }
+            let frame = match self.inbound.push(b) {
+                None => continue,
+                Some(Ok(frame)) => {
+                    let mut f = Vec::with_capacity(frame.len() + 1);
+                    f.extend_from_slice(frame);
+                    f.push(0);
+                    f
+                }
+                // The bytes of an overlong frame are gone from here: give the jig one as long,
+                // so that it drops it as it would have.
+                Some(Err(FrameError::TooLong)) => {
+                    let mut f = vec![0xFF; MAX_ENCODED_FRAME];
+                    f.push(0);
+                    self.jig.link_mut().feed(&f);
+                    continue;
+                }
+                Some(Err(_)) => continue,
+            };
+            self.on_frame(frame);
+        }
+    }
+
+    /// The line falls silent for `d`.
+    fn stall(&mut self, d: Duration) {
+        tracing::debug!(serial = %self.opts.serial, "line noise: the line stalls for {d:?}");
+        self.stalled_until = Some(Instant::now() + d);
+    }
+
+    /// Once a stall is over, lets the bytes it held through.
+    fn end_stall(&mut self) {
+        if self.stalled_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        self.stalled_until = None;
+        // These bytes went through the noise already.
+        let inbound = std::mem::take(&mut self.held_in);
+        let outbound = std::mem::take(&mut self.held_out);
+        if !inbound.is_empty() {
+            self.send_to_jig(&inbound);
+        }
+        if !outbound.is_empty() {
+            self.write_pty(&outbound);
+        }
     }
 
     fn on_frame(&mut self, frame: Vec<u8>) {
@@ -322,13 +443,14 @@ impl Runner {
         self.jig = build_jig(
             &self.rig,
             &self.opts.serial,
-            self.rng.gen(),
+            rand::random(),
             self.opts.protocol_version,
         );
     }
 
     fn unplug(&mut self, away: Duration) {
         self.pty = None;
+        self.plugs += 1;
         if let Some(link) = &self.opts.link {
             let _ = std::fs::remove_file(link);
         }
@@ -354,7 +476,11 @@ impl Runner {
             }
             Err(e) => tracing::error!("cannot replug the simulated jig: {e}"),
         }
+        // What was on the cable went with it.
         self.inbound.clear();
+        self.stalled_until = None;
+        self.held_in.clear();
+        self.held_out.clear();
         self.reboot();
     }
 
@@ -380,9 +506,34 @@ impl Runner {
                 None => bytes.extend_from_slice(frame),
             }
         }
+        self.send_to_host(bytes);
+    }
+
+    /// Sends bytes down the line to the host, through the noise; a stall holds them.
+    fn send_to_host(&mut self, bytes: Vec<u8>) {
+        let stalled = self.stalled_until.is_some();
+        let (mut bytes, stall) = match self.noise.as_mut() {
+            None => (bytes, None),
+            Some((_, to_host)) => {
+                let passed = to_host.pass(&bytes, !stalled);
+                (passed.bytes, passed.stall)
+            }
+        };
+        if stalled {
+            self.held_out.append(&mut bytes);
+            return;
+        }
+        if let Some((at, d)) = stall {
+            self.held_out.extend(bytes.drain(at..));
+            self.stall(d);
+        }
+        self.write_pty(&bytes);
+    }
+
+    fn write_pty(&mut self, bytes: &[u8]) {
         if let Some(pty) = self.pty.as_mut() {
             // With nobody on the host side the PTY buffers or drops output, as a UART would.
-            let _ = pty.master.write_all(&bytes);
+            let _ = pty.master.write_all(bytes);
         }
     }
 
@@ -398,5 +549,197 @@ impl Runner {
                 let _ = pty.master.read(&mut sink);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::os::fd::AsFd;
+
+    use benchline_protocol::{encode_frame, FrameError, JigMsg, Packet, Reply, Request};
+
+    use super::*;
+
+    /// Nothing in these tests may take longer.
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    /// The host end of a simulated jig's PTY, speaking raw frames.
+    struct Host {
+        port: File,
+        rx: FrameAccumulator,
+        pending: std::collections::VecDeque<Result<Packet<JigMsg>, FrameError>>,
+    }
+
+    impl Host {
+        fn open(path: &Path) -> std::io::Result<Host> {
+            let port = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)?;
+            Ok(Host {
+                port,
+                rx: FrameAccumulator::new(),
+                pending: Default::default(),
+            })
+        }
+
+        fn send(&mut self, requests: &[(u16, Request)]) -> Result<(), String> {
+            let mut bytes = Vec::new();
+            for (seq, msg) in requests {
+                let mut buf = [0u8; MAX_ENCODED_FRAME];
+                let packet = Packet {
+                    seq: *seq,
+                    msg: msg.clone(),
+                };
+                let n = encode_frame(&packet, &mut buf).map_err(|e| e.to_string())?;
+                bytes.extend_from_slice(&buf[..n]);
+            }
+            self.port.write_all(&bytes).map_err(|e| e.to_string())
+        }
+
+        /// The next frame (decoded or not), or `None` once `deadline` has passed.
+        fn next(&mut self, deadline: Instant) -> Option<Result<Packet<JigMsg>, FrameError>> {
+            loop {
+                if let Some(f) = self.pending.pop_front() {
+                    return Some(f);
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return None;
+                }
+                let mut fds = [PollFd::new(self.port.as_fd(), PollFlags::POLLIN)];
+                let ms = PollTimeout::from(left.as_millis().clamp(1, 1000) as u16);
+                if !poll(&mut fds, ms).is_ok_and(|n| n > 0) {
+                    continue;
+                }
+                let mut buf = [0u8; 1024];
+                let n = self.port.read(&mut buf).ok()?;
+                for &b in &buf[..n] {
+                    if let Some(f) = self.rx.feed::<JigMsg>(b) {
+                        self.pending.push_back(f);
+                    }
+                }
+            }
+        }
+
+        /// Asks for the handshake and returns it.
+        fn hello(&mut self) -> Result<benchline_protocol::Hello, String> {
+            self.send(&[(1, Request::Hello)])?;
+            let deadline = Instant::now() + LIMIT;
+            while let Some(f) = self.next(deadline) {
+                if let Ok(Packet {
+                    seq: 1,
+                    msg: JigMsg::Reply(Reply::Hello(h)),
+                }) = f
+                {
+                    return Ok(h);
+                }
+            }
+            Err("no Hello within the limit".into())
+        }
+    }
+
+    fn options(seed: u64, noise: Option<Noise>) -> Result<SimJigOptions, String> {
+        let library = crate::run::builtin_phones().map_err(|e| e.to_string())?;
+        Ok(SimJigOptions {
+            serial: "SIM-TEST".into(),
+            slots: 1,
+            seed,
+            time_scale: 0.0,
+            protocol_version: benchline_protocol::PROTOCOL_VERSION,
+            faults: Vec::new(),
+            link: None,
+            // No phones: only the line is under test.
+            feeder: Feeder::new(library.phones, seed, Some(0)),
+            handling_ms: 0,
+            babble: false,
+            noise,
+        })
+    }
+
+    #[test]
+    fn boot_ids_differ_whatever_the_seed() -> Result<(), String> {
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let jig = spawn(options(1, None)?).map_err(|e| e.to_string())?;
+            let hello = Host::open(&jig.path).map_err(|e| e.to_string())?.hello()?;
+            ids.push(hello.boot_id);
+            jig.stop();
+        }
+        assert_ne!(
+            ids[0], ids[1],
+            "two jigs with seed 1 booted with the same id"
+        );
+        Ok(())
+    }
+
+    /// Sends 40 pings at once and reads for at most `wait` (less once every pong is in);
+    /// (pongs with the nonce that was sent, frames that did not decode).
+    fn pings(noise: Option<Noise>, wait: Duration) -> Result<(usize, usize), String> {
+        let jig = spawn(options(1, noise)?).map_err(|e| e.to_string())?;
+        let mut host = Host::open(&jig.path).map_err(|e| e.to_string())?;
+        let requests: Vec<(u16, Request)> = (1..=40u16)
+            .map(|seq| {
+                (
+                    seq,
+                    Request::Ping {
+                        nonce: u32::from(seq) * 7,
+                    },
+                )
+            })
+            .collect();
+        host.send(&requests)?;
+        let (mut pongs, mut bad) = (0, 0);
+        let deadline = Instant::now() + wait;
+        while let Some(f) = host.next(deadline) {
+            match f {
+                Ok(Packet {
+                    seq,
+                    msg: JigMsg::Reply(Reply::Pong { nonce }),
+                }) => {
+                    assert_eq!(nonce, u32::from(seq) * 7, "a damaged pong decoded");
+                    pongs += 1;
+                }
+                Ok(_) => {}
+                Err(_) => bad += 1,
+            }
+            if pongs == requests.len() {
+                break;
+            }
+        }
+        jig.stop();
+        Ok((pongs, bad))
+    }
+
+    #[test]
+    fn noise_damages_frames_both_ways_and_rate_zero_does_not() -> Result<(), String> {
+        assert_eq!(pings(Some(Noise::new(0.0, 1)), LIMIT)?, (40, 0));
+        // Whatever gets through a noisy line arrives well within 2 s at time scale 0.
+        let (pongs, bad) = pings(Some(Noise::new(0.03, 1)), Duration::from_secs(2))?;
+        // About 20 bytes a ping there and back: at 3 % most exchanges lose a byte somewhere,
+        // some get through intact.
+        assert!(pongs > 0 && pongs < 40, "{pongs} of 40 pongs came back");
+        assert!(bad > 0, "no damaged frame reached the host");
+        Ok(())
+    }
+
+    #[test]
+    fn a_stalled_line_holds_bytes_and_loses_none() -> Result<(), String> {
+        let mut noise = Noise::new(0.0, 1);
+        // Every piece of traffic stalls the line once.
+        noise.stall_rate = 1.0;
+        let jig = spawn(options(1, Some(noise))?).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let hello = Host::open(&jig.path).map_err(|e| e.to_string())?.hello()?;
+        // The request stalls on its way in, the reply on its way out.
+        assert!(
+            started.elapsed() >= 2 * STALL_MIN,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(hello.jig_serial.as_str(), "SIM-TEST");
+        jig.stop();
+        Ok(())
     }
 }

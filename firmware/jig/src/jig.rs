@@ -1,8 +1,18 @@
 //! The application: frames in, dispatch, jobs stepped by the clock, replies and events out.
+//!
+//! Within one [`Jig::poll`] the jig writes its frames in this order:
+//! 1. `Booted` (the first poll after boot only);
+//! 2. for each request frame received, in the order received, its reply (a request that
+//!    starts a procedure is answered later, from step 4). `Abort` and `Release` first send the
+//!    `Error(Aborted)` reply of each procedure they stop (battery, port, screen), then `Done`;
+//! 3. per slot in order, `PhoneInserted`, or the `Error(Aborted)` replies of the slot's
+//!    procedures followed by `PhoneRemoved`;
+//! 4. per slot and per channel (battery, port, screen), the reply of a procedure that finished,
+//!    or the `Progress` event of one that passed a progress mark.
 
 use benchline_protocol::{
-    decode_frame, encode_frame, Channel, Event, Gauge, Hello, Identity, Instrument, JigError,
-    JigKind, JigMsg, LogLevel, Packet, Reply, Request, RpLevel, SlotStatus, Text,
+    decode_frame, encode_frame, frame_seq, Channel, Event, FrameAccumulator, Hello, Instrument,
+    JigError, JigKind, JigMsg, LogLevel, Packet, PhoneState, Reply, Request, SlotStatus, Text,
     MAX_ENCODED_FRAME, MAX_INSTRUMENTS, PROTOCOL_VERSION,
 };
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
@@ -10,8 +20,10 @@ use embedded_io::{Read, ReadReady, Write};
 use heapless::Vec;
 
 use crate::board::{Board, Clock, MAX_SLOTS};
-use crate::driver::{eeprom, fusb302, ina226, sbs, touch};
-use crate::procedure::{self, continuity, dcir, powered, Job, OrFault, Step};
+use crate::driver::{fusb302, ina226};
+use crate::procedure::{self, continuity, dcir, inline, powered, touch, Job, OrFault, Step};
+use crate::replies::KeptReplies;
+use crate::running::Running;
 
 /// Identity of this jig, fixed at build or read from the board's OTP.
 #[derive(Debug, Clone)]
@@ -39,18 +51,25 @@ impl JigConfig {
     }
 }
 
-struct Running {
-    seq: u16,
-    job: Job,
-    wake_at: u64,
-    percent: u8,
-}
-
 #[derive(Default)]
 struct SlotState {
+    /// The presence switch was closed at the last look.
     present: bool,
+    /// Released by the host and not yet taken out: not testable.
+    released: bool,
     jobs: [Option<Running>; 3],
+    /// Rows and columns of the last completed touch scan of this phone.
     touch: Option<(u8, u8)>,
+}
+
+impl SlotState {
+    fn phone(&self) -> PhoneState {
+        match (self.present, self.released) {
+            (false, _) => PhoneState::Empty,
+            (true, false) => PhoneState::Seated,
+            (true, true) => PhoneState::Released,
+        }
+    }
 }
 
 fn channel_index(c: Channel) -> usize {
@@ -74,19 +93,29 @@ pub fn text<const N: usize>(s: &str) -> heapless::String<N> {
     out
 }
 
+/// What one frame from the host turned out to be.
+enum Inbound {
+    /// A request.
+    Request(u16, Request),
+    /// Intact (its CRC matches) but not a request this jig knows: answered `BadRequest`.
+    Unknown(u16),
+    /// Garbled on the line: dropped.
+    Garbled,
+}
+
 /// The jig application.
 pub struct Jig<B, O, I, D, L, C> {
     board: Board<B, O, I, D>,
     link: L,
     clock: C,
     config: JigConfig,
-    rx: Vec<u8, MAX_ENCODED_FRAME>,
-    rx_overflow: bool,
+    rx: FrameAccumulator,
     event_seq: u16,
     slots: Vec<SlotState, MAX_SLOTS>,
     instruments: Vec<Instrument, MAX_INSTRUMENTS>,
     booted_sent: bool,
     bad_frames: u32,
+    kept: KeptReplies,
 }
 
 impl<B, O, I, D, L, C> Jig<B, O, I, D, L, C>
@@ -99,6 +128,8 @@ where
     C: Clock,
 {
     /// Brings the board to its safe state, configures the monitors and probes the instruments.
+    /// Every slot starts empty, so the first poll reports each seated phone with
+    /// `PhoneInserted`, after `Booted`; the event counter starts at 0.
     pub fn new(mut board: Board<B, O, I, D>, link: L, clock: C, config: JigConfig) -> Self {
         let mut slots = Vec::new();
         for s in 0..board.slots.len() {
@@ -111,13 +142,13 @@ where
             link,
             clock,
             config,
-            rx: Vec::new(),
-            rx_overflow: false,
+            rx: FrameAccumulator::new(),
             event_seq: 0,
             slots,
             instruments,
             booted_sent: false,
             bad_frames: 0,
+            kept: KeptReplies::new(),
         }
     }
 
@@ -135,17 +166,19 @@ where
         }
     }
 
-    /// Frames that failed to decode since boot.
+    /// Frames dropped since boot because they were garbled (bad COBS, bad CRC, too long or too
+    /// short). Intact frames that hold no known request are answered, not counted.
     pub fn bad_frames(&self) -> u32 {
         self.bad_frames
     }
 
-    /// The earliest time a job wants to be stepped, if any job runs.
+    /// The earliest time a running procedure wants the main loop: its next step or its next
+    /// progress report. `None` when nothing runs.
     pub fn next_deadline(&self) -> Option<u64> {
         self.slots
             .iter()
             .flat_map(|s| s.jobs.iter().flatten())
-            .map(|r| r.wake_at)
+            .map(Running::next_wake)
             .min()
     }
 
@@ -160,7 +193,8 @@ where
     }
 
     /// One turn of the main loop: serve the link, watch the presence switches, step due jobs.
-    /// Never blocks longer than one job step (a few milliseconds of bus time).
+    /// Never blocks longer than one job step (a few milliseconds of bus time) per running
+    /// procedure, plus the inline procedures of the requests received.
     pub fn poll(&mut self) -> Result<(), L::Error> {
         if !self.booted_sent {
             self.booted_sent = true;
@@ -183,20 +217,18 @@ where
     }
 
     fn rx_byte(&mut self, b: u8) -> Result<(), L::Error> {
-        if b != 0 {
-            if self.rx.push(b).is_err() {
-                self.rx_overflow = true;
-            }
-            return Ok(());
-        }
-        let frame = core::mem::take(&mut self.rx);
-        let overflow = core::mem::replace(&mut self.rx_overflow, false);
-        if frame.is_empty() {
-            return Ok(());
-        }
-        match (overflow, decode_frame::<Request>(&frame)) {
-            (false, Ok(packet)) => self.dispatch(packet.seq, packet.msg),
-            _ => {
+        let inbound = match self.rx.push(b) {
+            None => return Ok(()),
+            Some(Ok(frame)) => match decode_frame::<Request>(frame) {
+                Ok(packet) => Inbound::Request(packet.seq, packet.msg),
+                Err(_) => frame_seq(frame).map_or(Inbound::Garbled, Inbound::Unknown),
+            },
+            Some(Err(_)) => Inbound::Garbled,
+        };
+        match inbound {
+            Inbound::Request(seq, req) => self.dispatch(seq, req),
+            Inbound::Unknown(seq) => self.reply(seq, Reply::Error(JigError::BadRequest), true),
+            Inbound::Garbled => {
                 self.bad_frames = self.bad_frames.wrapping_add(1);
                 self.log(LogLevel::Warn, "dropped a bad frame")
             }
@@ -205,21 +237,20 @@ where
 
     fn dispatch(&mut self, seq: u16, req: Request) -> Result<(), L::Error> {
         let now = self.clock.now_us();
-        let reply = match self.handle(seq, req, now) {
-            Ok(Some(reply)) => reply,
-            Ok(None) => return Ok(()),
-            Err(e) => Reply::Error(e),
-        };
-        self.send(seq, JigMsg::Reply(reply))
+        // A copy sent again is not kept again: it would push real replies out of the ring.
+        let keep = !matches!(req, Request::Resend { .. });
+        match self.handle(seq, req, now) {
+            Ok(Some(reply)) => self.reply(seq, reply, keep),
+            Ok(None) => Ok(()),
+            Err(e) => self.reply(seq, Reply::Error(e), keep),
+        }
     }
 
     /// Answers at once (`Some`) or starts a job that answers later (`None`).
     fn handle(&mut self, seq: u16, req: Request, now: u64) -> Result<Option<Reply>, JigError> {
         let slot = req.slot();
-        if let Some(s) = slot {
-            if usize::from(s) >= self.slots.len() {
-                return Err(JigError::BadRequest);
-            }
+        if slot.is_some_and(|s| usize::from(s) >= self.slots.len()) || !req.params_in_range() {
+            return Err(JigError::BadRequest);
         }
         let slot_u8 = slot.unwrap_or(0);
         let si = usize::from(slot_u8);
@@ -227,180 +258,147 @@ where
             Request::Hello => return Ok(Some(Reply::Hello(self.hello()))),
             Request::Ping { nonce } => return Ok(Some(Reply::Pong { nonce })),
             Request::SlotStatus { .. } => return Ok(Some(Reply::Slot(self.slot_status(si)))),
+            Request::Resend { seq: earlier } => return Ok(Some(self.resend(earlier, now))),
             Request::Abort { channel, .. } => {
                 self.abort(slot_u8, channel);
                 return Ok(Some(Reply::Done));
             }
             Request::Release { .. } => {
-                self.abort_all(slot_u8);
-                if let Some(p) = self.board.slots.get_mut(si) {
-                    p.release.set_high().or_fault(Instrument::SlotMux)?;
-                }
+                self.release(slot_u8)?;
                 return Ok(Some(Reply::Done));
             }
             _ => {}
         }
-        if !self.slots.get(si).is_some_and(|s| s.present) {
+        if self.slots[si].phone() != PhoneState::Seated {
             return Err(JigError::NoPhone);
         }
-        let channel = match req {
-            Request::BatteryGauge { .. } | Request::BatteryDcir { .. } => Some(Channel::Battery),
-            Request::PortCc { .. }
-            | Request::PortContinuity { .. }
-            | Request::PortCharge { .. } => Some(Channel::Port),
-            Request::ScreenTouch { .. }
-            | Request::TouchRow { .. }
-            | Request::ScreenBacklight { .. } => Some(Channel::Screen),
-            _ => None,
-        };
+        let channel = req.channel();
         if let Some(c) = channel {
             if self.slots[si].jobs[channel_index(c)].is_some() {
                 return Err(JigError::Busy(c));
             }
         }
         procedure::select(&mut self.board, slot_u8)?;
+        let b = &mut self.board;
         let started = match req {
-            Request::Identify { .. } => return self.identify().map(Some),
-            Request::BatteryGauge { .. } => return self.gauge().map(Some),
-            Request::PortCc { .. } => return self.cc().map(Some),
-            Request::TouchRow { row, .. } => return self.touch_row(si, row).map(Some),
+            Request::Identify { .. } => return inline::identify(b).map(Some),
+            Request::BatteryGauge { .. } => return inline::gauge(b).map(Some),
+            Request::PortCc { .. } => return inline::cc(b).map(Some),
+            Request::TouchRow { row, .. } => {
+                return inline::touch_row(b, self.slots[si].touch, row).map(Some)
+            }
             Request::BatteryDcir {
                 low_ma,
                 low_ms,
                 high_ma,
                 high_ms,
                 ..
-            } => dcir::Dcir::start(&mut self.board, now, low_ma, low_ms, high_ma, high_ms)
-                .map(|(j, t)| (Job::Dcir(j), t)),
+            } => dcir::Dcir::start(b, low_ma, low_ms, high_ma, high_ms)
+                .map(|(j, ms)| (Job::Dcir(j), ms)),
             Request::PortContinuity { .. } => {
-                continuity::Continuity::start(&mut self.board, slot_u8, now)
-                    .map(|(j, t)| (Job::Continuity(j), t))
+                continuity::Continuity::start(b, slot_u8).map(|(j, ms)| (Job::Continuity(j), ms))
             }
-            Request::PortCharge { settle_ms, .. } => powered::Powered::start(
-                &mut self.board,
-                slot_u8,
-                now,
-                powered::Supply::Vbus,
-                settle_ms,
-            )
-            .map(|(j, t)| (Job::Powered(j), t)),
+            Request::PortCharge { settle_ms, .. } => {
+                powered::Powered::start(b, slot_u8, powered::Supply::Vbus, settle_ms)
+                    .map(|(j, ms)| (Job::Powered(j), ms))
+            }
             Request::ScreenTouch { .. } => {
                 self.slots[si].touch = None;
-                procedure::touch::Touch::start(&mut self.board, now)
-                    .map(|(j, t)| (Job::Touch(j), t))
+                touch::Touch::start(b, now).map(|(j, ms)| (Job::Touch(j), ms))
             }
-            Request::ScreenBacklight { settle_ms, .. } => powered::Powered::start(
-                &mut self.board,
-                slot_u8,
-                now,
-                powered::Supply::Backlight,
-                settle_ms,
-            )
-            .map(|(j, t)| (Job::Powered(j), t)),
+            Request::ScreenBacklight { settle_ms, .. } => {
+                powered::Powered::start(b, slot_u8, powered::Supply::Backlight, settle_ms)
+                    .map(|(j, ms)| (Job::Powered(j), ms))
+            }
             _ => return Err(JigError::Unsupported),
         };
-        let (job, wake_at) = match started {
+        let (job, wait_ms) = match started {
             Ok(v) => v,
             Err(e) => {
-                self.board.slot_safe(si);
+                if let Some(c) = channel {
+                    procedure::channel_safe(&mut self.board, slot_u8, c);
+                }
                 return Err(e);
             }
         };
         // The channel was checked free before the job started.
         let ci = channel_index(job.channel());
-        self.slots[si].jobs[ci] = Some(Running {
-            seq,
-            job,
-            wake_at,
-            percent: 0,
-        });
+        let wake_at = procedure::after_ms(self.clock.now_us(), wait_ms);
+        self.slots[si].jobs[ci] = Some(Running::new(seq, job, &req, now, wake_at));
         Ok(None)
+    }
+
+    /// The answer to `Resend { seq }`: `Pending` while that request runs, a copy of its kept
+    /// reply once done, `UnknownSeq` otherwise.
+    fn resend(&self, seq: u16, now: u64) -> Reply {
+        let running = self
+            .slots
+            .iter()
+            .flat_map(|s| s.jobs.iter().flatten())
+            .find(|r| r.seq == seq);
+        if let Some(r) = running {
+            return Reply::Pending {
+                remaining_ms: r.remaining_ms(now),
+            };
+        }
+        self.kept
+            .get(seq)
+            .cloned()
+            .unwrap_or(Reply::Error(JigError::UnknownSeq))
     }
 
     fn slot_status(&self, si: usize) -> SlotStatus {
         let mut busy = Vec::new();
+        let mut phone = PhoneState::Empty;
         if let Some(s) = self.slots.get(si) {
+            phone = s.phone();
             for c in CHANNELS {
                 if s.jobs[channel_index(c)].is_some() {
                     let _ = busy.push(c);
                 }
             }
         }
-        SlotStatus {
-            phone_present: self.slots.get(si).is_some_and(|s| s.present),
-            busy,
-        }
+        SlotStatus { phone, busy }
     }
 
-    fn identify(&mut self) -> Result<Reply, JigError> {
-        let bus = &mut self.board.i2c;
-        Ok(Reply::Identity(Identity {
-            model: eeprom::read_field(bus, eeprom::MODEL).or_fault(Instrument::DiagEeprom)?,
-            imei: eeprom::read_field(bus, eeprom::IMEI).or_fault(Instrument::DiagEeprom)?,
-            serial: eeprom::read_field(bus, eeprom::SERIAL).or_fault(Instrument::DiagEeprom)?,
-        }))
-    }
-
-    fn gauge(&mut self) -> Result<Reply, JigError> {
-        let bus = &mut self.board.i2c;
-        let mut word = |cmd| sbs::read_word(bus, cmd).or_fault(Instrument::Gauge);
-        let voltage = word(sbs::reg::VOLTAGE)?;
-        let current = word(sbs::reg::CURRENT)? as i16;
-        let temperature = word(sbs::reg::TEMPERATURE)?;
-        let soc = word(sbs::reg::RELATIVE_SOC)?;
-        let remaining = word(sbs::reg::REMAINING_CAPACITY)?;
-        let full = word(sbs::reg::FULL_CHARGE_CAPACITY)?;
-        let design = word(sbs::reg::DESIGN_CAPACITY)?;
-        let cycles = word(sbs::reg::CYCLE_COUNT)?;
-        let serial = word(sbs::reg::SERIAL_NUMBER)?;
-        Ok(Reply::Gauge(Gauge {
-            voltage_v: f32::from(voltage) / 1000.0,
-            current_a: f32::from(current) / 1000.0,
-            temperature_k: f32::from(temperature) / 10.0,
-            state_of_charge_pct: soc.min(255) as u8,
-            remaining_mah: remaining,
-            full_charge_mah: full,
-            design_mah: design,
-            cycle_count: cycles,
-            serial,
-            manufacturer: sbs::read_text(bus, sbs::reg::MANUFACTURER_NAME)
-                .or_fault(Instrument::Gauge)?,
-            device: sbs::read_text(bus, sbs::reg::DEVICE_NAME).or_fault(Instrument::Gauge)?,
-        }))
-    }
-
-    fn cc(&mut self) -> Result<Reply, JigError> {
-        let rp = RpLevel::Current1A5;
-        let b = &mut self.board;
-        let cc1_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 1, rp)
-            .or_fault(Instrument::CcFrontEnd)?;
-        let cc2_v = fusb302::measure_cc(&mut b.i2c, &mut b.delay, 2, rp)
-            .or_fault(Instrument::CcFrontEnd)?;
-        Ok(Reply::Cc(benchline_protocol::Cc { rp, cc1_v, cc2_v }))
-    }
-
-    fn touch_row(&mut self, si: usize, row: u8) -> Result<Reply, JigError> {
-        let (rows, cols) = self.slots[si].touch.ok_or(JigError::BadRequest)?;
-        if row >= rows {
-            return Err(JigError::BadRequest);
-        }
-        let raw = touch::read_row(&mut self.board.i2c, row, cols).or_fault(Instrument::TouchIc)?;
-        Ok(Reply::TouchRow(benchline_protocol::TouchRow { row, raw }))
-    }
-
-    fn abort(&mut self, slot: u8, channel: Channel) -> Option<u16> {
+    /// Stops the procedure on `channel` (answering it `Error(Aborted)`), if one runs.
+    fn abort(&mut self, slot: u8, channel: Channel) {
         let si = usize::from(slot);
-        let running = self.slots.get_mut(si)?.jobs[channel_index(channel)].take()?;
+        let Some(running) = self
+            .slots
+            .get_mut(si)
+            .and_then(|s| s.jobs[channel_index(channel)].take())
+        else {
+            return;
+        };
         let mut job = running.job;
         job.stop(&mut self.board, slot);
         // The aborted request is answered now; a failure to send shows up on the next poll.
-        let _ = self.send(running.seq, JigMsg::Reply(Reply::Error(JigError::Aborted)));
-        Some(running.seq)
+        let _ = self.reply(running.seq, Reply::Error(JigError::Aborted), true);
     }
 
     fn abort_all(&mut self, slot: u8) {
         for c in CHANNELS {
             self.abort(slot, c);
+        }
+    }
+
+    /// Stops every procedure of the slot, then opens the clamp of a seated phone. An empty
+    /// slot has nothing to release.
+    fn release(&mut self, slot: u8) -> Result<(), JigError> {
+        self.abort_all(slot);
+        let si = usize::from(slot);
+        let Some(state) = self.slots.get_mut(si) else {
+            return Ok(());
+        };
+        if !state.present {
+            return Ok(());
+        }
+        state.released = true;
+        state.touch = None;
+        match self.board.slots.get_mut(si) {
+            Some(p) => p.release.set_high().or_fault(Instrument::SlotMux),
+            None => Ok(()),
         }
     }
 
@@ -414,12 +412,18 @@ where
             if present == self.slots[si].present {
                 continue;
             }
-            self.slots[si].present = present;
             let slot = si as u8;
             if present {
+                // A new phone: clamped, untested, no scan of its own yet.
+                self.board.slot_safe(si);
+                self.slots[si].present = true;
+                self.slots[si].released = false;
+                self.slots[si].touch = None;
                 self.event(Event::PhoneInserted { slot })?;
             } else {
                 self.abort_all(slot);
+                self.slots[si].present = false;
+                self.slots[si].released = false;
                 self.slots[si].touch = None;
                 self.board.slot_safe(si);
                 self.event(Event::PhoneRemoved { slot })?;
@@ -431,45 +435,44 @@ where
     fn step_jobs(&mut self) -> Result<(), L::Error> {
         for si in 0..self.slots.len() {
             for (ci, &channel) in CHANNELS.iter().enumerate() {
+                let slot = si as u8;
                 let now = self.clock.now_us();
                 let due = self.slots[si].jobs[ci]
                     .as_ref()
                     .is_some_and(|r| r.wake_at <= now);
-                if !due {
-                    continue;
+                if due {
+                    let Some(mut running) = self.slots[si].jobs[ci].take() else {
+                        continue;
+                    };
+                    match running.job.step(&mut self.board, slot, now) {
+                        Ok(Step::Wait(ms)) => {
+                            running.wake_at = procedure::after_ms(self.clock.now_us(), ms);
+                            self.slots[si].jobs[ci] = Some(running);
+                        }
+                        Ok(Step::Done(reply)) => {
+                            if let Reply::TouchScan(scan) = &reply {
+                                self.slots[si].touch = Some((scan.rows, scan.cols));
+                            }
+                            self.reply(running.seq, reply, true)?;
+                            continue;
+                        }
+                        Err(e) => {
+                            running.job.stop(&mut self.board, slot);
+                            self.reply(running.seq, Reply::Error(e), true)?;
+                            continue;
+                        }
+                    }
                 }
-                let Some(mut running) = self.slots[si].jobs[ci].take() else {
-                    continue;
-                };
-                let slot = si as u8;
-                match running.job.step(&mut self.board, slot, now) {
-                    Ok(Step::WakeAt(t)) => {
-                        running.wake_at = t;
-                        let percent = match &running.job {
-                            Job::Dcir(d) => d.percent(),
-                            _ => running.percent,
-                        };
-                        let report = percent != running.percent;
-                        running.percent = percent;
-                        self.slots[si].jobs[ci] = Some(running);
-                        if report {
-                            self.event(Event::Progress {
-                                slot,
-                                channel,
-                                percent,
-                            })?;
-                        }
-                    }
-                    Ok(Step::Done(reply)) => {
-                        if let Reply::TouchScan(scan) = &reply {
-                            self.slots[si].touch = Some((scan.rows, scan.cols));
-                        }
-                        self.send(running.seq, JigMsg::Reply(reply))?;
-                    }
-                    Err(e) => {
-                        running.job.stop(&mut self.board, slot);
-                        self.send(running.seq, JigMsg::Reply(Reply::Error(e)))?;
-                    }
+                let now = self.clock.now_us();
+                let percent = self.slots[si].jobs[ci]
+                    .as_mut()
+                    .and_then(|r| r.progress(now));
+                if let Some(percent) = percent {
+                    self.event(Event::Progress {
+                        slot,
+                        channel,
+                        percent,
+                    })?;
                 }
             }
         }
@@ -487,6 +490,14 @@ where
             level,
             text: text(msg),
         })
+    }
+
+    /// Sends the reply to request `seq`, keeping a copy for `Resend` when `keep`.
+    fn reply(&mut self, seq: u16, reply: Reply, keep: bool) -> Result<(), L::Error> {
+        if keep {
+            self.kept.keep(seq, &reply);
+        }
+        self.send(seq, JigMsg::Reply(reply))
     }
 
     fn send(&mut self, seq: u16, msg: JigMsg) -> Result<(), L::Error> {

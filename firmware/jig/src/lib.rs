@@ -8,7 +8,8 @@
 //! - [`procedure`]: the long procedures as state machines driven by a monotonic [`Clock`], so that
 //!   procedures on different channels run at the same time and the link is served between steps
 //!   (a ping is answered within one `poll`, well under 10 ms of jig time).
-//! - [`jig`]: framing, dispatch, slot state and events.
+//! - [`jig`]: framing, dispatch, slot state and events; [`replies`] keeps the last replies for
+//!   `Resend`, [`running`] tracks each running procedure's wake-ups and progress.
 //!
 //! Invariant: the jig measures, the controller judges. Nothing here compares a value with a limit.
 #![cfg_attr(not(test), no_std)]
@@ -17,6 +18,8 @@ pub mod board;
 pub mod driver;
 pub mod jig;
 pub mod procedure;
+pub mod replies;
+pub mod running;
 
 pub use board::{Board, Clock, SlotPins, MAX_SLOTS};
 pub use jig::{Jig, JigConfig};

@@ -1,12 +1,14 @@
 //! Long procedures as state machines. A job is started by a request, then stepped by
 //! [`crate::Jig::poll`] whenever its wake-up time has passed; each step does a few register
-//! transactions and either asks to be woken again later or finishes with the reply.
+//! transactions and either asks to be woken again a number of milliseconds after the step, or
+//! finishes with the reply.
 //!
-//! Short procedures (`identify`, `battery.gauge`, `port.cc`, touch row reads) are answered inline
-//! by [`crate::jig`]; they take at most a few milliseconds of bus time.
+//! Short procedures (`identify`, `battery.gauge`, `port.cc`, touch row reads) are answered
+//! inline ([`inline`]); they take at most a few milliseconds of bus time.
 
 pub mod continuity;
 pub mod dcir;
+pub mod inline;
 pub mod powered;
 pub mod touch;
 
@@ -19,8 +21,9 @@ use crate::driver::tca9548a;
 /// What a step asks for next.
 #[derive(Debug)]
 pub enum Step {
-    /// Wake me again at this time (us since boot).
-    WakeAt(u64),
+    /// Wake me again this many milliseconds after the end of this step (settling and
+    /// conversion times count from the moment the step left the hardware in its new state).
+    Wait(u32),
     /// Finished with this reply.
     Done(Reply),
 }
@@ -52,7 +55,7 @@ impl Job {
         }
     }
 
-    /// Performs the next step.
+    /// Performs the next step; `now_us` is the jig time at its start.
     pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
         &mut self,
         board: &mut Board<B, O, I, D>,
@@ -61,27 +64,49 @@ impl Job {
     ) -> Result<Step, JigError> {
         select(board, slot)?;
         match self {
-            Job::Dcir(j) => j.step(board, now_us),
-            Job::Continuity(j) => j.step(board, slot, now_us),
-            Job::Powered(j) => j.step(board, slot, now_us),
+            Job::Dcir(j) => j.step(board),
+            Job::Continuity(j) => j.step(board, slot),
+            Job::Powered(j) => j.step(board, slot),
             Job::Touch(j) => j.step(board, now_us),
         }
     }
 
-    /// Puts the outputs the job drives back in their safe state.
+    /// Puts the outputs the job drives back in their safe state, and only those: procedures on
+    /// the slot's other channels go on.
     pub fn stop<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
         &mut self,
         board: &mut Board<B, O, I, D>,
         slot: u8,
     ) {
-        if let Job::Dcir(_) = self {
+        channel_safe(board, slot, self.channel());
+    }
+}
+
+/// Drives the outputs of one channel of a slot to their safe state: the load to 0 mA (battery),
+/// VBUS and the continuity current source off (port), the backlight off (screen).
+pub fn channel_safe<B: I2c, O: OutputPin, I, D>(
+    board: &mut Board<B, O, I, D>,
+    slot: u8,
+    channel: Channel,
+) {
+    // A pin or DAC that cannot be driven is reported by the next procedure that needs it.
+    match channel {
+        Channel::Battery => {
             if select(board, slot).is_ok() {
-                // If the DAC does not answer the load is already unpowered or faulty; the next
-                // procedure on the channel reports the fault.
                 let _ = crate::driver::mcp4725::set_load_ma(&mut board.i2c, 0);
             }
         }
-        board.slot_safe(usize::from(slot));
+        Channel::Port => {
+            if let Some(p) = board.slots.get_mut(usize::from(slot)) {
+                let _ = p.vbus_en.set_low();
+                let _ = p.cont_en.set_low();
+            }
+        }
+        Channel::Screen => {
+            if let Some(p) = board.slots.get_mut(usize::from(slot)) {
+                let _ = p.backlight_en.set_low();
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 #[path = "../tests/common/worked.rs"]
 mod worked;
-use worked::{hello_reply, hex, stages};
+use worked::{hello_reply, hex, released_status, stages};
 
 fn show<T: Serialize + core::fmt::Debug>(title: &str, packet: &Packet<T>) -> Result<(), String> {
     let s = stages(packet).map_err(|e| e.to_string())?;
@@ -68,5 +68,20 @@ fn main() -> Result<(), String> {
             }),
         },
     )?;
+    show(
+        "resend request",
+        &Packet {
+            seq: 8,
+            msg: Request::Resend { seq: 7 },
+        },
+    )?;
+    show(
+        "pending reply",
+        &Packet {
+            seq: 8,
+            msg: JigMsg::Reply(Reply::Pending { remaining_ms: 8050 }),
+        },
+    )?;
+    show("released slot status", &released_status())?;
     Ok(())
 }

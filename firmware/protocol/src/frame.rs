@@ -102,3 +102,93 @@ pub fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<Packet<T>, Fram
 pub fn crc32(bytes: &[u8]) -> u32 {
     CRC.checksum(bytes)
 }
+
+/// The sequence number of a frame whose CRC matches but whose message does not decode (a
+/// request from a newer host, say), so that the receiver can still answer it; `None` when the
+/// frame is not intact.
+pub fn frame_seq(frame: &[u8]) -> Option<u16> {
+    let frame = match frame.split_last() {
+        Some((0, rest)) => rest,
+        _ => frame,
+    };
+    if frame.len() > MAX_ENCODED_FRAME - 1 || frame.contains(&0) {
+        return None;
+    }
+    let mut payload = [0u8; MAX_ENCODED_FRAME];
+    let len = cobs::decode(frame, &mut payload).ok()?.frame_size();
+    if !(5..=MAX_FRAME_PAYLOAD).contains(&len) {
+        return None;
+    }
+    let (body, crc) = payload[..len].split_at(len - 4);
+    let mut crc_bytes = [0u8; 4];
+    crc_bytes.copy_from_slice(crc);
+    if CRC.checksum(body) != u32::from_le_bytes(crc_bytes) {
+        return None;
+    }
+    postcard::take_from_bytes::<u16>(body)
+        .ok()
+        .map(|(seq, _)| seq)
+}
+
+/// Splits a byte stream into frames at the `0x00` delimiter, in a fixed buffer: the one
+/// receiving path of the host, the jig and the simulator.
+///
+/// Bytes past [`MAX_ENCODED_FRAME`] without a delimiter are discarded up to the next `0x00`, and
+/// that frame is reported as [`FrameError::TooLong`]; empty frames (two delimiters in a row) are
+/// skipped.
+#[derive(Debug, Clone)]
+pub struct FrameAccumulator {
+    buf: [u8; MAX_ENCODED_FRAME],
+    len: usize,
+    overflow: bool,
+}
+
+impl Default for FrameAccumulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameAccumulator {
+    /// An empty accumulator.
+    pub const fn new() -> Self {
+        FrameAccumulator {
+            buf: [0; MAX_ENCODED_FRAME],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    /// Forgets a half-received frame (after a reconnect, say).
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.overflow = false;
+    }
+
+    /// Takes one byte; at a delimiter that ends a non-empty frame, returns the frame's bytes
+    /// (without the delimiter), or [`FrameError::TooLong`] if it overflowed.
+    pub fn push(&mut self, byte: u8) -> Option<Result<&[u8], FrameError>> {
+        if byte != 0 {
+            if self.len < self.buf.len() - 1 {
+                self.buf[self.len] = byte;
+                self.len += 1;
+            } else {
+                self.overflow = true;
+            }
+            return None;
+        }
+        let len = core::mem::replace(&mut self.len, 0);
+        if core::mem::replace(&mut self.overflow, false) {
+            return Some(Err(FrameError::TooLong));
+        }
+        if len == 0 {
+            return None;
+        }
+        Some(Ok(&self.buf[..len]))
+    }
+
+    /// Takes one byte and decodes the frame it completes, if any.
+    pub fn feed<T: DeserializeOwned>(&mut self, byte: u8) -> Option<Result<Packet<T>, FrameError>> {
+        self.push(byte).map(|f| f.and_then(decode_frame))
+    }
+}

@@ -6,22 +6,29 @@
 //! with a counter of its own. See `README.md` beside this crate for the byte-by-byte layout and a
 //! worked example.
 //!
-//! The crate has three parts:
+//! The crate has five parts:
 //! - [`message`]: the requests, replies, events and typed errors;
 //! - [`frame`]: encoding and decoding of one frame, with the CRC and the size bound;
-//! - [`schema`]: the schema hash that both sides exchange in the handshake.
+//! - [`schema`]: the schema hash that both sides exchange in the handshake;
+//! - [`range`]: the parameter ranges the jig accepts;
+//! - [`duration`]: how long each procedure takes on the jig, and when it reports progress.
 //!
 //! Invariant: the jig measures and the controller judges. Replies carry measurements in SI units
 //! (volts, amperes, ohms, kelvin; capacities in mAh as the gauge reports them), never verdicts.
 #![no_std]
 
+pub mod duration;
 pub mod frame;
 pub mod message;
+pub mod range;
 pub mod schema;
 
-pub use frame::{decode_frame, encode_frame, FrameError, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD};
+pub use frame::{
+    decode_frame, encode_frame, frame_seq, FrameAccumulator, FrameError, MAX_ENCODED_FRAME,
+    MAX_FRAME_PAYLOAD,
+};
 pub use message::*;
 pub use schema::schema_hash;
 
 /// Version of this protocol. A jig whose `Hello` reports another version is refused by the host.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;

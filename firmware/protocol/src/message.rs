@@ -17,6 +17,9 @@ pub const MAX_TOUCH_COLS: usize = 48;
 pub const LOG_TEXT: usize = 48;
 /// Most instruments a jig can report in its `Hello`.
 pub const MAX_INSTRUMENTS: usize = 8;
+/// Replies the jig keeps for [`Request::Resend`]: the last this many replies it sent, replies to
+/// `Resend` itself excepted.
+pub const KEPT_REPLIES: usize = 32;
 /// The USB-C pins the continuity procedure measures, in this order.
 pub const CONTINUITY_PINS: [PortPin; 8] = [
     PortPin::Vbus,
@@ -139,23 +142,39 @@ pub enum Request {
         /// Time the backlight current gets to settle, ms.
         settle_ms: u32,
     },
-    /// Stop the procedure running on a channel; it answers [`JigError::Aborted`].
+    /// Stop the procedure running on a channel; it answers [`JigError::Aborted`] before this
+    /// request's [`Reply::Done`]. A state request: `Done` also when the channel was idle or the
+    /// slot empty.
     Abort {
         /// Slot index.
         slot: u8,
         /// Channel to stop.
         channel: Channel,
     },
-    /// Testing of the slot is over: release the clamp so the operator can take the phone.
+    /// Testing of the slot is over: stop its procedures (each answers [`JigError::Aborted`]
+    /// first), release the clamp so the operator can take the phone, answer [`Reply::Done`]. From
+    /// then on the slot reports [`PhoneState::Released`] until the phone is taken out. A state
+    /// request: `Done` also for an empty or already released slot.
     Release {
         /// Slot index.
         slot: u8,
+    },
+    /// Send again the reply to the request numbered `seq`: answered, under this request's own
+    /// sequence number, with a copy of that reply if the jig still keeps it, with
+    /// [`Reply::Pending`] while that request still runs, or with [`JigError::UnknownSeq`] when the
+    /// jig never received it or no longer keeps its reply.
+    Resend {
+        /// Sequence number of the earlier request.
+        seq: u16,
     },
 }
 
 impl Request {
     /// True when sending the request twice has the same effect as sending it once, so the
     /// host may retry it after a timeout. Procedures that load, power or drive the phone are not.
+    /// `Abort` names a state to reach (the channel idle), so sending it twice is harmless too.
+    /// `Release` is not: between two of them the operator may take the released phone out and
+    /// seat the next, which a second `Release` would release untested; recover it with `Resend`.
     pub fn is_idempotent(&self) -> bool {
         !matches!(
             self,
@@ -163,15 +182,35 @@ impl Request {
                 | Request::PortCharge { .. }
                 | Request::ScreenBacklight { .. }
                 | Request::ScreenTouch { .. }
-                | Request::Abort { .. }
                 | Request::Release { .. }
         )
+    }
+
+    /// The channel a procedure occupies on its slot while it runs (and that a
+    /// [`JigError::Busy`] names); `None` for requests that occupy no channel.
+    pub fn channel(&self) -> Option<Channel> {
+        match self {
+            Request::BatteryGauge { .. } | Request::BatteryDcir { .. } => Some(Channel::Battery),
+            Request::PortCc { .. }
+            | Request::PortContinuity { .. }
+            | Request::PortCharge { .. } => Some(Channel::Port),
+            Request::ScreenTouch { .. }
+            | Request::TouchRow { .. }
+            | Request::ScreenBacklight { .. } => Some(Channel::Screen),
+            Request::Hello
+            | Request::Ping { .. }
+            | Request::SlotStatus { .. }
+            | Request::Identify { .. }
+            | Request::Abort { .. }
+            | Request::Release { .. }
+            | Request::Resend { .. } => None,
+        }
     }
 
     /// The slot the request addresses, if any.
     pub fn slot(&self) -> Option<u8> {
         match self {
-            Request::Hello | Request::Ping { .. } => None,
+            Request::Hello | Request::Ping { .. } | Request::Resend { .. } => None,
             Request::SlotStatus { slot }
             | Request::Identify { slot }
             | Request::BatteryGauge { slot }
@@ -188,7 +227,7 @@ impl Request {
     }
 
     /// Every name [`Request::procedure`] gives, in the order of the variants.
-    pub const PROCEDURES: [&'static str; 14] = [
+    pub const PROCEDURES: [&'static str; 15] = [
         "hello",
         "ping",
         "slot.status",
@@ -203,6 +242,7 @@ impl Request {
         "screen.backlight",
         "abort",
         "release",
+        "resend",
     ];
 
     /// The procedure name used in plans, records and logs.
@@ -222,6 +262,7 @@ impl Request {
             Request::ScreenBacklight { .. } => "screen.backlight",
             Request::Abort { .. } => "abort",
             Request::Release { .. } => "release",
+            Request::Resend { .. } => "resend",
         }
     }
 }
@@ -269,6 +310,11 @@ pub enum Reply {
     Done,
     /// The request failed.
     Error(JigError),
+    /// Answer to [`Request::Resend`] while the earlier request still runs.
+    Pending {
+        /// Jig time the procedure still needs at most, ms.
+        remaining_ms: u32,
+    },
 }
 
 /// Typed failure of a request.
@@ -286,6 +332,11 @@ pub enum JigError {
     HardwareFault(Instrument),
     /// The procedure was stopped by [`Request::Abort`] or because the phone was removed.
     Aborted,
+    /// [`Request::TouchRow`] before a completed [`Request::ScreenTouch`] on this phone.
+    NoScan,
+    /// [`Request::Resend`] names a request the jig never received or whose reply it no longer
+    /// keeps.
+    UnknownSeq,
 }
 
 /// Instruments a jig may carry.
@@ -355,11 +406,23 @@ pub struct Hello {
     pub boot_id: u32,
 }
 
+/// Where a slot's phone is.
+#[derive(Serialize, Deserialize, Schema, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneState {
+    /// No phone (presence switch open).
+    Empty,
+    /// A phone is seated and clamped: it can be tested.
+    Seated,
+    /// The phone tested last is still in the slot, released and waiting to be taken out; it
+    /// cannot be tested (procedures answer [`JigError::NoPhone`]).
+    Released,
+}
+
 /// State of one slot.
 #[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
 pub struct SlotStatus {
-    /// A phone is seated (presence switch closed).
-    pub phone_present: bool,
+    /// Where the slot's phone is.
+    pub phone: PhoneState,
     /// Channels with a procedure running.
     pub busy: Vec<Channel, 3>, // capacity folded into the schema hash
 }
@@ -517,12 +580,12 @@ pub struct Backlight {
 /// Something that happened on the jig.
 #[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
 pub enum Event {
-    /// The jig (re)started; sent once after boot.
+    /// The jig (re)started; sent once after boot, as event number 0.
     Booted {
         /// The new boot id.
         boot_id: u32,
     },
-    /// A phone was seated in a slot.
+    /// A phone was seated in a slot, or found seated at boot.
     PhoneInserted {
         /// Slot index.
         slot: u8,
@@ -532,13 +595,13 @@ pub enum Event {
         /// Slot index.
         slot: u8,
     },
-    /// Progress of a long procedure.
+    /// Progress of a procedure that [`Request::reports_progress`], sent before its reply.
     Progress {
         /// Slot index.
         slot: u8,
         /// Channel.
         channel: Channel,
-        /// 0-100.
+        /// Jig time elapsed over [`Request::nominal_ms`], 10-99, at each 10-point mark.
         percent: u8,
     },
     /// A line of the jig's log.

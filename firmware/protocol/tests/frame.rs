@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use benchline_protocol::{
     decode_frame, encode_frame, frame::crc32, Backlight, Cc, Channel, Charge, Continuity, Dcir,
     Event, FrameError, Gauge, Hello, Identity, Instrument, JigError, JigKind, JigMsg, LogLevel,
-    Packet, PinReading, PortPin, Reply, Request, RpLevel, SlotStatus, Text, TouchRow, TouchScan,
-    MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
+    Packet, PhoneState, PinReading, PortPin, Reply, Request, RpLevel, SlotStatus, Text, TouchRow,
+    TouchScan, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -143,6 +143,8 @@ fn any_jig_error() -> impl Strategy<Value = JigError> {
         Just(JigError::NoPhone),
         any_instrument().prop_map(JigError::HardwareFault),
         Just(JigError::Aborted),
+        Just(JigError::NoScan),
+        Just(JigError::UnknownSeq),
     ]
 }
 
@@ -179,6 +181,7 @@ fn any_request() -> impl Strategy<Value = Request> {
             .prop_map(|(slot, settle_ms)| Request::ScreenBacklight { slot, settle_ms }),
         (any::<u8>(), any_channel()).prop_map(|(slot, channel)| Request::Abort { slot, channel }),
         any::<u8>().prop_map(|slot| Request::Release { slot }),
+        any::<u16>().prop_map(|seq| Request::Resend { seq }),
     ]
 }
 
@@ -261,12 +264,15 @@ fn any_reply() -> impl Strategy<Value = Reply> {
     prop_oneof![
         any_hello().prop_map(Reply::Hello),
         any::<u32>().prop_map(|nonce| Reply::Pong { nonce }),
-        (any::<bool>(), any_vec::<_, 3>(any_channel())).prop_map(|(phone_present, busy)| {
-            Reply::Slot(SlotStatus {
-                phone_present,
-                busy,
-            })
-        }),
+        (
+            prop_oneof![
+                Just(PhoneState::Empty),
+                Just(PhoneState::Seated),
+                Just(PhoneState::Released)
+            ],
+            any_vec::<_, 3>(any_channel())
+        )
+            .prop_map(|(phone, busy)| Reply::Slot(SlotStatus { phone, busy })),
         (any_text(), any_text(), any_text()).prop_map(|(model, imei, serial)| Reply::Identity(
             Identity {
                 model,
@@ -316,6 +322,7 @@ fn any_reply() -> impl Strategy<Value = Reply> {
         })),
         Just(Reply::Done),
         any_jig_error().prop_map(Reply::Error),
+        any::<u32>().prop_map(|remaining_ms| Reply::Pending { remaining_ms }),
     ]
 }
 

@@ -1,27 +1,29 @@
-//! Keeps `README.md` true: the constants, the variant tables and the worked example frames it
-//! shows are checked here against the code, byte for byte.
+//! Keeps `README.md` true: the constants, the variant tables, the channel, range and duration
+//! tables and the worked example frames it shows are checked here against the code, byte for
+//! byte. (The behaviour of section 9 is checked against the firmware in `firmware/sim/tests`.)
 //!
 //! When a message layout changes on purpose, run
 //! `cargo run -p benchline-protocol --example wire_examples` and update the README and the
 //! expected bytes below together.
 
 use benchline_protocol::{
-    decode_frame, frame::crc32, schema_hash, Channel, Event, Hello, Instrument, JigError, JigKind,
-    JigMsg, LogLevel, Packet, PortPin, Reply, Request, RpLevel, MAX_ENCODED_FRAME,
-    MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS, PROTOCOL_VERSION,
+    decode_frame, duration, frame::crc32, range, schema_hash, Channel, Event, Hello, Instrument,
+    JigError, JigKind, JigMsg, LogLevel, Packet, PhoneState, PortPin, Reply, Request, RpLevel,
+    KEPT_REPLIES, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
+    PROTOCOL_VERSION,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 mod common {
     pub mod worked;
 }
-use common::worked::{hello_reply, hex, stages};
+use common::worked::{hello_reply, hex, released_status, stages};
 
 const README: &str = include_str!("../README.md");
 
 /// The schema hash published in the README. Changing any message layout changes it; the README
 /// (constants table, handshake section, example (c)) must then be updated with it.
-const SCHEMA_HASH: u64 = 0xAF1F_2DA2_E606_C669;
+const SCHEMA_HASH: u64 = 0x832A_93FB_72EB_AF11;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -68,7 +70,7 @@ where
 
 #[test]
 fn constants_match_readme() -> TestResult {
-    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(PROTOCOL_VERSION, 2);
     assert_eq!(
         schema_hash(),
         SCHEMA_HASH,
@@ -84,9 +86,27 @@ fn constants_match_readme() -> TestResult {
         ("MAX_TEXT", MAX_TEXT as u64),
         ("MAX_TOUCH_COLS", MAX_TOUCH_COLS as u64),
         ("MAX_INSTRUMENTS", MAX_INSTRUMENTS as u64),
+        ("KEPT_REPLIES", KEPT_REPLIES as u64),
+        ("CONTENTION_MS", duration::CONTENTION_MS.into()),
+        ("PROGRESS_MIN_MS", duration::PROGRESS_MIN_MS.into()),
+        ("PROGRESS_STEP_PCT", duration::PROGRESS_STEP_PCT.into()),
     ] {
         readme_has(&format!("| `{name}` | `{value}` |"))?;
     }
+    readme_has(&format!("`KEPT_REPLIES` (**{KEPT_REPLIES}**)"))?;
+    readme_has(&format!(
+        "`CONTENTION_MS` (**{}** ms)",
+        duration::CONTENTION_MS
+    ))?;
+    readme_has(&format!(
+        "`PROGRESS_MIN_MS` (**{}** ms)",
+        duration::PROGRESS_MIN_MS
+    ))?;
+    readme_has(&format!(
+        "`PROGRESS_STEP_PCT` (**{}**)",
+        duration::PROGRESS_STEP_PCT
+    ))?;
+    readme_has(&format!("`PROTOCOL_VERSION` (**{PROTOCOL_VERSION}**)"))?;
     readme_has(&format!("| `schema_hash()` | `0x{:016X}` |", schema_hash()))?;
     readme_has(&format!("its own **`0x{:016X}`**", schema_hash()))?;
     readme_has(&format!("`MAX_FRAME_PAYLOAD` = **{MAX_FRAME_PAYLOAD}**"))?;
@@ -147,17 +167,24 @@ fn example_c_handshake() -> TestResult {
         &hello_reply()?,
         &Expected {
             postcard:
-                "00 00 00 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
+                "00 00 00 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
                        30 30 31 04 02 00 01 F8 AC D1 91 01",
-            crc: 0x2FC1_427D,
+            crc: 0xA46C_5BC8,
             cobs:
-                "01 01 01 12 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
-                   30 30 31 04 02 0B 01 F8 AC D1 91 01 7D 42 C1 2F",
-            frame: "01 01 01 12 01 E9 8C 9B B0 AE B4 CB 8F AF 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
-                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 7D 42 C1 2F 00",
+                "01 01 01 12 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
+                   30 30 31 04 02 0B 01 F8 AC D1 91 01 C8 5B 6C A4",
+            frame: "01 01 01 12 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
+                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 C8 5B 6C A4 00",
         },
     )?;
-    readme_has("E9 8C 9B B0 AE B4 CB 8F AF 01 schema_hash = 0xAF1F2DA2E606C669")?;
+    readme_has(&format!(
+        "91 DE AE 97 B7 FF A4 95 83 01 schema_hash = 0x{:016X}",
+        schema_hash()
+    ))?;
+    readme_has(&format!(
+        "          {PROTOCOL_VERSION:02X}                            protocol_version = \
+         {PROTOCOL_VERSION}"
+    ))?;
 
     check_example(
         &Packet {
@@ -171,6 +198,43 @@ fn example_c_handshake() -> TestResult {
             crc: 0x2FBA_BD36,
             cobs: "01 02 01 0A F8 AC D1 91 01 36 BD BA 2F",
             frame: "01 02 01 0A F8 AC D1 91 01 36 BD BA 2F 00",
+        },
+    )
+}
+
+#[test]
+fn example_d_resend_pending_and_released() -> TestResult {
+    check_example(
+        &Packet {
+            seq: 8,
+            msg: Request::Resend { seq: 7 },
+        },
+        &Expected {
+            postcard: "08 0E 07",
+            crc: 0xF1B5_3087,
+            cobs: "08 08 0E 07 87 30 B5 F1",
+            frame: "08 08 0E 07 87 30 B5 F1 00",
+        },
+    )?;
+    check_example(
+        &Packet {
+            seq: 8,
+            msg: JigMsg::Reply(Reply::Pending { remaining_ms: 8050 }),
+        },
+        &Expected {
+            postcard: "08 00 0E F2 3E",
+            crc: 0x1B27_0F42,
+            cobs: "02 08 08 0E F2 3E 42 0F 27 1B",
+            frame: "02 08 08 0E F2 3E 42 0F 27 1B 00",
+        },
+    )?;
+    check_example(
+        &released_status(),
+        &Expected {
+            postcard: "09 00 02 02 00",
+            crc: 0xFA80_2380,
+            cobs: "02 09 03 02 02 05 80 23 80 FA",
+            frame: "02 09 03 02 02 05 80 23 80 FA 00",
         },
     )
 }
@@ -265,6 +329,7 @@ fn request_table_matches_code() -> TestResult {
         ),
         ("Abort", Request::Abort { slot: 0, channel }),
         ("Release", Request::Release { slot: 0 }),
+        ("Resend", Request::Resend { seq: 0 }),
     ];
     let heading = "### `Request`";
     check_table(heading, &requests)?;
@@ -288,6 +353,150 @@ fn request_table_matches_code() -> TestResult {
     // The list the host checks fault specs against names every request, in order.
     let names: Vec<&str> = requests.iter().map(|(_, r)| r.procedure()).collect();
     assert_eq!(names, Request::PROCEDURES);
+
+    // Section 9.2: the procedure-to-channel table, one row per request and no other.
+    let channels = section("### 9.2 ")?;
+    for (name, request) in &requests {
+        let channel = request
+            .channel()
+            .map_or("none".to_string(), |c| format!("`{}`", c.as_str()));
+        let want = format!("| `{name}` | `{}` | {channel} |", request.procedure());
+        assert!(
+            channels.lines().any(|l| l == want),
+            "README.md section 9.2 has no row {want:?}"
+        );
+    }
+    let rows = channels.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows, requests.len(), "README.md section 9.2: row count");
+    Ok(())
+}
+
+#[test]
+fn parameter_ranges_match_readme() -> TestResult {
+    let table = section("### 9.3 ")?;
+    let ranges: [(&str, u64, u64); 5] = [
+        (
+            "DCIR_MA",
+            (*range::DCIR_MA.start()).into(),
+            (*range::DCIR_MA.end()).into(),
+        ),
+        (
+            "DCIR_LOW_MS",
+            (*range::DCIR_LOW_MS.start()).into(),
+            (*range::DCIR_LOW_MS.end()).into(),
+        ),
+        (
+            "DCIR_HIGH_MS",
+            (*range::DCIR_HIGH_MS.start()).into(),
+            (*range::DCIR_HIGH_MS.end()).into(),
+        ),
+        (
+            "CHARGE_SETTLE_MS",
+            (*range::CHARGE_SETTLE_MS.start()).into(),
+            (*range::CHARGE_SETTLE_MS.end()).into(),
+        ),
+        (
+            "BACKLIGHT_SETTLE_MS",
+            (*range::BACKLIGHT_SETTLE_MS.start()).into(),
+            (*range::BACKLIGHT_SETTLE_MS.end()).into(),
+        ),
+    ];
+    for (name, min, max) in ranges {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{name}` |")))
+            .ok_or_else(|| format!("README.md section 9.3 has no row for {name}"))?;
+        assert!(
+            line.contains(&format!("| {min} | {max} |")),
+            "README.md section 9.3, {name}: want {min}..={max} in {line:?}"
+        );
+    }
+    let rows = table.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows, ranges.len(), "README.md section 9.3: row count");
+    readme_has(&format!(
+        "a step of at least `DCIR_MIN_STEP_MA` (**{}** mA)",
+        range::DCIR_MIN_STEP_MA
+    ))?;
+    Ok(())
+}
+
+#[test]
+fn durations_match_readme() -> TestResult {
+    let table = section("### 9.7 ")?;
+    let row = |start: &str| -> Result<&str, String> {
+        table
+            .lines()
+            .find(|l| l.starts_with(start))
+            .ok_or_else(|| format!("README.md section 9.7 has no row {start:?}"))
+    };
+    let state = [
+        Request::Hello,
+        Request::Ping { nonce: 0 },
+        Request::SlotStatus { slot: 0 },
+        Request::Abort {
+            slot: 0,
+            channel: Channel::Port,
+        },
+        Request::Release { slot: 0 },
+        Request::Resend { seq: 0 },
+    ];
+    for r in &state {
+        assert_eq!(r.nominal_ms(), duration::STATE_MS, "{r:?}");
+    }
+    row(&format!(
+        "| `Hello`, `Ping`, `SlotStatus`, `Abort`, `Release`, `Resend` | {} |",
+        duration::STATE_MS
+    ))?;
+    for (name, request) in [
+        ("Identify", Request::Identify { slot: 0 }),
+        ("BatteryGauge", Request::BatteryGauge { slot: 0 }),
+        ("PortCc", Request::PortCc { slot: 0 }),
+        ("PortContinuity", Request::PortContinuity { slot: 0 }),
+        ("ScreenTouch", Request::ScreenTouch { slot: 0 }),
+        ("TouchRow", Request::TouchRow { slot: 0, row: 0 }),
+    ] {
+        row(&format!("| `{name}` | {} |", request.nominal_ms()))?;
+    }
+    let dcir = Request::BatteryDcir {
+        slot: 0,
+        low_ma: 800,
+        low_ms: 10_000,
+        high_ma: 4000,
+        high_ms: 1_000,
+    };
+    assert_eq!(dcir.nominal_ms(), 11_000 + duration::DCIR_OVERHEAD_MS);
+    row(&format!(
+        "| `BatteryDcir` | `low_ms + high_ms + {}` |",
+        duration::DCIR_OVERHEAD_MS
+    ))?;
+    for (name, request) in [
+        (
+            "PortCharge",
+            Request::PortCharge {
+                slot: 0,
+                settle_ms: 1_000,
+            },
+        ),
+        (
+            "ScreenBacklight",
+            Request::ScreenBacklight {
+                slot: 0,
+                settle_ms: 1_000,
+            },
+        ),
+    ] {
+        assert_eq!(
+            request.nominal_ms(),
+            1_000 + duration::SETTLE_OVERHEAD_MS,
+            "{name}"
+        );
+        row(&format!(
+            "| `{name}` | `settle_ms + {}` |",
+            duration::SETTLE_OVERHEAD_MS
+        ))?;
+    }
+    let rows = table.lines().filter(|l| l.starts_with("| `")).count();
+    assert_eq!(rows, 10, "README.md section 9.7: row count");
     Ok(())
 }
 
@@ -319,7 +528,7 @@ fn jig_msg_tables_match_code() -> TestResult {
             (
                 "Slot",
                 Reply::Slot(benchline_protocol::SlotStatus {
-                    phone_present: false,
+                    phone: PhoneState::Empty,
                     busy: heapless::Vec::new(),
                 }),
             ),
@@ -395,6 +604,7 @@ fn jig_msg_tables_match_code() -> TestResult {
             ),
             ("Done", Reply::Done),
             ("Error", Reply::Error(JigError::Aborted)),
+            ("Pending", Reply::Pending { remaining_ms: 0 }),
         ],
     )?;
     check_table(
@@ -433,6 +643,16 @@ fn small_enum_tables_match_code() -> TestResult {
             ("NoPhone", JigError::NoPhone),
             ("HardwareFault", JigError::HardwareFault(Instrument::Gauge)),
             ("Aborted", JigError::Aborted),
+            ("NoScan", JigError::NoScan),
+            ("UnknownSeq", JigError::UnknownSeq),
+        ],
+    )?;
+    check_table(
+        "#### `PhoneState`",
+        &[
+            ("Empty", PhoneState::Empty),
+            ("Seated", PhoneState::Seated),
+            ("Released", PhoneState::Released),
         ],
     )?;
     check_table(

@@ -1,5 +1,9 @@
 //! The simulated I2C bus: the TCA9548A slot multiplexer at 0x70, and behind the selected channel
 //! the device models of that slot. An address nobody answers gets a NACK, as on a real bus.
+//!
+//! A transaction takes jig time as on a real bus at [`Rig::bus_hz`]: nine clocks per byte (eight
+//! bits and the acknowledge), the address byte of every operation included, plus a start and a
+//! stop. The firmware's bus work therefore counts in its procedures' durations.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,6 +33,16 @@ impl embedded_hal::i2c::ErrorType for SimBus {
     type Error = ErrorKind;
 }
 
+/// Jig time a transaction of `bytes` bytes (address bytes included) takes at `hz`, us; zero when
+/// `hz` is zero (bus time not modelled).
+pub fn transfer_us(bytes: usize, hz: u32) -> u64 {
+    if hz == 0 {
+        return 0;
+    }
+    let clocks = bytes as u64 * 9 + 2;
+    (clocks * 1_000_000).div_ceil(u64::from(hz))
+}
+
 fn nack(_: Nack) -> ErrorKind {
     ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address)
 }
@@ -40,6 +54,17 @@ impl I2c for SimBus {
         operations: &mut [Operation<'_>],
     ) -> Result<(), ErrorKind> {
         let mut rig = self.rig.borrow_mut();
+        let bytes: usize = operations
+            .iter()
+            .map(|op| {
+                1 + match op {
+                    Operation::Write(data) => data.len(),
+                    Operation::Read(buf) => buf.len(),
+                }
+            })
+            .sum();
+        let bus_us = transfer_us(bytes, rig.bus_hz);
+        rig.clock.advance(bus_us);
         if address == MUX_ADDR {
             for op in operations {
                 match op {

@@ -6,7 +6,9 @@
 //!
 //! Time is physical (a DCIR pulse takes 11 s of jig time) and scaled by a time-scale factor:
 //! 1 runs in real time, 0.01 a hundred times faster, 0 as fast as possible (virtual time that
-//! jumps to the next deadline whenever the jig is idle).
+//! jumps to the next deadline whenever the jig is idle). Busy-wait delays and I2C transactions
+//! (at [`rig::BUS_HZ`]) take the jig time they take on real hardware, so the procedures'
+//! durations can be checked against `Request::nominal_ms`.
 //!
 //! Stated tolerances of the measurements against a phone's truth (tested in `tests/truth.rs`):
 //! state of health +-0.1 % (integer mAh registers), cycle count exact, DCIR +-(1 mOhm + 2 %),

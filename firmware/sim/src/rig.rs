@@ -62,7 +62,14 @@ pub struct Rig {
     pub clock: SimClock,
     /// Measurement noise.
     pub rng: ChaCha8Rng,
+    /// I2C clock, Hz: every transaction takes the jig time it would take on a real bus at this
+    /// speed. [`Rig::new`] sets the standard-mode 100 kHz of the SMBus gauge; 0 makes
+    /// transactions take no time.
+    pub bus_hz: u32,
 }
+
+/// I2C clock of the jig's bus, Hz (SMBus and standard mode).
+pub const BUS_HZ: u32 = 100_000;
 
 impl Rig {
     /// A jig with `slots` empty slots.
@@ -79,6 +86,7 @@ impl Rig {
             mux: None,
             clock,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            bus_hz: BUS_HZ,
         }))
     }
 

@@ -65,9 +65,22 @@ pub(crate) struct RunArgs {
     /// Inject a fault into every simulated jig (repeatable); see `benchctl sim-jig --help`.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<Fault>,
+    /// Damage this fraction of the bytes on every simulated jig's line, both ways, at random
+    /// (seeded by --seed): a bit flipped, a byte dropped, doubled or followed by a random byte.
+    /// A fraction from 0 to 1: 0.001 = 0.1 % of bytes.
+    #[arg(long, value_name = "RATE", value_parser = sim::parse_rate)]
+    noise: Option<f64>,
+    /// Probability per byte that a simulated jig's line falls silent for 50-300 ms (the bytes
+    /// are held, not lost); a fraction from 0 to 1.
+    #[arg(long, value_name = "RATE", value_parser = sim::parse_rate)]
+    noise_stall: Option<f64>,
     /// How long a jig gets to answer beyond a procedure's physical duration, ms.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     timeout_margin: u64,
+    /// On SIGINT or SIGTERM, how long the phones under test get to finish before they are
+    /// abandoned (and named for a retest), s. A second signal stops at once.
+    #[arg(long, value_name = "S", default_value_t = 60)]
+    stop_grace: u64,
     #[command(flatten)]
     data: DataArg,
 }
@@ -99,6 +112,15 @@ pub(crate) struct SimJigArgs {
     /// drop, corrupt, truncate, garbage, reset, hang=MS, unplug=MS.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<Fault>,
+    /// Damage this fraction of the bytes on the line, both ways, at random (seeded by --seed):
+    /// a bit flipped, a byte dropped, doubled or followed by a random byte. A fraction from 0
+    /// to 1: 0.001 = 0.1 % of bytes.
+    #[arg(long, value_name = "RATE", value_parser = sim::parse_rate)]
+    noise: Option<f64>,
+    /// Probability per byte that the line falls silent for 50-300 ms of real time (nothing read
+    /// or written; the bytes are held, not lost); a fraction from 0 to 1.
+    #[arg(long, value_name = "RATE", value_parser = sim::parse_rate)]
+    noise_stall: Option<f64>,
     /// Announce this protocol version (to test how hosts refuse incompatible firmware).
     #[arg(long, value_name = "V", default_value_t = benchline_protocol::PROTOCOL_VERSION)]
     protocol_version: u16,
@@ -115,6 +137,16 @@ struct Printed<'a> {
     store: Option<store::Stored>,
 }
 
+/// The line noise that `--noise` and `--noise-stall` ask for, if any.
+fn line_noise(rate: Option<f64>, stall: Option<f64>, seed: u64) -> Option<sim::Noise> {
+    if rate.is_none() && stall.is_none() {
+        return None;
+    }
+    let mut noise = sim::Noise::new(rate.unwrap_or(0.0), seed);
+    noise.stall_rate = stall.unwrap_or(0.0);
+    Some(noise)
+}
+
 fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure> {
     match path {
         Some(p) => benchline_sim::Library::load(p).map_err(bad_input),
@@ -126,6 +158,11 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     if a.sim == 0 && a.ports.is_empty() {
         return Err(bad_input(anyhow::anyhow!(
             "nothing to run: give --sim N for a simulated line or --port PATH for each jig"
+        )));
+    }
+    if a.sim == 0 && (a.noise.is_some() || a.noise_stall.is_some()) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--noise and --noise-stall act on simulated jigs only: add --sim N"
         )));
     }
     if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
@@ -156,6 +193,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         sim: a.sim,
         sim_slots: usize::from(a.slots),
         sim_faults: a.faults,
+        sim_noise: line_noise(a.noise, a.noise_stall, a.seed),
         library,
         count: a.count.map(|c| c as usize),
         seed: a.seed,
@@ -175,8 +213,39 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         sim_once: false,
         station: run::station_name(),
         store: Some(writer),
+        stop: None,
+        grace: Duration::from_secs(a.stop_grace),
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // SIGINT / SIGTERM: take no new phones and let the ones under test finish; a second
+    // signal stops at once. Either way, everything committed stays committed.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
+    let opts = RunOptions {
+        stop: Some(stop_rx),
+        ..opts
+    };
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!("cannot watch for SIGINT/SIGTERM; they will stop benchctl at once");
+            return;
+        };
+        for level in [run::Stop::Drain, run::Stop::Now] {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if level == run::Stop::Now {
+                tracing::warn!("second signal: stopping at once");
+            }
+            if stop_tx.send(level).is_err() {
+                return;
+            }
+        }
+    });
     let stdout = std::io::stdout();
     let mut write_error = None;
     let summary = rt.block_on(run::run(opts, |record, stored| {
@@ -281,6 +350,7 @@ pub(crate) fn cmd_sim_jig(a: SimJigArgs) -> Result<(), Failure> {
         feeder: Feeder::new(library.phones, a.seed, a.count),
         handling_ms: 2_000,
         babble: a.babble,
+        noise: line_noise(a.noise, a.noise_stall, a.seed),
     })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", handle.path.display())

@@ -8,7 +8,7 @@ use benchline_protocol::{
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 use heapless::Vec;
 
-use super::{after_ms, OrFault, Step};
+use super::{OrFault, Step};
 use crate::board::Board;
 use crate::driver::ads1115;
 
@@ -23,19 +23,18 @@ pub struct Continuity {
 }
 
 impl Continuity {
-    /// Selects the first pin and returns the job with its first wake-up time.
+    /// Selects the first pin and returns the job with its first wait, ms.
     pub fn start<B, O: OutputPin, I, D>(
         board: &mut Board<B, O, I, D>,
         slot: u8,
-        now_us: u64,
-    ) -> Result<(Self, u64), JigError> {
+    ) -> Result<(Self, u32), JigError> {
         select_pin(board, slot, 0)?;
         Ok((
             Continuity {
                 next_pin: 0,
                 readings: Vec::new(),
             },
-            after_ms(now_us, SETTLE_MS),
+            SETTLE_MS,
         ))
     }
 
@@ -44,7 +43,6 @@ impl Continuity {
         &mut self,
         board: &mut Board<B, O, I, D>,
         slot: u8,
-        now_us: u64,
     ) -> Result<Step, JigError> {
         let pin = CONTINUITY_PINS
             .get(self.next_pin)
@@ -68,7 +66,7 @@ impl Continuity {
         self.next_pin += 1;
         if self.next_pin < CONTINUITY_PINS.len() {
             select_pin(board, slot, self.next_pin)?;
-            return Ok(Step::WakeAt(after_ms(now_us, SETTLE_MS)));
+            return Ok(Step::Wait(SETTLE_MS));
         }
         if let Some(p) = board.slots.get_mut(usize::from(slot)) {
             p.cont_en.set_low().or_fault(Instrument::Continuity)?;

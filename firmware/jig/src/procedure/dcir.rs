@@ -5,12 +5,13 @@
 use benchline_protocol::{Instrument, JigError, Reply};
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 
-use super::{after_ms, OrFault, Step};
+use super::{OrFault, Step};
 use crate::board::Board;
 use crate::driver::{ina226, mcp4725};
 
-/// Smallest current step that gives a meaningful resistance, A.
-const MIN_DELTA_A: f32 = 0.010;
+/// Smallest current step that gives a meaningful resistance, A (the request's own step is
+/// checked against the same bound before anything runs).
+const MIN_DELTA_A: f32 = benchline_protocol::range::DCIR_MIN_STEP_MA as f32 / 1000.0;
 
 /// State of a DCIR measurement.
 #[derive(Debug)]
@@ -27,16 +28,17 @@ enum Phase {
 }
 
 impl Dcir {
-    /// Applies the low step and returns the job with its first wake-up time.
+    /// Applies the low step and returns the job with its first wait (the low step), ms. The
+    /// jig checks the parameters against `benchline_protocol::range` before; a second step that
+    /// is not above the first is refused here too.
     pub fn start<B: I2c, O, I, D>(
         board: &mut Board<B, O, I, D>,
-        now_us: u64,
         low_ma: u16,
         low_ms: u32,
         high_ma: u16,
         high_ms: u32,
-    ) -> Result<(Self, u64), JigError> {
-        if low_ma >= high_ma || high_ma == 0 {
+    ) -> Result<(Self, u32), JigError> {
+        if low_ma >= high_ma {
             return Err(JigError::BadRequest);
         }
         mcp4725::set_load_ma(&mut board.i2c, u32::from(low_ma)).or_fault(Instrument::Load)?;
@@ -46,7 +48,7 @@ impl Dcir {
                 high_ma,
                 high_ms,
             },
-            after_ms(now_us, low_ms),
+            low_ms,
         ))
     }
 
@@ -54,7 +56,6 @@ impl Dcir {
     pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
         &mut self,
         board: &mut Board<B, O, I, D>,
-        now_us: u64,
     ) -> Result<Step, JigError> {
         let v = ina226::bus_voltage(&mut board.i2c, ina226::Fit::BATTERY)
             .or_fault(Instrument::PowerMonitor)?;
@@ -65,7 +66,7 @@ impl Dcir {
                 mcp4725::set_load_ma(&mut board.i2c, u32::from(self.high_ma))
                     .or_fault(Instrument::Load)?;
                 self.phase = Phase::High { v1: v, i1: i };
-                Ok(Step::WakeAt(after_ms(now_us, self.high_ms)))
+                Ok(Step::Wait(self.high_ms))
             }
             Phase::High { v1, i1 } => {
                 mcp4725::set_load_ma(&mut board.i2c, 0).or_fault(Instrument::Load)?;
@@ -81,14 +82,6 @@ impl Dcir {
                     resistance_ohm: (v1 - v) / (i - i1),
                 })))
             }
-        }
-    }
-
-    /// Fraction done, 0-100, for progress events.
-    pub fn percent(&self) -> u8 {
-        match self.phase {
-            Phase::Low => 0,
-            Phase::High { .. } => 90,
         }
     }
 }

@@ -5,7 +5,7 @@
 use benchline_protocol::{Backlight, Charge, Instrument, JigError, Reply};
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 
-use super::{after_ms, OrFault, Step};
+use super::{OrFault, Step};
 use crate::board::{Board, SlotPins};
 use crate::driver::ina226;
 
@@ -46,14 +46,13 @@ impl Powered {
         self.supply
     }
 
-    /// Switches the supply on.
+    /// Switches the supply on; the job then waits `settle_ms`.
     pub fn start<B, O: OutputPin, I, D>(
         board: &mut Board<B, O, I, D>,
         slot: u8,
-        now_us: u64,
         supply: Supply,
         settle_ms: u32,
-    ) -> Result<(Self, u64), JigError> {
+    ) -> Result<(Self, u32), JigError> {
         let pins = board
             .slots
             .get_mut(usize::from(slot))
@@ -62,7 +61,7 @@ impl Powered {
             .pin(pins)
             .set_high()
             .or_fault(Instrument::PowerMonitor)?;
-        Ok((Powered { supply }, after_ms(now_us, settle_ms)))
+        Ok((Powered { supply }, settle_ms))
     }
 
     /// Measures and switches the supply off (also when the monitor fails).
@@ -70,7 +69,6 @@ impl Powered {
         &mut self,
         board: &mut Board<B, O, I, D>,
         slot: u8,
-        _now_us: u64,
     ) -> Result<Step, JigError> {
         let fit = self.supply.fit();
         let volts = ina226::bus_voltage(&mut board.i2c, fit).or_fault(Instrument::PowerMonitor);

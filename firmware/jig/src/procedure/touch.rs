@@ -21,17 +21,17 @@ pub struct Touch {
 }
 
 impl Touch {
-    /// Starts the scan.
+    /// Starts the scan; the job then polls it every [`POLL_MS`].
     pub fn start<B: I2c, O, I, D>(
         board: &mut Board<B, O, I, D>,
         now_us: u64,
-    ) -> Result<(Self, u64), JigError> {
+    ) -> Result<(Self, u32), JigError> {
         touch::start_scan(&mut board.i2c).or_fault(Instrument::TouchIc)?;
         Ok((
             Touch {
                 give_up_at: after_ms(now_us, TIMEOUT_MS),
             },
-            after_ms(now_us, POLL_MS),
+            POLL_MS,
         ))
     }
 
@@ -52,6 +52,6 @@ impl Touch {
         if now_us >= self.give_up_at {
             return Err(JigError::HardwareFault(Instrument::TouchIc));
         }
-        Ok(Step::WakeAt(after_ms(now_us, POLL_MS)))
+        Ok(Step::Wait(POLL_MS))
     }
 }

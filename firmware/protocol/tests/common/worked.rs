@@ -2,8 +2,8 @@
 //! (which pins the bytes) and `examples/wire_examples.rs` (which prints them).
 
 use benchline_protocol::{
-    encode_frame, frame::crc32, schema_hash, Hello, Instrument, JigKind, JigMsg, Packet, Reply,
-    MAX_ENCODED_FRAME, PROTOCOL_VERSION,
+    encode_frame, frame::crc32, schema_hash, Hello, Instrument, JigKind, JigMsg, Packet,
+    PhoneState, Reply, SlotStatus, MAX_ENCODED_FRAME, PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -70,4 +70,15 @@ pub fn hello_reply() -> Result<Packet<JigMsg>, &'static str> {
             boot_id: 0x1234_5678,
         })),
     })
+}
+
+/// Example (d)'s status: slot 1's phone released and still in the slot, no channel busy.
+pub fn released_status() -> Packet<JigMsg> {
+    Packet {
+        seq: 9,
+        msg: JigMsg::Reply(Reply::Slot(SlotStatus {
+            phone: PhoneState::Released,
+            busy: heapless::Vec::new(),
+        })),
+    }
 }

@@ -1,6 +1,10 @@
 //! The real jig application on simulated hardware: every procedure's measurement matches the
 //! phone's truth within the tolerances stated in the crate docs, procedures on different channels
 //! overlap, and a ping is answered within 10 ms of jig time during a long procedure.
+//!
+//! The modules test the behavioural contract of `firmware/protocol/README.md`: [`contract`]
+//! (resend, slot states, state requests, typed errors, undecodable frames, boot),
+//! [`progress`] (progress events) and [`timing`] (nominal durations).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::cell::RefCell;
@@ -10,6 +14,10 @@ use std::rc::Rc;
 use benchline_jig::Clock;
 use benchline_protocol::*;
 use benchline_sim::{build_jig, Library, Phone, Rig, SimClock, SimJig};
+
+mod contract;
+mod progress;
+mod timing;
 
 struct Bench {
     rig: Rc<RefCell<Rig>>,
@@ -51,18 +59,44 @@ impl Bench {
     }
 
     fn send(&mut self, req: Request) -> u16 {
+        self.send_any(req)
+    }
+
+    /// Sends any serializable message as the body of a request frame (intact, with its CRC).
+    fn send_any<T: serde::Serialize>(&mut self, msg: T) -> u16 {
         self.seq = self.seq.wrapping_add(1);
         let mut buf = [0u8; MAX_ENCODED_FRAME];
-        let n = encode_frame(
-            &Packet {
-                seq: self.seq,
-                msg: req,
-            },
-            &mut buf,
-        )
-        .unwrap();
+        let n = encode_frame(&Packet { seq: self.seq, msg }, &mut buf).unwrap();
         self.jig.link_mut().feed(&buf[..n]);
         self.seq
+    }
+
+    /// Power-cycles the jig: outputs off, a new boot, the phones stay seated.
+    fn reboot(&mut self, boot_id: u32) {
+        for s in self.rig.borrow_mut().slots.iter_mut() {
+            s.wiring = Default::default();
+        }
+        self.jig = build_jig(&self.rig, "SIM-T", boot_id, PROTOCOL_VERSION);
+        self.inbox.clear();
+        self.pump();
+    }
+
+    /// The events received so far, with their event numbers, in arrival order.
+    fn events(&self) -> Vec<(u16, Event)> {
+        self.inbox
+            .iter()
+            .filter_map(|p| match &p.msg {
+                JigMsg::Event(e) => Some((p.seq, e.clone())),
+                JigMsg::Reply(_) => None,
+            })
+            .collect()
+    }
+
+    fn status(&mut self, slot: u8) -> SlotStatus {
+        match self.call(Request::SlotStatus { slot }) {
+            Reply::Slot(s) => s,
+            other => panic!("slot status: {other:?}"),
+        }
     }
 
     fn take_reply(&mut self, seq: u16) -> Option<Reply> {

@@ -1,0 +1,246 @@
+//! Slots that always move on: a noisy line (bytes dropped, corrupted, duplicated, inserted, the
+//! line stalled) never freezes a slot or changes a grade; a lost release is repeated; a link
+//! that is practically unusable takes its jig out of service with an alarm; SIGTERM stops a
+//! line gracefully.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use wait_timeout::ChildExt;
+
+use crate::harness::{benchctl, cli, finish, fresh_dir, library, records, stderr};
+
+/// Every record is graded as its phone's truth says, or sent to retest; never another grade.
+fn assert_graded_or_retest(recs: &[Value]) -> usize {
+    let lib = library();
+    let mut retests = 0;
+    for r in recs {
+        let imei = r["phone"]["imei"].as_str().unwrap();
+        let phone = lib
+            .get(imei)
+            .unwrap_or_else(|| panic!("a record for an unknown IMEI {imei:?}: {r}"));
+        let got = r["grade"]["disposition"].as_str().unwrap();
+        if got == "retest" {
+            retests += 1;
+            continue;
+        }
+        let expected = phone.expected.as_ref().unwrap();
+        assert_eq!(got, expected.disposition, "{imei}: {r}");
+        assert_eq!(
+            r["grade"]["functional"].as_u64().unwrap(),
+            u64::from(expected.functional),
+            "{imei}: {r}"
+        );
+    }
+    retests
+}
+
+#[test]
+fn a_noisy_line_never_freezes_a_slot_or_changes_a_grade() {
+    for seed in [1u64, 2, 3] {
+        let mut c = benchctl();
+        c.args([
+            "run",
+            "--sim",
+            "1",
+            "--slots",
+            "4",
+            "--headless",
+            "--time-scale",
+            "0",
+            "--count",
+            "60",
+            "--noise",
+            "0.001",
+        ])
+        .args(["--seed", &seed.to_string()]);
+        let out = finish(c);
+        assert!(out.status.success(), "seed {seed}: {}", stderr(&out));
+        let recs = records(&out);
+        assert_eq!(recs.len(), 60, "seed {seed}");
+        let retests = assert_graded_or_retest(&recs);
+        assert!(retests <= 6, "seed {seed}: {retests} retests of 60");
+        // The noise was there, and each record counts only what its own phone absorbed.
+        let absorbed: u64 = recs
+            .iter()
+            .map(|r| {
+                r["link"]["retries"].as_u64().unwrap() + r["link"]["resends"].as_u64().unwrap()
+            })
+            .sum();
+        assert!(absorbed > 0, "seed {seed}: no recovery at all under noise");
+    }
+}
+
+#[test]
+fn a_lost_release_is_repeated_and_the_slot_goes_on() {
+    for fault in ["drop@release", "corrupt@release#2", "truncate@release#3"] {
+        let mut c = benchctl();
+        c.args([
+            "run",
+            "--sim",
+            "1",
+            "--headless",
+            "--time-scale",
+            "0",
+            "--count",
+            "4",
+            "--fault",
+            fault,
+        ]);
+        let out = finish(c);
+        assert!(out.status.success(), "{fault}: {}", stderr(&out));
+        assert_eq!(records(&out).len(), 4, "{fault}");
+    }
+}
+
+/// Reads standard error until a line contains `needle` (bounded); the lines read.
+fn stderr_until(child: &mut Child, needle: &str, within: Duration) -> String {
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = Instant::now() + within;
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            return seen;
+        }
+    }
+    panic!("no {needle:?} within {within:?}: {seen}");
+}
+
+#[test]
+fn an_unusable_link_takes_the_jig_out_of_service_with_an_alarm() {
+    let mut child = benchctl()
+        .args([
+            "run",
+            "--sim",
+            "1",
+            "--slots",
+            "4",
+            "--headless",
+            "--time-scale",
+            "0",
+            "--noise",
+            "0.03",
+        ])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let seen = stderr_until(&mut child, "taken out of service", Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let alarm = seen
+        .lines()
+        .find(|l| l.contains("taken out of service"))
+        .unwrap();
+    // It names the port and what to check.
+    assert!(alarm.contains("/dev/pts/"), "{alarm}");
+    assert!(alarm.contains("USB cable"), "{alarm}");
+}
+
+/// A headless line on `data` at a time scale where a phone takes a while; stdout piped.
+fn spawn_slow_line(data: &Path) -> Child {
+    benchctl()
+        .args([
+            "run",
+            "--sim",
+            "1",
+            "--slots",
+            "4",
+            "--headless",
+            "--time-scale",
+            "0.02",
+            "--stop-grace",
+            "20",
+        ])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for the first printed record, then sends `signals` (one after the other); the exit
+/// code, every printed line, and standard error.
+fn stop_with(data: &Path, signals: &[Signal]) -> (Option<i32>, Vec<Value>, String) {
+    let mut child = spawn_slow_line(data);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(!first.is_empty(), "the line printed no record");
+    let pid = Pid::from_raw(child.id() as i32);
+    for &s in signals {
+        kill(pid, s).unwrap();
+    }
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    let status = child
+        .wait_timeout(Duration::from_secs(60))
+        .unwrap()
+        .unwrap_or_else(|| panic!("benchctl did not stop after {signals:?}"));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let printed = std::iter::once(first.as_str())
+        .chain(rest.lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (status.code(), printed, err)
+}
+
+fn assert_intact(data: &Path, printed: &[Value]) {
+    assert!(
+        !data.join("benchctl.sock").exists(),
+        "the audit socket was left behind"
+    );
+    let store = benchctl::store::Store::open(data, benchctl::store::Use::Read).unwrap();
+    for line in printed {
+        let seq = line["store"]["seq"].as_u64().unwrap();
+        let entry = store.get(seq).unwrap().expect("printed but not stored");
+        assert_eq!(benchctl::store::hex(&entry.hash), line["store"]["hash"]);
+    }
+    drop(store);
+    let v = cli(&["verify"], data);
+    assert!(v.status.success(), "{}", stderr(&v));
+}
+
+#[test]
+fn sigterm_finishes_the_phones_under_test_and_exits_0() {
+    let data = fresh_dir();
+    let (code, printed, err) = stop_with(&data, &[Signal::SIGTERM]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_intact(&data, &printed);
+    assert!(err.contains("no new phones"), "{err}");
+    // Nothing was abandoned: the phones under test finished and were recorded.
+    assert!(!err.contains("was not finished"), "{err}");
+}
+
+#[test]
+fn a_second_signal_stops_at_once_and_names_the_phones_to_retest() {
+    let data = fresh_dir();
+    let (code, printed, err) = stop_with(&data, &[Signal::SIGINT, Signal::SIGINT]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_intact(&data, &printed);
+}
