@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use benchctl::dryrun::outcome_matches;
 use benchctl::grade::Disposition;
-use benchctl::link::LinkConfig;
 use benchctl::run::{self, PhoneRecord, RunOptions, Stop};
 use benchctl::sim::Noise;
 use benchline_sim::Phone;
@@ -44,24 +43,16 @@ struct Outcome {
 
 fn options(phones: usize, seed: u64, noise: Option<Noise>) -> anyhow::Result<RunOptions> {
     Ok(RunOptions {
-        ports: Vec::new(),
-        sim: 1,
-        sim_slots: 4,
-        sim_faults: Vec::new(),
         sim_noise: noise,
-        library: run::builtin_phones()?,
         count: Some(phones),
         seed,
-        time_scale: 0.0,
-        operator: "bench".into(),
-        margin: Duration::from_millis(1000),
-        link: LinkConfig::default(),
-        plan: Arc::new(benchctl::plan::Plan::standard()?),
-        sim_once: false,
-        station: "bench-station".into(),
-        store: None,
-        stop: None,
-        grace: Duration::ZERO,
+        ..RunOptions::simulated(
+            Arc::new(benchctl::plan::Plan::standard()?),
+            run::builtin_phones()?,
+            1,
+            4,
+            "bench",
+        )
     })
 }
 

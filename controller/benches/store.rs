@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use benchctl::export::{self, Filter, Format};
-use benchctl::link::LinkConfig;
 use benchctl::run::{self, RunOptions};
 use benchctl::store::{Pending, Store, Use, Writer};
 use serde_json::Value;
@@ -143,24 +142,14 @@ fn child(what: &str, dir: &Path) -> anyhow::Result<()> {
 /// Real records from a simulated line (time scale 0, no store).
 fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
     let opts = RunOptions {
-        ports: Vec::new(),
-        sim: 4,
-        sim_slots: 4,
-        sim_faults: Vec::new(),
-        sim_noise: None,
-        library: run::builtin_phones()?,
         count: Some(count),
-        seed: 1,
-        time_scale: 0.0,
-        operator: "bench".into(),
-        margin: Duration::from_millis(1000),
-        link: LinkConfig::default(),
-        plan: Arc::new(benchctl::plan::Plan::standard()?),
-        sim_once: false,
-        station: "bench-station".into(),
-        store: None,
-        stop: None,
-        grace: Duration::ZERO,
+        ..RunOptions::simulated(
+            Arc::new(benchctl::plan::Plan::standard()?),
+            run::builtin_phones()?,
+            4,
+            4,
+            "bench",
+        )
     };
     let mut out = Vec::new();
     tokio::runtime::Runtime::new()?.block_on(run::run(

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use benchline_sim::{Library, Phone};
 
 use crate::grade::{Disposition, Verdict};
-use crate::link::LinkConfig;
 use crate::plan::Plan;
 use crate::run::record::{PhoneRecord, StepStatus};
 use crate::run::{self, RunError, RunOptions};
@@ -107,24 +106,16 @@ pub async fn dry_run(
     };
     let mut records = Vec::new();
     let opts = RunOptions {
-        ports: Vec::new(),
-        sim: jigs.max(1),
-        sim_slots: slots,
-        sim_faults: Vec::new(),
-        sim_noise: None,
-        library: library.clone(),
         count: Some(library.phones.len()),
         seed,
-        time_scale: 0.0,
-        operator: "plan-check".into(),
-        margin: Duration::from_millis(1000),
-        link: LinkConfig::default(),
-        plan: plan.clone(),
         sim_once: true,
-        station: "plan-check".into(),
-        store: None,
-        stop: None,
-        grace: Duration::ZERO,
+        ..RunOptions::simulated(
+            plan.clone(),
+            library.clone(),
+            jigs.max(1),
+            slots,
+            "plan-check",
+        )
     };
     let started = Instant::now();
     run::run(opts, |r, _| {

@@ -171,6 +171,23 @@ pub fn run_sim_one(extra: &[&str]) -> Output {
     finish(c)
 }
 
+/// `benchctl run --sim 1 --headless --time-scale 0 --count N` with `extra` arguments.
+pub fn run_sim_fast(count: usize, extra: &[&str]) -> Output {
+    let mut c = benchctl();
+    c.args([
+        "run",
+        "--sim",
+        "1",
+        "--headless",
+        "--time-scale",
+        "0",
+        "--count",
+    ])
+    .arg(count.to_string())
+    .args(extra);
+    finish(c)
+}
+
 /// [`run_sim_one`] with `flag` naming a file holding `contents`.
 pub fn run_with_file(flag: &str, contents: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
-use crate::harness::{benchctl, cli, finish, fresh_dir, library, records, stderr};
+use crate::harness::{benchctl, cli, finish, fresh_dir, library, records, run_sim_fast, stderr};
 
 /// Every record is graded as its phone's truth says, or sent to retest; never another grade.
 fn assert_graded_or_retest(recs: &[Value]) -> usize {
@@ -77,49 +77,12 @@ fn a_noisy_line_never_freezes_a_slot_or_changes_a_grade() {
 }
 
 #[test]
-fn a_lost_release_is_repeated_and_the_slot_goes_on() {
+fn a_lost_release_is_recovered_and_the_slot_goes_on() {
     for fault in ["drop@release", "corrupt@release#2", "truncate@release#3"] {
-        let mut c = benchctl();
-        c.args([
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--time-scale",
-            "0",
-            "--count",
-            "4",
-            "--fault",
-            fault,
-        ]);
-        let out = finish(c);
+        let out = run_sim_fast(4, &["--fault", fault]);
         assert!(out.status.success(), "{fault}: {}", stderr(&out));
         assert_eq!(records(&out).len(), 4, "{fault}");
     }
-}
-
-/// Reads standard error until a line contains `needle` (bounded); the lines read.
-fn stderr_until(child: &mut Child, needle: &str, within: Duration) -> String {
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let end = Instant::now() + within;
-    let mut seen = String::new();
-    while let Ok(line) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(needle) {
-            return seen;
-        }
-    }
-    panic!("no {needle:?} within {within:?}: {seen}");
 }
 
 #[test]
@@ -142,9 +105,11 @@ fn an_unusable_link_takes_the_jig_out_of_service_with_an_alarm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let seen = stderr_until(&mut child, "taken out of service", Duration::from_secs(30));
+    let mut err = Lines::of(&mut child);
+    err.until("taken out of service");
     let _ = child.kill();
     let _ = child.wait();
+    let seen = err.rest();
     let alarm = seen
         .lines()
         .find(|l| l.contains("taken out of service"))
@@ -154,8 +119,15 @@ fn an_unusable_link_takes_the_jig_out_of_service_with_an_alarm() {
     assert!(alarm.contains("USB cable"), "{alarm}");
 }
 
-/// A headless line on `data` at a time scale where a phone takes a while; stdout piped.
-fn spawn_slow_line(data: &Path) -> Child {
+/// When the first signal goes: after the first record, or once a phone is under test.
+#[derive(Clone, Copy, PartialEq)]
+enum Moment {
+    FirstRecord,
+    Testing,
+}
+
+/// A headless line on `data` where a phone takes a while (`scale`); stdout and stderr piped.
+fn spawn_slow_line(data: &Path, scale: &str) -> Child {
     benchctl()
         .args([
             "run",
@@ -164,29 +136,91 @@ fn spawn_slow_line(data: &Path) -> Child {
             "--slots",
             "4",
             "--headless",
-            "--time-scale",
-            "0.02",
             "--stop-grace",
             "20",
         ])
+        .args(["--time-scale", scale])
         .arg("--data")
         .arg(data)
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
 }
 
-/// Waits for the first printed record, then sends `signals` (one after the other); the exit
-/// code, every printed line, and standard error.
-fn stop_with(data: &Path, signals: &[Signal]) -> (Option<i32>, Vec<Value>, String) {
-    let mut child = spawn_slow_line(data);
+/// Standard error, a line at a time, with a deadline on each wait.
+struct Lines {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Lines {
+    fn of(child: &mut Child) -> Lines {
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines {
+            rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads until a line contains `needle`.
+    fn until(&mut self, needle: &str) {
+        let end = Instant::now() + Duration::from_secs(20);
+        while !self.seen.contains(needle) {
+            let line = self
+                .rx
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("no {needle:?} on standard error: {}", self.seen));
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+    }
+
+    /// Everything left, once the process has ended.
+    fn rest(mut self) -> String {
+        while let Ok(line) = self.rx.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        self.seen
+    }
+}
+
+/// Sends `signals` at `moment`, one after the other, each once the line has said it took the
+/// one before (signals sent together arrive as one); the exit code, every printed line, and
+/// standard error.
+fn stop_with(
+    data: &Path,
+    scale: &str,
+    moment: Moment,
+    signals: &[Signal],
+) -> (Option<i32>, Vec<Value>, String) {
+    let mut child = spawn_slow_line(data, scale);
     let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut err = Lines::of(&mut child);
     let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    assert!(!first.is_empty(), "the line printed no record");
+    match moment {
+        Moment::FirstRecord => {
+            out.read_line(&mut first).unwrap();
+            assert!(!first.is_empty(), "the line printed no record");
+        }
+        Moment::Testing => err.until("testing the phone"),
+    }
     let pid = Pid::from_raw(child.id() as i32);
-    for &s in signals {
+    for (i, &s) in signals.iter().enumerate() {
+        if i > 0 {
+            err.until("no new phones");
+        }
         kill(pid, s).unwrap();
     }
     let mut rest = String::new();
@@ -195,19 +229,12 @@ fn stop_with(data: &Path, signals: &[Signal]) -> (Option<i32>, Vec<Value>, Strin
         .wait_timeout(Duration::from_secs(60))
         .unwrap()
         .unwrap_or_else(|| panic!("benchctl did not stop after {signals:?}"));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
     let printed = std::iter::once(first.as_str())
         .chain(rest.lines())
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    (status.code(), printed, err)
+    (status.code(), printed, err.rest())
 }
 
 fn assert_intact(data: &Path, printed: &[Value]) {
@@ -229,7 +256,7 @@ fn assert_intact(data: &Path, printed: &[Value]) {
 #[test]
 fn sigterm_finishes_the_phones_under_test_and_exits_0() {
     let data = fresh_dir();
-    let (code, printed, err) = stop_with(&data, &[Signal::SIGTERM]);
+    let (code, printed, err) = stop_with(&data, "0.02", Moment::FirstRecord, &[Signal::SIGTERM]);
     assert_eq!(code, Some(0), "{err}");
     assert_intact(&data, &printed);
     assert!(err.contains("no new phones"), "{err}");
@@ -240,7 +267,48 @@ fn sigterm_finishes_the_phones_under_test_and_exits_0() {
 #[test]
 fn a_second_signal_stops_at_once_and_names_the_phones_to_retest() {
     let data = fresh_dir();
-    let (code, printed, err) = stop_with(&data, &[Signal::SIGINT, Signal::SIGINT]);
+    // A phone takes about 6 s here: all four are under test when the signals come.
+    let (code, printed, err) = stop_with(
+        &data,
+        "0.5",
+        Moment::Testing,
+        &[Signal::SIGINT, Signal::SIGINT],
+    );
     assert_eq!(code, Some(0), "{err}");
+    // Nothing was drained to the end: the phones were cut short, and named.
+    assert!(printed.is_empty(), "{printed:?}");
     assert_intact(&data, &printed);
+    assert!(err.contains("second signal: stopping at once"), "{err}");
+    assert!(
+        err.contains("the phone under test was not finished; test it again"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_phone_whose_identity_cannot_be_read_is_never_recorded_without_one() {
+    // The jig stops answering for 4 s when asked who the phone is: every identify attempt
+    // times out. The slot raises an alarm and tries again; the record comes once the phone is
+    // identified, never with an empty IMEI.
+    let out = run_sim_fast(
+        2,
+        &["--timeout-margin", "200", "--fault", "hang=4000@identify"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    let lib = library();
+    for r in &recs {
+        let imei = r["phone"]["imei"].as_str().unwrap();
+        assert!(
+            lib.contains_key(imei),
+            "a record without the phone's identity: {r}"
+        );
+    }
+    let err = stderr(&out);
+    assert!(
+        err.contains("could not read the phone's identity: reseat it")
+            || err.contains("taken out of service"),
+        "no alarm: {err}"
+    );
 }

@@ -553,3 +553,6 @@ const INSTANT_MS: u32 = 50;
 fn nominal_ms(req: &Request) -> u32 {
     req.nominal_ms()
 }
+
+#[cfg(test)]
+mod tests;

@@ -367,6 +367,7 @@ pub async fn test_phone(
         Ok(v) => v,
         Err(t) => return t,
     };
+    tracing::info!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, imei = %phone.imei, model = %phone.model, "testing the phone");
     let mut steps = vec![identify];
     let (b, p, s) = tokio::join!(
         sequence::channel(ctx, Channel::Battery, &phone.model),

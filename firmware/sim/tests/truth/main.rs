@@ -38,7 +38,12 @@ impl Bench {
         if let Some(p) = phone {
             rig.borrow_mut().insert(0, p);
         }
-        let jig = build_jig(&rig, "SIM-T", 42, PROTOCOL_VERSION);
+        Bench::on(rig, clock, "SIM-T", 42)
+    }
+
+    /// A jig built on `rig` (phones already seated), booted and its first frames read.
+    fn on(rig: Rc<RefCell<Rig>>, clock: SimClock, serial: &str, boot_id: u32) -> Self {
+        let jig = build_jig(&rig, serial, boot_id, PROTOCOL_VERSION);
         let mut b = Bench {
             rig,
             clock,

@@ -124,15 +124,7 @@ fn procedures_at_the_same_time_delay_each_other_by_at_most_the_contention_bound(
     for slot in 0..4 {
         rig.borrow_mut().insert(slot, big_screen());
     }
-    let jig = build_jig(&rig, "SIM-L", 1, PROTOCOL_VERSION);
-    let mut b = Bench {
-        rig,
-        clock,
-        jig,
-        seq: 0,
-        inbox: Vec::new(),
-    };
-    b.pump();
+    let mut b = Bench::on(rig, clock, "SIM-L", 1);
     let mut reqs = Vec::new();
     for slot in 0..4 {
         reqs.extend([

@@ -1,0 +1,293 @@
+//! The link's recovery logic in memory: the real jig application on simulated hardware at the
+//! far end of an in-memory byte stream, with chosen frames lost on the way.
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use benchline_protocol::{decode_frame, JigMsg, Packet, Reply, Request};
+use benchline_sim::{build_jig, Rig, SimClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+use super::{Link, LinkConfig, LinkError, Port, Service};
+
+/// Which frames the line loses.
+#[derive(Default)]
+struct Line {
+    /// Requests (by procedure) whose next frame is lost on the way to the jig, with how many.
+    lose_requests: Vec<(&'static str, u32)>,
+    /// Replies whose request had this procedure: the next ones are lost on the way back.
+    lose_replies: Vec<(&'static str, u32)>,
+    /// Lose every n-th frame in both directions (0: none).
+    lose_every: u32,
+    /// Requests the jig received, by procedure.
+    received: Vec<&'static str>,
+    /// Sequence number of each request the jig received, and its procedure.
+    seqs: Vec<(u16, &'static str)>,
+    counter: u32,
+}
+
+impl Line {
+    fn lose_every_nth(&mut self) -> bool {
+        if self.lose_every == 0 {
+            return false;
+        }
+        self.counter += 1;
+        self.counter % self.lose_every == 0
+    }
+
+    fn take(list: &mut [(&'static str, u32)], procedure: &str) -> bool {
+        match list.iter_mut().find(|(p, n)| *p == procedure && *n > 0) {
+            Some((_, n)) => {
+                *n -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+struct MemPort {
+    stream: Option<DuplexStream>,
+}
+
+impl Port for MemPort {
+    type Stream = DuplexStream;
+
+    fn name(&self) -> &str {
+        "mem"
+    }
+
+    fn open(&mut self) -> Result<DuplexStream, LinkError> {
+        self.stream.take().ok_or(LinkError::Open {
+            port: "mem".into(),
+            detail: "unplugged".into(),
+        })
+    }
+}
+
+/// Runs the jig at the far end of `far` (a task on the current thread: the jig is not `Send`).
+async fn serve_jig(mut far: DuplexStream, line: Arc<Mutex<Line>>) {
+    let clock = SimClock::new(0.0);
+    let rig = Rig::new(1, clock.clone(), 7);
+    let phones = match crate::run::builtin_phones() {
+        Ok(l) => l.phones,
+        Err(_) => return,
+    };
+    rig.borrow_mut().insert(0, phones[0].clone());
+    let rig: Rc<RefCell<Rig>> = rig;
+    let mut jig = build_jig(&rig, "MEM-1", 1, benchline_protocol::PROTOCOL_VERSION);
+    let mut acc = benchline_protocol::FrameAccumulator::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let n = match tokio::time::timeout(Duration::from_millis(1), far.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(n)) => n,
+            Err(_) => 0,
+        };
+        for &b in &buf[..n] {
+            let Some(Ok(frame)) = acc.push(b) else {
+                continue;
+            };
+            let mut framed = frame.to_vec();
+            framed.push(0);
+            let keep = match decode_frame::<Request>(frame) {
+                Ok(Packet { seq, msg }) => {
+                    let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
+                    let lost =
+                        Line::take(&mut l.lose_requests, msg.procedure()) || l.lose_every_nth();
+                    if !lost {
+                        l.received.push(msg.procedure());
+                        l.seqs.push((seq, msg.procedure()));
+                    }
+                    !lost
+                }
+                Err(_) => true,
+            };
+            if keep {
+                jig.link_mut().feed(&framed);
+            }
+        }
+        if n == 0 {
+            if let Some(t) = jig.next_deadline() {
+                clock.advance_to(t);
+            }
+        }
+        if jig.poll().is_err() {
+            return;
+        }
+        let out = jig.link_mut().take_output();
+        let mut pass = Vec::new();
+        for frame in out.split_inclusive(|&b| b == 0) {
+            let lost = match decode_frame::<JigMsg>(frame) {
+                Ok(Packet {
+                    seq,
+                    msg: JigMsg::Reply(_),
+                }) => {
+                    let mut l = line.lock().unwrap_or_else(|p| p.into_inner());
+                    let procedure = l
+                        .seqs
+                        .iter()
+                        .rev()
+                        .find(|(s, _)| *s == seq)
+                        .map(|(_, p)| *p);
+                    procedure.is_some_and(|p| Line::take(&mut l.lose_replies, p))
+                        || l.lose_every_nth()
+                }
+                _ => false,
+            };
+            if !lost {
+                pass.extend_from_slice(frame);
+            }
+        }
+        if far.write_all(&pass).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens a link to a jig at the far end of an in-memory line; runs `body` with it.
+fn with_jig<F, Fut>(line: Line, body: F)
+where
+    F: FnOnce(Link, Arc<Mutex<Line>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let (near, far) = tokio::io::duplex(4096);
+        let line = Arc::new(Mutex::new(line));
+        tokio::task::spawn_local(serve_jig(far, line.clone()));
+        let config = LinkConfig {
+            time_scale: 0.0,
+            ..LinkConfig::default()
+        };
+        let link = Link::open_port(MemPort { stream: Some(near) }, config)
+            .await
+            .unwrap_or_else(|e| panic!("open: {e}"));
+        body(link, line).await;
+    });
+}
+
+const DCIR: Request = Request::BatteryDcir {
+    slot: 0,
+    low_ma: 800,
+    low_ms: 10_000,
+    high_ma: 4_000,
+    high_ms: 1_000,
+};
+
+fn received(line: &Arc<Mutex<Line>>, procedure: &str) -> usize {
+    let l = line.lock().unwrap_or_else(|p| p.into_inner());
+    l.received.iter().filter(|p| **p == procedure).count()
+}
+
+#[test]
+fn a_lost_reply_of_a_load_is_asked_for_again_and_the_load_runs_once() {
+    let line = Line {
+        lose_replies: vec![("battery.dcir", 1)],
+        ..Line::default()
+    };
+    with_jig(line, |link, line| async move {
+        let r = link.request(DCIR, Duration::from_secs(5)).await;
+        assert!(matches!(r, Ok(Reply::Dcir(_))), "{r:?}");
+        assert_eq!(received(&line, "battery.dcir"), 1, "the load ran once");
+        assert!(received(&line, "resend") >= 1);
+        assert_eq!(
+            link.stats().snapshot().resends,
+            received(&line, "resend") as u64
+        );
+    });
+}
+
+#[test]
+fn a_lost_request_of_a_load_is_sent_again_once_the_jig_says_it_never_got_it() {
+    let line = Line {
+        lose_requests: vec![("battery.dcir", 1)],
+        ..Line::default()
+    };
+    with_jig(line, |link, line| async move {
+        let r = link.request(DCIR, Duration::from_secs(5)).await;
+        assert!(matches!(r, Ok(Reply::Dcir(_))), "{r:?}");
+        assert_eq!(received(&line, "battery.dcir"), 1);
+        assert_eq!(link.stats().snapshot().retries, 1);
+    });
+}
+
+#[test]
+fn a_lost_release_is_recovered_without_releasing_twice() {
+    for lose in [
+        Line {
+            lose_replies: vec![("release", 1)],
+            ..Line::default()
+        },
+        Line {
+            lose_requests: vec![("release", 1)],
+            ..Line::default()
+        },
+    ] {
+        with_jig(lose, |link, line| async move {
+            let r = link
+                .request(Request::Release { slot: 0 }, Duration::from_secs(2))
+                .await;
+            assert!(matches!(r, Ok(Reply::Done)), "{r:?}");
+            assert_eq!(received(&line, "release"), 1, "released exactly once");
+        });
+    }
+}
+
+#[test]
+fn a_lost_ping_is_simply_sent_again() {
+    let line = Line {
+        lose_replies: vec![("ping", 1)],
+        ..Line::default()
+    };
+    with_jig(line, |link, line| async move {
+        let r = link
+            .request(Request::Ping { nonce: 9 }, Duration::from_secs(2))
+            .await;
+        assert!(matches!(r, Ok(Reply::Pong { nonce: 9 })), "{r:?}");
+        assert_eq!(received(&line, "ping"), 2);
+        assert_eq!(received(&line, "resend"), 0);
+    });
+}
+
+#[test]
+fn a_link_that_loses_too_much_goes_out_of_service_and_comes_back_when_clean() {
+    with_jig(Line::default(), |link, line| async move {
+        line.lock().unwrap_or_else(|p| p.into_inner()).lose_every = 2;
+        let mut nonce = 0;
+        while link.service() == Service::In {
+            nonce += 1;
+            assert!(
+                nonce < 500,
+                "still in service after {nonce} pings on a line losing half its frames"
+            );
+            let _ = link
+                .request(Request::Ping { nonce }, Duration::from_secs(1))
+                .await;
+        }
+        let refused = link
+            .request(Request::Ping { nonce: 0 }, Duration::from_secs(1))
+            .await;
+        assert!(
+            matches!(refused, Err(LinkError::OutOfService { .. })),
+            "{refused:?}"
+        );
+        line.lock().unwrap_or_else(|p| p.into_inner()).lose_every = 0;
+        assert!(
+            link.wait_in_service(Duration::from_secs(10)).await,
+            "probed back into service"
+        );
+        assert_eq!(link.times_out_of_service(), 1);
+        let r = link
+            .request(Request::Ping { nonce: 1 }, Duration::from_secs(1))
+            .await;
+        assert!(matches!(r, Ok(Reply::Pong { nonce: 1 })), "{r:?}");
+    });
+}
