@@ -243,6 +243,12 @@ fn assert_intact(data: &Path, printed: &[Value]) {
         "the audit socket was left behind"
     );
     let store = benchctl::store::Store::open(data, benchctl::store::Use::Read).unwrap();
+    // Every stored record was shown: nothing committed was left unprinted by the stop.
+    assert_eq!(
+        store.head().map_or(0, |h| h.seq),
+        printed.len() as u64,
+        "stored and printed records differ"
+    );
     for line in printed {
         let seq = line["store"]["seq"].as_u64().unwrap();
         let entry = store.get(seq).unwrap().expect("printed but not stored");

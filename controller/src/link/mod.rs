@@ -238,6 +238,12 @@ impl Link {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// True when the link task has ended (closed, or a fatal error such as incompatible
+    /// firmware after a reset): nothing will ever be answered again.
+    pub fn is_closed(&self) -> bool {
+        self.cmd.is_closed()
+    }
+
     /// Whether the jig is in service now.
     pub fn service(&self) -> Service {
         self.shared.service.borrow().clone()
@@ -418,6 +424,8 @@ impl Link {
         // Each Pending in a row doubles the extra wait: a procedure that is still running is
         // not lost, and a busy jig is not flooded with Resends.
         let mut patience = self.slack();
+        // A `Pending` shows the jig alive and working: running out of time then is no loss.
+        let mut alive = false;
         if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
             return (Err(e), None);
         }
@@ -441,7 +449,8 @@ impl Link {
                             procedure: req.procedure(),
                             after: limit,
                         };
-                        return (Err(e), Some(Exchange::Dead));
+                        let how = if alive { Exchange::Clean } else { Exchange::Dead };
+                        return (Err(e), Some(how));
                     }
                     let (ask, kind) = if repeat {
                         self.bump(counters, |s| &s.retries);
@@ -493,14 +502,20 @@ impl Link {
             };
             match (attempts.get(&tag), reply) {
                 (Some(Attempt::Resend), Reply::Pending { remaining_ms }) => {
+                    alive = true;
                     patience = (patience * 2).min(self.config.slack_ceiling);
                     wake = Instant::now() + self.scaled(remaining_ms) + patience.max(self.slack());
                 }
                 (Some(Attempt::Resend), Reply::Error(JigError::UnknownSeq)) => {
-                    // The jig keeps its last KEPT_REPLIES replies: while fewer requests than
-                    // that went out since, it never got this one, and sending it again is safe.
+                    // The jig keeps its last KEPT_REPLIES replies. Besides the replies to
+                    // requests written since this one, the procedures already running (at most
+                    // one per channel and slot) may add theirs; while all of those cannot have
+                    // pushed this request's reply out, the jig never got it, and sending it
+                    // again is safe.
+                    let running = 3 * u64::from(self.hello().map_or(MOST_SLOTS, |h| h.slots));
+                    let room = (benchline_protocol::KEPT_REPLIES as u64).saturating_sub(running);
                     let since = written().saturating_sub(written_at);
-                    if since >= benchline_protocol::KEPT_REPLIES as u64 {
+                    if since >= room {
                         self.bump(counters, |s| &s.timeouts);
                         let e = LinkError::Timeout {
                             port: self.port.to_string(),
@@ -545,6 +560,9 @@ impl Link {
         let _ = tokio::time::timeout(within, self.cmd.closed()).await;
     }
 }
+
+/// Slots assumed when the jig's handshake is not known (more than any jig has).
+const MOST_SLOTS: u8 = 8;
 
 /// Requests whose jig duration is at most this many ms count as answered at once.
 const INSTANT_MS: u32 = 50;

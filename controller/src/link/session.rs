@@ -59,6 +59,8 @@ struct Session {
     handshake: Option<u16>,
     handshake_deadline: Instant,
     handshake_started: Instant,
+    /// When the last `Hello` went out: its answer gives the first round-trip sample.
+    handshake_sent: Instant,
     garbled: u32,
 }
 
@@ -77,9 +79,15 @@ impl<P: Port> Task<P> {
             match self.session(s, &mut last_boot).await {
                 End::Close => return,
                 End::Fatal(e) => {
-                    // Whoever opened the link reports it; log it only if nobody waits any more.
+                    // The link is over: nobody may take it for usable (slots then stop and say
+                    // so instead of waiting for it).
+                    self.hello.send_replace(None);
+                    self.shared
+                        .service
+                        .send_replace(super::Service::Out(e.to_string()));
+                    // Whoever opened the link reports it; otherwise it is an alarm now.
                     if let Some(Err(e)) = self.fatal.take().map(|tx| tx.send(e)) {
-                        tracing::error!(port = %self.name, "{e}");
+                        tracing::error!(port = %self.name, "jig out of service for the rest of the run: {e}");
                     }
                     return;
                 }
@@ -142,6 +150,7 @@ impl<P: Port> Task<P> {
             handshake: None,
             handshake_deadline: now,
             handshake_started: now,
+            handshake_sent: now,
             garbled: 0,
         };
         let end = self.serve(&mut s, &mut rd, &mut wr, last_boot).await;
@@ -275,7 +284,8 @@ impl<P: Port> Task<P> {
     ) -> Result<(), End> {
         let seq = self.alloc_seq(s);
         s.handshake = Some(seq);
-        s.handshake_deadline = Instant::now() + self.config.handshake_interval;
+        s.handshake_sent = Instant::now();
+        s.handshake_deadline = s.handshake_sent + self.config.handshake_interval;
         self.write(wr, seq, &Request::Hello).await
     }
 
@@ -324,6 +334,9 @@ impl<P: Port> Task<P> {
                     }));
                 }
                 s.handshake = None;
+                if let Ok(mut rt) = self.shared.round_trip.lock() {
+                    rt.sample(s.handshake_sent.elapsed());
+                }
                 if last_boot.is_some_and(|b| b != h.boot_id) {
                     self.shared.stats.bump(|s| &s.resets);
                     tracing::warn!(port = %self.name, boot_id = h.boot_id, "jig was reset");

@@ -263,7 +263,9 @@ pub async fn run(
         budget: Arc::new(std::sync::atomic::AtomicUsize::new(
             opts.count.unwrap_or(usize::MAX),
         )),
+        deliveries: Arc::default(),
     };
+    let deliveries = out.deliveries.clone();
     let mut tasks = Vec::new();
     for (bench, link) in links.iter().enumerate() {
         // Until station files name them, each jig is a bench of its own, numbered in port order.
@@ -281,8 +283,9 @@ pub async fn run(
                 plan: opts.plan.clone(),
                 place: place.clone(),
                 counters: Arc::default(),
+                gone: Arc::default(),
             };
-            let busy = Arc::new(slot::Busy::default());
+            let busy = Arc::new(slot::UnderTest::default());
             let name = format!("{} slot {slot} ({})", place.bench, link.port());
             let task = tokio::spawn(slot::run_slot(
                 ctx,
@@ -299,6 +302,7 @@ pub async fn run(
     let mut asked = opts.stop.clone();
     let mut failure = None;
     let mut counted = false;
+    let mut stopped_showing = false;
     let mut grace_end: Option<tokio::time::Instant> = None;
     loop {
         let asked_changed = async {
@@ -346,6 +350,7 @@ pub async fn run(
             }
         };
         if !on_record(&record, stored) {
+            stopped_showing = true;
             break;
         }
         summary.phones += 1;
@@ -355,7 +360,6 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(Stop::Now);
-    drop(rx);
     for (name, busy, task) in tasks {
         task.abort();
         let _ = task.await;
@@ -363,6 +367,29 @@ pub async fn run(
             summary.abandoned.push(name);
         }
     }
+    // Records being committed when the slots stopped are committed: they are shown too.
+    let pending = deliveries
+        .lock()
+        .map(|mut set| std::mem::take(&mut *set))
+        .unwrap_or_default();
+    let finished = tokio::time::timeout(Duration::from_secs(10), pending.join_all()).await;
+    if finished.is_err() {
+        tracing::error!("the record store did not confirm the last records within 10 s; run `benchctl verify` to see what it holds");
+    }
+    let mut showing = !stopped_showing;
+    while let Ok(outcome) = rx.try_recv() {
+        match outcome {
+            Outcome::Recorded(record, stored) if showing => {
+                showing = on_record(&record, stored);
+                summary.phones += usize::from(showing);
+            }
+            Outcome::Recorded(..) => {}
+            Outcome::StoreFailed(e) => {
+                failure.get_or_insert(RunError::Store(e));
+            }
+        }
+    }
+    drop(rx);
     for name in &summary.abandoned {
         if counted {
             // `--count` phones are recorded: the others were never meant to be.

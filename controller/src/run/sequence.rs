@@ -34,7 +34,13 @@ pub struct Ctx {
     pub place: Arc<Place>,
     /// What this slot's requests absorbed (retries, resends, timeouts), for per-phone counters.
     pub counters: Arc<crate::link::LinkStats>,
+    /// Set when the phone under test was taken out: no further step may run, since it would
+    /// measure the next phone under this one's identity.
+    pub gone: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// The error of every step that did not run because the phone was taken out.
+pub const GONE: &str = "the phone was taken out during the test: test it again";
 
 /// Where a slot is: written in every record it makes.
 #[derive(Debug, Clone)]
@@ -190,6 +196,19 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             (Some(list), Some(c)) => list.contains(&c),
             _ => true,
         };
+        if ctx.gone.load(std::sync::atomic::Ordering::SeqCst) {
+            out.push(StepRecord {
+                id: step.id.clone(),
+                procedure: step.procedure.name,
+                channel: channel.as_str(),
+                status: StepStatus::Failed,
+                attempts: 0,
+                errors: vec![GONE.into()],
+                measurements: Vec::new(),
+                duration_s: 0.0,
+            });
+            continue;
+        }
         if !applies || skip_rest {
             out.push(StepRecord {
                 id: step.id.clone(),

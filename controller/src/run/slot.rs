@@ -38,12 +38,32 @@ pub struct Output {
     pub store: Option<Writer>,
     /// Records still wanted (`--count`), shared by every slot, so exactly that many are stored.
     pub budget: Arc<AtomicUsize>,
+    /// Deliveries under way: they run to the end even when the slot that started them is
+    /// stopped, so that a committed record always reaches the run.
+    pub deliveries: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
 }
 
 impl Output {
     /// Commits the record, then hands it to the run; false when the slot must stop (the run
-    /// has enough records, has ended, or the store failed).
+    /// has enough records, has ended, or the store failed). The work is not cancelled with
+    /// the slot: see [`Output::deliveries`].
     async fn deliver(&self, record: PhoneRecord) -> bool {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let out = self.clone();
+        match self.deliveries.lock() {
+            Ok(mut set) => {
+                // Forget the deliveries that are over (the set would otherwise grow all shift).
+                while set.try_join_next().is_some() {}
+                set.spawn(async move {
+                    let _ = tx.send(out.commit_and_send(record).await);
+                });
+            }
+            Err(_) => return false,
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    async fn commit_and_send(&self, record: PhoneRecord) -> bool {
         if self
             .budget
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -79,7 +99,7 @@ impl Output {
 
 /// What a slot is doing, as the run sees it when it must stop.
 #[derive(Debug, Default)]
-pub struct Busy {
+pub struct UnderTest {
     /// A phone is under test (identified and not yet recorded).
     pub testing: AtomicBool,
 }
@@ -92,7 +112,7 @@ pub async fn run_slot(
     answers: Arc<dyn Answerer>,
     out: Output,
     mut stop: watch::Receiver<Stop>,
-    busy: Arc<Busy>,
+    busy: Arc<UnderTest>,
 ) {
     let mut events = ctx.link.subscribe();
     loop {
@@ -115,12 +135,16 @@ pub async fn run_slot(
             Tested::Done(record) => record,
         };
         let imei = record.phone.imei.clone();
+        // A phone taken out during its test is recorded (retest) but not released: the slot
+        // may already hold the next one.
+        let gone = ctx.gone.load(Ordering::SeqCst);
+        // From here the record is committed and shown even if the run stops this slot.
+        busy.testing.store(false, Ordering::SeqCst);
         if !out.deliver(*record).await {
             // Not released: with the store failing, the phone stays put for a retest.
             return;
         }
-        busy.testing.store(false, Ordering::SeqCst);
-        if !release(&ctx, &imei, &mut events, &stop).await {
+        if !gone && !release(&ctx, &imei, &mut events, &stop).await {
             return;
         }
     }
@@ -185,6 +209,10 @@ async fn wait_usable(
         if *stop.borrow() >= give_up {
             return false;
         }
+        if ctx.link.is_closed() {
+            tracing::error!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, "slot stopped: the link to its jig has ended ({e}); restart benchctl once the jig is fixed");
+            return false;
+        }
         if ctx.link.service() == Service::In && ctx.link.hello().is_some() {
             return true;
         }
@@ -215,7 +243,11 @@ async fn release(
     let mut stop = stop.clone();
     loop {
         let e = match ctx.quick(Request::Release { slot: ctx.slot }).await {
-            Ok(_) => return true,
+            Ok(Reply::Done) => return true,
+            Ok(other) => LinkError::Protocol {
+                port: ctx.link.port().to_string(),
+                detail: format!("release answered {other:?}"),
+            },
             Err(e) => e,
         };
         tracing::warn!(
@@ -351,6 +383,24 @@ async fn identify(
     }
 }
 
+/// True unless the slot is now empty or holds a phone other than `imei` (a slot that does not
+/// answer is taken to still hold it: its steps then fail on their own).
+async fn still_there(ctx: &Ctx, imei: &str) -> bool {
+    match ctx.quick(Request::SlotStatus { slot: ctx.slot }).await {
+        Ok(Reply::Slot(s)) if s.phone == PhoneState::Empty => return false,
+        Ok(_) => {}
+        Err(_) => return true,
+    }
+    match ctx.quick(Request::Identify { slot: ctx.slot }).await {
+        Ok(Reply::Identity(i)) => i.imei.as_str() == imei,
+        Err(LinkError::Jig {
+            error: benchline_protocol::JigError::NoPhone,
+            ..
+        }) => false,
+        _ => true,
+    }
+}
+
 /// Tests the phone in the slot: identity first, then the three channels at once, then the
 /// prompts; grades the result.
 pub async fn test_phone(
@@ -369,11 +419,40 @@ pub async fn test_phone(
     };
     tracing::info!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, imei = %phone.imei, model = %phone.model, "testing the phone");
     let mut steps = vec![identify];
-    let (b, p, s) = tokio::join!(
-        sequence::channel(ctx, Channel::Battery, &phone.model),
-        sequence::channel(ctx, Channel::Port, &phone.model),
-        sequence::channel(ctx, Channel::Screen, &phone.model)
-    );
+    ctx.gone.store(false, Ordering::SeqCst);
+    let (b, p, s) = {
+        let channels = async {
+            tokio::join!(
+                sequence::channel(ctx, Channel::Battery, &phone.model),
+                sequence::channel(ctx, Channel::Port, &phone.model),
+                sequence::channel(ctx, Channel::Screen, &phone.model)
+            )
+        };
+        tokio::pin!(channels);
+        // Watch for the phone leaving while its channels run.
+        let mut listening = true;
+        loop {
+            tokio::select! {
+                done = &mut channels => break done,
+                ev = events.recv(), if listening => {
+                    let removed = match ev {
+                        Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) => slot == ctx.slot,
+                        Err(broadcast::error::RecvError::Closed) => {
+                            listening = false;
+                            false
+                        }
+                        _ => false,
+                    };
+                    // The event may be the previous phone's, read late: believe it only when
+                    // the slot is empty or holds another phone now.
+                    if removed && !still_there(ctx, &phone.imei).await {
+                        tracing::warn!(port = ctx.link.port(), slot = ctx.slot, imei = %phone.imei, "{}", sequence::GONE);
+                        ctx.gone.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+        }
+    };
     steps.extend(b.into_iter().chain(p).chain(s));
     let mut answers = BTreeMap::new();
     let mut incomplete: Vec<String> = steps

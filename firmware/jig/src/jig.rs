@@ -255,7 +255,12 @@ where
         let slot_u8 = slot.unwrap_or(0);
         let si = usize::from(slot_u8);
         match req {
-            Request::Hello => return Ok(Some(Reply::Hello(self.hello()))),
+            Request::Hello => {
+                // A handshake starts a host session: replies kept for the sequence numbers of
+                // an earlier one must not answer this one's Resends.
+                self.kept.clear();
+                return Ok(Some(Reply::Hello(self.hello())));
+            }
             Request::Ping { nonce } => return Ok(Some(Reply::Pong { nonce })),
             Request::SlotStatus { .. } => return Ok(Some(Reply::Slot(self.slot_status(si)))),
             Request::Resend { seq: earlier } => return Ok(Some(self.resend(earlier, now))),
@@ -394,12 +399,15 @@ where
         if !state.present {
             return Ok(());
         }
-        state.released = true;
         state.touch = None;
-        match self.board.slots.get_mut(si) {
-            Some(p) => p.release.set_high().or_fault(Instrument::SlotMux),
-            None => Ok(()),
+        if let Some(p) = self.board.slots.get_mut(si) {
+            p.release.set_high().or_fault(Instrument::SlotMux)?;
         }
+        // Released only once the clamp is open: a clamp that failed leaves the phone Seated.
+        if let Some(state) = self.slots.get_mut(si) {
+            state.released = true;
+        }
+        Ok(())
     }
 
     fn watch_presence(&mut self) -> Result<(), L::Error> {

@@ -30,6 +30,11 @@ impl KeptReplies {
         let _ = self.ring.push_back((seq, reply.clone()));
     }
 
+    /// Forgets every kept reply (a new host session: its sequence numbers mean other requests).
+    pub fn clear(&mut self) {
+        self.ring.clear();
+    }
+
     /// The newest reply kept under `seq`, if the ring still holds one.
     pub fn get(&self, seq: u16) -> Option<&Reply> {
         self.ring
