@@ -2,9 +2,11 @@
 //!
 //! Within one [`Jig::poll`] the jig writes its frames in this order:
 //! 1. `Booted` (the first poll after boot only);
-//! 2. for each request frame received, in the order received, its reply (a request that
-//!    starts a procedure is answered later, from step 4). `Abort` and `Release` first send the
-//!    `Error(Aborted)` reply of each procedure they stop (battery, port, screen), then `Done`;
+//! 2. for each request frame received, in the order received, the reply of a state request
+//!    (`Hello`, `Ping`, `SlotStatus`, `Resend`, `Abort`, `Release`). `Abort` and `Release` first
+//!    send the `Error(Aborted)` reply of each procedure they stop (battery, port, screen), then
+//!    `Done`. Requests with bus work wait in a queue; the oldest one is carried out (answered
+//!    now, or started as a procedure answered from step 4);
 //! 3. per slot in order, `PhoneInserted`, or the `Error(Aborted)` replies of the slot's
 //!    procedures followed by `PhoneRemoved`;
 //! 4. per slot and per channel (battery, port, screen), the reply of a procedure that finished,
@@ -94,6 +96,10 @@ pub fn text<const N: usize>(s: &str) -> heapless::String<N> {
 }
 
 /// What one frame from the host turned out to be.
+/// Most requests with bus work waiting for their poll (one per channel of four slots, and an
+/// identify each); a request past that is carried out at once.
+const QUEUED: usize = 16;
+
 enum Inbound {
     /// A request.
     Request(u16, Request),
@@ -110,6 +116,9 @@ pub struct Jig<B, O, I, D, L, C> {
     clock: C,
     config: JigConfig,
     rx: FrameAccumulator,
+    /// Requests with bus work, received and not yet carried out: one per poll, in order, so
+    /// that a state request (a `Ping`) never waits behind more than one of them.
+    queued: heapless::Deque<(u16, Request), QUEUED>,
     event_seq: u16,
     slots: Vec<SlotState, MAX_SLOTS>,
     instruments: Vec<Instrument, MAX_INSTRUMENTS>,
@@ -143,6 +152,7 @@ where
             clock,
             config,
             rx: FrameAccumulator::new(),
+            queued: heapless::Deque::new(),
             event_seq: 0,
             slots,
             instruments,
@@ -172,9 +182,17 @@ where
         self.bad_frames
     }
 
+    /// Requests received and waiting for their poll (one is carried out per poll).
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
     /// The earliest time a running procedure wants the main loop: its next step or its next
-    /// progress report. `None` when nothing runs.
+    /// progress report; now while requests wait in the queue. `None` when nothing runs.
     pub fn next_deadline(&self) -> Option<u64> {
+        if !self.queued.is_empty() {
+            return Some(self.clock.now_us());
+        }
         self.slots
             .iter()
             .flat_map(|s| s.jobs.iter().flatten())
@@ -212,8 +230,25 @@ where
                 self.rx_byte(b)?;
             }
         }
+        if let Some((seq, req)) = self.queued.pop_front() {
+            self.dispatch(seq, req)?;
+        }
         self.watch_presence()?;
         self.step_jobs()
+    }
+
+    /// True for requests answered from the jig's state, without bus work: they are answered
+    /// as soon as they are read.
+    fn immediate(req: &Request) -> bool {
+        matches!(
+            req,
+            Request::Hello
+                | Request::Ping { .. }
+                | Request::SlotStatus { .. }
+                | Request::Resend { .. }
+                | Request::Abort { .. }
+                | Request::Release { .. }
+        )
     }
 
     fn rx_byte(&mut self, b: u8) -> Result<(), L::Error> {
@@ -226,7 +261,11 @@ where
             Some(Err(_)) => Inbound::Garbled,
         };
         match inbound {
-            Inbound::Request(seq, req) => self.dispatch(seq, req),
+            Inbound::Request(seq, req) if Self::immediate(&req) => self.dispatch(seq, req),
+            Inbound::Request(seq, req) => match self.queued.push_back((seq, req)) {
+                Ok(()) => Ok(()),
+                Err((seq, req)) => self.dispatch(seq, req),
+            },
             Inbound::Unknown(seq) => self.reply(seq, Reply::Error(JigError::BadRequest), true),
             Inbound::Garbled => {
                 self.bad_frames = self.bad_frames.wrapping_add(1);
@@ -346,6 +385,12 @@ where
                 remaining_ms: r.remaining_ms(now),
             };
         }
+        // Received and waiting for its poll: it has not started, so it needs all its time.
+        if let Some((_, req)) = self.queued.iter().find(|(s, _)| *s == seq) {
+            return Reply::Pending {
+                remaining_ms: req.nominal_ms(),
+            };
+        }
         self.kept
             .get(seq)
             .cloned()
@@ -358,7 +403,12 @@ where
         if let Some(s) = self.slots.get(si) {
             phone = s.phone();
             for c in CHANNELS {
-                if s.jobs[channel_index(c)].is_some() {
+                // Running, or received and waiting in the queue for its turn.
+                let waiting = self
+                    .queued
+                    .iter()
+                    .any(|(_, r)| r.slot() == Some(si as u8) && r.channel() == Some(c));
+                if s.jobs[channel_index(c)].is_some() || waiting {
                     let _ = busy.push(c);
                 }
             }

@@ -423,7 +423,7 @@ pub enum PhoneState {
 pub struct SlotStatus {
     /// Where the slot's phone is.
     pub phone: PhoneState,
-    /// Channels with a procedure running.
+    /// Channels with a procedure running, or received and waiting for its turn.
     pub busy: Vec<Channel, 3>, // capacity folded into the schema hash
 }
 

@@ -55,11 +55,17 @@ impl Bench {
         b
     }
 
+    /// Polls the jig until every request sent so far was taken up; collects what it wrote.
     fn pump(&mut self) {
-        self.jig.poll().unwrap();
-        let out = self.jig.link_mut().take_output();
-        for f in out.split(|&b| b == 0).filter(|f| !f.is_empty()) {
-            self.inbox.push(decode_frame::<JigMsg>(f).unwrap());
+        loop {
+            self.jig.poll().unwrap();
+            let out = self.jig.link_mut().take_output();
+            for f in out.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+                self.inbox.push(decode_frame::<JigMsg>(f).unwrap());
+            }
+            if self.jig.queued() == 0 {
+                break;
+            }
         }
     }
 

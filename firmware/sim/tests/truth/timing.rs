@@ -150,3 +150,32 @@ fn procedures_at_the_same_time_delay_each_other_by_at_most_the_contention_bound(
         );
     }
 }
+
+#[test]
+fn a_ping_is_answered_before_queued_bus_work() {
+    let phone = library().phones.remove(0);
+    let mut b = Bench::new(Some(phone));
+    let gauges: Vec<u16> = (0..4)
+        .map(|_| b.send(Request::BatteryGauge { slot: 0 }))
+        .collect();
+    let ping = b.send(Request::Ping { nonce: 5 });
+    let before = b.clock.now_us();
+    // One turn of the main loop: the ping is answered, at most one gauge read is done.
+    b.jig.poll().unwrap();
+    let out = b.jig.link_mut().take_output();
+    let answered: Vec<u16> = out
+        .split(|&x| x == 0)
+        .filter(|f| !f.is_empty())
+        .filter_map(|f| decode_frame::<JigMsg>(f).ok())
+        .filter(|p| matches!(p.msg, JigMsg::Reply(_)))
+        .map(|p| p.seq)
+        .collect();
+    assert_eq!(answered.first(), Some(&ping), "{answered:?}");
+    assert!(answered.len() <= 2, "{answered:?}");
+    assert_eq!(b.jig.queued(), 3);
+    // Each later gauge read takes its own turn; every one is answered in the end.
+    for g in gauges.into_iter().filter(|g| !answered.contains(g)) {
+        assert!(matches!(b.wait(g), Reply::Gauge(_)));
+    }
+    assert!(b.clock.now_us() > before);
+}
