@@ -21,18 +21,17 @@
 //! request waits past its deadline.
 
 mod error;
+mod exchange;
 pub mod health;
 mod port;
 mod session;
 mod stats;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use benchline_protocol::{Hello, JigError, Reply, Request};
+use benchline_protocol::{Hello, Reply, Request};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 pub use error::LinkError;
 use health::{Exchange, HealthPolicy, LossWindow, RoundTrip};
@@ -140,15 +139,6 @@ pub struct Link {
     hello: watch::Receiver<Option<Hello>>,
     shared: Arc<Shared>,
     config: LinkConfig,
-}
-
-/// The kinds of attempt of one exchange.
-#[derive(Clone, Copy, PartialEq)]
-enum Attempt {
-    /// The request itself (first or sent again).
-    Request,
-    /// A `Resend` of the request's reply.
-    Resend,
 }
 
 impl Link {
@@ -357,198 +347,6 @@ impl Link {
         let _ = self.events.send(LinkEvent::BackInService);
     }
 
-    fn scaled(&self, jig_ms: u32) -> Duration {
-        Duration::from_secs_f64(f64::from(jig_ms) / 1000.0 * self.config.time_scale.max(0.0))
-    }
-
-    fn slack(&self) -> Duration {
-        self.shared
-            .round_trip
-            .lock()
-            .map_or(self.config.slack_ceiling, |r| r.slack())
-    }
-
-    fn bump(
-        &self,
-        counters: Option<&LinkStats>,
-        which: fn(&LinkStats) -> &std::sync::atomic::AtomicU64,
-    ) {
-        self.shared.stats.bump(which);
-        if let Some(c) = counters {
-            c.bump(which);
-        }
-    }
-
-    fn attempt(
-        &self,
-        req: Request,
-        tag: u32,
-        to: &mpsc::UnboundedSender<Note>,
-    ) -> Result<(), LinkError> {
-        self.cmd
-            .send(Cmd::Request {
-                req,
-                tag,
-                to: to.clone(),
-            })
-            .map_err(|_| LinkError::Closed {
-                port: self.port.to_string(),
-            })
-    }
-
-    /// One exchange with its recoveries; how it went, for the health window (`None` when the
-    /// link itself failed: closed, unplugged, reset).
-    async fn exchange(
-        &self,
-        req: &Request,
-        limit: Duration,
-        counters: Option<&LinkStats>,
-    ) -> (Result<Reply, LinkError>, Option<Exchange>) {
-        let started = Instant::now();
-        let deadline = started + limit;
-        let nominal = self.scaled(nominal_ms(req));
-        // Requests that answer at once and may run twice are simply sent again; anything else
-        // asks for its reply, so that nothing that loads or drives a phone runs twice.
-        let repeat = req.is_idempotent() && nominal_ms(req) <= INSTANT_MS;
-        let (to, mut notes) = mpsc::unbounded_channel();
-        let mut attempts: HashMap<u32, Attempt> = HashMap::new();
-        let mut seq_of: HashMap<u32, u16> = HashMap::new();
-        let mut next_tag = 0u32;
-        let mut last_request = 0u32;
-        let written = || {
-            self.shared
-                .written
-                .load(std::sync::atomic::Ordering::Relaxed)
-        };
-        let mut written_at = written();
-        // Each Pending in a row doubles the extra wait: a procedure that is still running is
-        // not lost, and a busy jig is not flooded with Resends.
-        let mut patience = self.slack();
-        // A `Pending` shows the jig alive and working: running out of time then is no loss.
-        let mut alive = false;
-        if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
-            return (Err(e), None);
-        }
-        attempts.insert(next_tag, Attempt::Request);
-        next_tag += 1;
-        let mut wake = started + nominal + self.slack();
-        let jig_error = |error| LinkError::Jig {
-            port: self.port.to_string(),
-            procedure: req.procedure(),
-            error,
-        };
-        loop {
-            let note = tokio::select! {
-                n = notes.recv() => n,
-                _ = tokio::time::sleep_until(wake.min(deadline)) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        self.bump(counters, |s| &s.timeouts);
-                        let e = LinkError::Timeout {
-                            port: self.port.to_string(),
-                            procedure: req.procedure(),
-                            after: limit,
-                        };
-                        let how = if alive { Exchange::Clean } else { Exchange::Dead };
-                        return (Err(e), Some(how));
-                    }
-                    let (ask, kind) = if repeat {
-                        self.bump(counters, |s| &s.retries);
-                        (req.clone(), Attempt::Request)
-                    } else if let Some(&seq) = seq_of.get(&last_request) {
-                        self.bump(counters, |s| &s.resends);
-                        (benchline_protocol::Request::Resend { seq }, Attempt::Resend)
-                    } else {
-                        // Not even written yet (the link is handshaking): wait more.
-                        wake = now + self.slack();
-                        continue;
-                    };
-                    tracing::debug!(port = %self.port, procedure = req.procedure(), "no answer in time; recovering with {}", ask.procedure());
-                    if let Err(e) = self.attempt(ask, next_tag, &to) {
-                        return (Err(e), None);
-                    }
-                    if kind == Attempt::Request {
-                        last_request = next_tag;
-                    }
-                    attempts.insert(next_tag, kind);
-                    next_tag += 1;
-                    wake = now + if repeat { nominal } else { Duration::ZERO } + self.slack();
-                    continue;
-                }
-            };
-            let (tag, result) = match note {
-                None => {
-                    let e = LinkError::Closed {
-                        port: self.port.to_string(),
-                    };
-                    return (Err(e), None);
-                }
-                Some(Note::Sent { tag, seq }) => {
-                    seq_of.insert(tag, seq);
-                    continue;
-                }
-                Some(Note::Answer { tag, result }) => (tag, result),
-            };
-            // Answered by the request's first frame: nothing was lost, however early the wait
-            // ran out (a busy host, say). Only an answer that needed a recovery scores a loss.
-            let how = if tag == 0 {
-                Exchange::Clean
-            } else {
-                Exchange::Recovered
-            };
-            let reply = match result {
-                Ok(r) => r,
-                Err(e) => return (Err(e), None),
-            };
-            match (attempts.get(&tag), reply) {
-                (Some(Attempt::Resend), Reply::Pending { remaining_ms }) => {
-                    alive = true;
-                    patience = (patience * 2).min(self.config.slack_ceiling);
-                    wake = Instant::now() + self.scaled(remaining_ms) + patience.max(self.slack());
-                }
-                (Some(Attempt::Resend), Reply::Error(JigError::UnknownSeq)) => {
-                    // The jig keeps its last KEPT_REPLIES replies. Besides the replies to
-                    // requests written since this one, the procedures already running (at most
-                    // one per channel and slot) may add theirs; while all of those cannot have
-                    // pushed this request's reply out, the jig never got it, and sending it
-                    // again is safe.
-                    let running = 3 * u64::from(self.hello().map_or(MOST_SLOTS, |h| h.slots));
-                    let room = (benchline_protocol::KEPT_REPLIES as u64).saturating_sub(running);
-                    let since = written().saturating_sub(written_at);
-                    if since >= room {
-                        self.bump(counters, |s| &s.timeouts);
-                        let e = LinkError::Timeout {
-                            port: self.port.to_string(),
-                            procedure: req.procedure(),
-                            after: started.elapsed(),
-                        };
-                        return (Err(e), Some(Exchange::Dead));
-                    }
-                    written_at = written();
-                    self.bump(counters, |s| &s.retries);
-                    if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
-                        return (Err(e), None);
-                    }
-                    last_request = next_tag;
-                    attempts.insert(next_tag, Attempt::Request);
-                    next_tag += 1;
-                    wake = Instant::now() + nominal + self.slack();
-                }
-                (_, Reply::Error(e)) => return (Err(jig_error(e)), Some(how)),
-                (_, r) => {
-                    // The first frame's answer times the round trip without ambiguity, even
-                    // after a recovery was started (which then shows the wait was too short).
-                    if tag == 0 && nominal_ms(req) <= INSTANT_MS {
-                        if let Ok(mut rt) = self.shared.round_trip.lock() {
-                            rt.sample(started.elapsed());
-                        }
-                    }
-                    return (Ok(r), Some(how));
-                }
-            }
-        }
-    }
-
     /// Stops the link task and closes the port.
     pub fn close(&self) {
         let _ = self.cmd.send(Cmd::Close);
@@ -559,17 +357,6 @@ impl Link {
         self.close();
         let _ = tokio::time::timeout(within, self.cmd.closed()).await;
     }
-}
-
-/// Slots assumed when the jig's handshake is not known (more than any jig has).
-const MOST_SLOTS: u8 = 8;
-
-/// Requests whose jig duration is at most this many ms count as answered at once.
-const INSTANT_MS: u32 = 50;
-
-/// The most jig time a request takes on the jig.
-fn nominal_ms(req: &Request) -> u32 {
-    req.nominal_ms()
 }
 
 #[cfg(test)]
