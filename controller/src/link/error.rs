@@ -57,7 +57,7 @@ pub enum LinkError {
         detail: String,
     },
     /// No answer in time.
-    #[error("{procedure} on {port}: no answer within {after:?}, lost frames asked for again; check the jig's cable and power")]
+    #[error("{procedure} on {port}: no answer within {} ms, lost frames asked for again; check the jig's cable and power", after.as_millis())]
     Timeout {
         /// Port.
         port: String,
@@ -66,8 +66,17 @@ pub enum LinkError {
         /// The deadline of the exchange.
         after: Duration,
     },
+    /// The answer was lost, and by the time the host asked for it again the jig could no
+    /// longer tell whether it had run the request: the step is not known to have run.
+    #[error("{procedure} on {port}: its answer was lost and the jig no longer keeps it, so whether it ran is unknown; the step is aborted and measured again")]
+    Forgotten {
+        /// Port.
+        port: String,
+        /// Procedure.
+        procedure: &'static str,
+    },
     /// The link lost too many frames and the jig was taken out of service.
-    #[error("the jig on {port} is out of service ({detail}); check its USB cable, hub and power; it comes back by itself when it answers cleanly again")]
+    #[error("the jig on {port} is out of service: {detail}; check its USB cable, hub and power; it comes back by itself when it answers cleanly again")]
     OutOfService {
         /// Port.
         port: String,
@@ -114,6 +123,7 @@ impl LinkError {
         matches!(
             self,
             LinkError::Timeout { .. }
+                | LinkError::Forgotten { .. }
                 | LinkError::JigReset { .. }
                 | LinkError::Disconnected { .. }
                 | LinkError::Jig {

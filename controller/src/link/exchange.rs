@@ -138,7 +138,10 @@ impl Link {
                     }
                     attempts.insert(next_tag, kind);
                     next_tag += 1;
-                    wake = now + if repeat { nominal } else { Duration::ZERO } + self.slack();
+                    // Each recovery in a row waits twice as long (up to the ceiling): a jig
+                    // that hangs is not flooded, one that lost a frame costs one round trip.
+                    patience = (patience * 2).min(self.config.slack_ceiling);
+                    wake = now + if repeat { nominal } else { Duration::ZERO } + patience;
                     continue;
                 }
             };
@@ -182,13 +185,11 @@ impl Link {
                     let room = (benchline_protocol::KEPT_REPLIES as u64).saturating_sub(running);
                     let since = written().saturating_sub(written_at);
                     if since >= room {
-                        self.bump(counters, |s| &s.timeouts);
-                        let e = LinkError::Timeout {
+                        let e = LinkError::Forgotten {
                             port: self.port.to_string(),
                             procedure: req.procedure(),
-                            after: started.elapsed(),
                         };
-                        return (Err(e), Some(Exchange::Dead));
+                        return (Err(e), Some(Exchange::Recovered));
                     }
                     written_at = written();
                     self.bump(counters, |s| &s.retries);

@@ -143,7 +143,7 @@ impl LossWindow {
             .count();
         if n >= policy.min_samples && lost as f64 >= policy.max_loss * n as f64 {
             return Some(Unhealthy(format!(
-                "{lost} of the last {n} exchanges lost a frame ({:.0} %)",
+                "{lost} of the last {n} exchanges lost a frame, {:.0} %",
                 lost as f64 * 100.0 / n as f64
             )));
         }

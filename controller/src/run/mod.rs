@@ -141,8 +141,16 @@ pub struct Summary {
     /// Jigs taken out of service during the run, as (port, times).
     pub out_of_service: Vec<(String, u64)>,
     /// Slots whose phone was under test when the run stopped (to be tested again), as
-    /// `bench slot N (port)`.
+    /// `bench slot N (port): phone IMEI`.
     pub abandoned: Vec<String>,
+    /// Slots whose phone was recorded but not confirmed released when the run stopped (it may
+    /// still be clamped), named like [`Summary::abandoned`].
+    pub unreleased: Vec<String>,
+    /// Each jig's link counters for the whole run, by port.
+    pub links: Vec<(String, crate::link::LinkCounters)>,
+    /// The run stopped at `--count` (phones under test in other slots were never meant to be
+    /// recorded), rather than on a signal or a failure.
+    pub counted: bool,
 }
 
 /// The phone library files built into the binary.
@@ -329,14 +337,14 @@ pub async fn run(
                     break;
                 }
                 if level == Stop::Drain && grace_end.is_none() {
-                    tracing::warn!("stopping: no new phones; the phones under test finish within {} s", opts.grace.as_secs());
+                    tracing::warn!("stopping: no new phones; the phones under test finish within {} s (signal again to stop at once)", opts.grace.as_secs());
                     grace_end = Some(tokio::time::Instant::now() + opts.grace);
                     let _ = stop_tx.send(Stop::Drain);
                 }
                 continue;
             }
             _ = grace_over => {
-                tracing::warn!("stopping: the phones under test did not finish within {} s", opts.grace.as_secs());
+                tracing::warn!("stopping: the phones under test did not finish within {} s; they are named below", opts.grace.as_secs());
                 break;
             }
         };
@@ -363,8 +371,11 @@ pub async fn run(
     for (name, busy, task) in tasks {
         task.abort();
         let _ = task.await;
+        let named = format!("{name}: phone {}", busy.imei());
         if busy.testing.load(std::sync::atomic::Ordering::SeqCst) {
-            summary.abandoned.push(name);
+            summary.abandoned.push(named);
+        } else if busy.releasing.load(std::sync::atomic::Ordering::SeqCst) {
+            summary.unreleased.push(named);
         }
     }
     // Records being committed when the slots stopped are committed: they are shown too.
@@ -390,16 +401,16 @@ pub async fn run(
         }
     }
     drop(rx);
-    for name in &summary.abandoned {
-        if counted {
-            // `--count` phones are recorded: the others were never meant to be.
-            tracing::info!(
-                "{name}: left untested, the run has its {} phones",
-                summary.phones
-            );
-        } else {
+    summary.counted = counted;
+    if !counted {
+        for name in &summary.abandoned {
             tracing::error!("{name}: the phone under test was not finished; test it again");
         }
+    }
+    for name in &summary.unreleased {
+        tracing::error!(
+            "{name}: recorded, but its release was not confirmed; open the clamp by hand"
+        );
     }
     for l in &links {
         let times = l.times_out_of_service();
@@ -407,6 +418,7 @@ pub async fn run(
             summary.out_of_service.push((l.port().to_string(), times));
         }
         let c = l.stats().snapshot();
+        summary.links.push((l.port().to_string(), c));
         tracing::info!(
             port = l.port(),
             bad_frames = c.bad_frames,

@@ -122,7 +122,12 @@ where
                 ctx.link.wait_connected(Duration::from_secs(10)).await;
                 let restarted = ctx.link.hello().map(|h| h.boot_id) != boot;
                 let transient = e.is_transient() || restarted;
-                tracing::warn!(procedure, slot = ctx.slot, attempt = n, "{e}");
+                if matches!(e, LinkError::OutOfService { .. }) {
+                    // Said once, by the link's own alarm; not again for every step.
+                    tracing::debug!(procedure, slot = ctx.slot, attempt = n, "{e}");
+                } else {
+                    tracing::warn!(procedure, slot = ctx.slot, attempt = n, "{e}");
+                }
                 errors.push(e.to_string());
                 if !transient {
                     let n = errors.len() as u32;

@@ -100,8 +100,28 @@ impl Output {
 /// What a slot is doing, as the run sees it when it must stop.
 #[derive(Debug, Default)]
 pub struct UnderTest {
-    /// A phone is under test (identified and not yet recorded).
+    /// A phone is under test (seated, not yet recorded).
     pub testing: AtomicBool,
+    /// A recorded phone is being released (the clamp not yet confirmed open).
+    pub releasing: AtomicBool,
+    /// The IMEI of the phone in the slot, once read.
+    pub imei: std::sync::Mutex<String>,
+}
+
+impl UnderTest {
+    fn set_imei(&self, imei: &str) {
+        if let Ok(mut i) = self.imei.lock() {
+            imei.clone_into(&mut i);
+        }
+    }
+
+    /// The IMEI of the phone in the slot, or "unidentified".
+    pub fn imei(&self) -> String {
+        match self.imei.lock() {
+            Ok(i) if !i.is_empty() => i.clone(),
+            _ => "unidentified".into(),
+        }
+    }
 }
 
 /// Runs the slot until the run stops it: at [`Stop::Drain`] it finishes the phone under test
@@ -119,8 +139,17 @@ pub async fn run_slot(
         if !wait_seated(&ctx, &mut events, &mut stop).await {
             return;
         }
+        busy.set_imei("");
         busy.testing.store(true, Ordering::SeqCst);
-        let tested = test_phone(&ctx, &operator, answers.as_ref(), &mut events, &mut stop).await;
+        let tested = test_phone(
+            &ctx,
+            &operator,
+            answers.as_ref(),
+            &mut events,
+            &mut stop,
+            &busy,
+        )
+        .await;
         let record: Box<PhoneRecord> = match tested {
             Tested::Gone => {
                 busy.testing.store(false, Ordering::SeqCst);
@@ -144,9 +173,11 @@ pub async fn run_slot(
             // Not released: with the store failing, the phone stays put for a retest.
             return;
         }
+        busy.releasing.store(!gone, Ordering::SeqCst);
         if !gone && !release(&ctx, &imei, &mut events, &stop).await {
             return;
         }
+        busy.releasing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -409,6 +440,7 @@ pub async fn test_phone(
     answerer: &dyn Answerer,
     events: &mut broadcast::Receiver<LinkEvent>,
     stop: &mut watch::Receiver<Stop>,
+    busy: &UnderTest,
 ) -> Tested {
     let started = now();
     let slot_before = ctx.counters.snapshot();
@@ -417,6 +449,7 @@ pub async fn test_phone(
         Ok(v) => v,
         Err(t) => return t,
     };
+    busy.set_imei(&phone.imei);
     tracing::info!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, imei = %phone.imei, model = %phone.model, "testing the phone");
     let mut steps = vec![identify];
     ctx.gone.store(false, Ordering::SeqCst);

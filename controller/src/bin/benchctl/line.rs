@@ -47,7 +47,7 @@ pub(crate) struct RunArgs {
     /// Stop after N phones (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
-    /// Seed of the simulated line (phone order, noise, boot ids).
+    /// Seed of the simulated line (phone order, measurement and line noise; boot ids are random).
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
     /// Real seconds per second of procedure time: 1 real time, 0.01 a hundred times faster, 0 as fast as possible.
@@ -93,7 +93,7 @@ pub(crate) struct SimJigArgs {
     /// Phone library (a TOML file or a directory of them); default: the built-in one.
     #[arg(long, value_name = "DIR")]
     phones: Option<PathBuf>,
-    /// Seed (phone order, noise, boot ids).
+    /// Seed (phone order, measurement and line noise; boot ids are random).
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
     /// Real seconds per second of procedure time (0 = as fast as possible).
@@ -271,13 +271,39 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     rt.shutdown_timeout(Duration::from_millis(200));
     // Every record handed to the store is written (or refused) before the lock goes.
     writer_done.wait();
-    summary?;
+    report(&summary?);
     if let Some(e) = write_error {
         return Err(e
             .context("cannot write records to standard output (they are in the record store)")
             .into());
     }
     Ok(())
+}
+
+/// What the run did, on standard error: phones recorded, what each jig's link absorbed, jigs
+/// taken out of service, and the phones left in their slots.
+fn report(s: &run::Summary) {
+    eprintln!("benchctl: {} phone(s) recorded", s.phones);
+    for (port, c) in &s.links {
+        eprintln!(
+            "  link {port}: {} bad frame(s), {} request(s) sent again, {} reply(ies) asked for again, {} timeout(s), {} reset(s), {} reconnection(s)",
+            c.bad_frames, c.retries, c.resends, c.timeouts, c.resets, c.reconnects
+        );
+    }
+    for (port, times) in &s.out_of_service {
+        eprintln!("  the jig on {port} was taken out of service {times} time(s): check its USB cable, hub and power");
+    }
+    let (what, todo) = if s.counted {
+        ("left untested at --count", "test it in the next run")
+    } else {
+        ("not finished", "test it again")
+    };
+    for name in &s.abandoned {
+        eprintln!("  {name}: {what}; {todo}");
+    }
+    for name in &s.unreleased {
+        eprintln!("  {name}: recorded, release not confirmed; open the clamp by hand");
+    }
 }
 
 /// The login name: `$USER`, `$LOGNAME`, else the user database's name for this uid.
