@@ -13,6 +13,18 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
+/// A headless line of one 4-slot simulated jig, as fast as it goes.
+const LINE: [&str; 8] = [
+    "run",
+    "--sim",
+    "1",
+    "--slots",
+    "4",
+    "--headless",
+    "--time-scale",
+    "0",
+];
+
 use crate::harness::{benchctl, cli, finish, fresh_dir, library, records, run_sim_fast, stderr};
 
 /// Every record is graded as its phone's truth says, or sent to retest; never another grade.
@@ -44,21 +56,16 @@ fn assert_graded_or_retest(recs: &[Value]) -> usize {
 fn a_noisy_line_never_freezes_a_slot_or_changes_a_grade() {
     for seed in [1u64, 2, 3] {
         let mut c = benchctl();
-        c.args([
-            "run",
-            "--sim",
-            "1",
-            "--slots",
-            "4",
-            "--headless",
-            "--time-scale",
-            "0",
-            "--count",
-            "60",
-            "--noise",
-            "0.001",
-        ])
-        .args(["--seed", &seed.to_string()]);
+        c.args(LINE)
+            .args([
+                "--count",
+                "60",
+                "--noise",
+                "0.001",
+                "--noise-stall",
+                "0.0002",
+            ])
+            .args(["--seed", &seed.to_string()]);
         let out = finish(c);
         assert!(out.status.success(), "seed {seed}: {}", stderr(&out));
         let recs = records(&out);
@@ -88,18 +95,8 @@ fn a_lost_release_is_recovered_and_the_slot_goes_on() {
 #[test]
 fn an_unusable_link_takes_the_jig_out_of_service_with_an_alarm() {
     let mut child = benchctl()
-        .args([
-            "run",
-            "--sim",
-            "1",
-            "--slots",
-            "4",
-            "--headless",
-            "--time-scale",
-            "0",
-            "--noise",
-            "0.03",
-        ])
+        .args(LINE)
+        .args(["--noise", "0.03"])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -237,20 +237,6 @@ where
         self.step_jobs()
     }
 
-    /// True for requests answered from the jig's state, without bus work: they are answered
-    /// as soon as they are read.
-    fn immediate(req: &Request) -> bool {
-        matches!(
-            req,
-            Request::Hello
-                | Request::Ping { .. }
-                | Request::SlotStatus { .. }
-                | Request::Resend { .. }
-                | Request::Abort { .. }
-                | Request::Release { .. }
-        )
-    }
-
     fn rx_byte(&mut self, b: u8) -> Result<(), L::Error> {
         let inbound = match self.rx.push(b) {
             None => return Ok(()),
@@ -261,7 +247,7 @@ where
             Some(Err(_)) => Inbound::Garbled,
         };
         match inbound {
-            Inbound::Request(seq, req) if Self::immediate(&req) => self.dispatch(seq, req),
+            Inbound::Request(seq, req) if req.is_state_request() => self.dispatch(seq, req),
             Inbound::Request(seq, req) => match self.queued.push_back((seq, req)) {
                 Ok(()) => Ok(()),
                 Err((seq, req)) => self.dispatch(seq, req),

@@ -186,6 +186,21 @@ impl Request {
         )
     }
 
+    /// True for *state requests*: answered from the jig's state, without bus work, as soon as
+    /// the jig reads them (`Hello`, `Ping`, `SlotStatus`, `Resend`, `Abort`, `Release`); every
+    /// other request waits its turn in the jig's queue.
+    pub fn is_state_request(&self) -> bool {
+        matches!(
+            self,
+            Request::Hello
+                | Request::Ping { .. }
+                | Request::SlotStatus { .. }
+                | Request::Resend { .. }
+                | Request::Abort { .. }
+                | Request::Release { .. }
+        )
+    }
+
     /// The channel a procedure occupies on its slot while it runs (and that a
     /// [`JigError::Busy`] names); `None` for requests that occupy no channel.
     pub fn channel(&self) -> Option<Channel> {
