@@ -92,6 +92,9 @@ impl RunOptions {
     }
 }
 
+/// How long a stopping run waits for a recorded phone's release to be confirmed.
+const RELEASE_AT_STOP: Duration = Duration::from_secs(2);
+
 /// How far a run is asked to stop; the levels only go up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stop {
@@ -368,9 +371,17 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(Stop::Now);
-    for (name, busy, task) in tasks {
-        task.abort();
-        let _ = task.await;
+    for (name, busy, mut task) in tasks {
+        // A recorded phone being released: let the clamp open (the slot then stops by
+        // itself), within a bound.
+        let ended = busy.releasing.load(std::sync::atomic::Ordering::SeqCst)
+            && tokio::time::timeout(RELEASE_AT_STOP, &mut task)
+                .await
+                .is_ok();
+        if !ended {
+            task.abort();
+            let _ = task.await;
+        }
         let named = format!("{name}: phone {}", busy.imei());
         if busy.testing.load(std::sync::atomic::Ordering::SeqCst) {
             summary.abandoned.push(named);
