@@ -591,6 +591,13 @@ def event_numbers_consecutive(events):
     return True
 
 
+def check_stream_clean(c, label):
+    """Every frame the jig sent decoded, and its events came numbered without a gap."""
+    check(c.jig.rejected == 0, "%s: every frame from the jig decoded" % label, c.jig.rejected)
+    check(event_numbers_consecutive(c.jig.events), "%s: event numbers go up by one, no gap" % label,
+          [n for n, _ in c.jig.events])
+
+
 def check_worked_examples():
     """The framing layer reproduces the README's example frames (sections 3, 4, 8, 10)."""
     check(zlib.crc32(b"123456789") == 0xCBF43926, "crc: check value of \"123456789\" is CBF43926")
@@ -1076,9 +1083,7 @@ def main():
         check_procedures(c, 1, "fast slot 1")
         busy_seq = check_errors(c, "fast")
         check_resend_fast(c, "fast", busy_seq)
-        check(c.jig.rejected == 0, "fast: every frame from the jig decoded", c.jig.rejected)
-        check(event_numbers_consecutive(c.jig.events), "fast: event numbers go up by one, no gap",
-              [n for n, _ in c.jig.events])
+        check_stream_clean(c, "fast")
 
     @section
     def timed_jig():
@@ -1090,9 +1095,7 @@ def main():
             wait_seated(c, s)
         check_timed(c, "timed", scale)
         check_release_next_phone(c, "timed slot 1", 1)
-        check(c.jig.rejected == 0, "timed: every frame from the jig decoded", c.jig.rejected)
-        check(event_numbers_consecutive(c.jig.events), "timed: event numbers go up by one, no gap",
-              [n for n, _ in c.jig.events])
+        check_stream_clean(c, "timed")
 
     @section
     def reset_jig():

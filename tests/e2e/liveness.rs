@@ -13,17 +13,11 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
-/// A headless line of one 4-slot simulated jig, as fast as it goes.
-const LINE: [&str; 8] = [
-    "run",
-    "--sim",
-    "1",
-    "--slots",
-    "4",
-    "--headless",
-    "--time-scale",
-    "0",
-];
+/// A headless line of one 4-slot simulated jig (add `--time-scale`).
+const LINE: [&str; 6] = ["run", "--sim", "1", "--slots", "4", "--headless"];
+
+/// [`LINE`] as fast as it goes.
+const FAST: [&str; 2] = ["--time-scale", "0"];
 
 use crate::harness::{benchctl, cli, finish, fresh_dir, library, records, run_sim_fast, stderr};
 
@@ -57,13 +51,14 @@ fn a_noisy_line_never_freezes_a_slot_or_changes_a_grade() {
     for seed in [1u64, 2, 3] {
         let mut c = benchctl();
         c.args(LINE)
+            .args(FAST)
             .args([
                 "--count",
                 "60",
                 "--noise",
                 "0.001",
                 "--noise-stall",
-                "0.0002",
+                "0.00002",
             ])
             .args(["--seed", &seed.to_string()]);
         let out = finish(c);
@@ -96,6 +91,7 @@ fn a_lost_release_is_recovered_and_the_slot_goes_on() {
 fn an_unusable_link_takes_the_jig_out_of_service_with_an_alarm() {
     let mut child = benchctl()
         .args(LINE)
+        .args(FAST)
         .args(["--noise", "0.03"])
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
@@ -126,17 +122,8 @@ enum Moment {
 /// A headless line on `data` where a phone takes a while (`scale`); stdout and stderr piped.
 fn spawn_slow_line(data: &Path, scale: &str) -> Child {
     benchctl()
-        .args([
-            "run",
-            "--sim",
-            "1",
-            "--slots",
-            "4",
-            "--headless",
-            "--stop-grace",
-            "20",
-        ])
-        .args(["--time-scale", scale])
+        .args(LINE)
+        .args(["--stop-grace", "20", "--time-scale", scale])
         .arg("--data")
         .arg(data)
         .env("RUST_LOG", "info")

@@ -3,7 +3,6 @@
 //! to recover it without running anything twice (send again what may run twice and answers at
 //! once; ask for the reply of anything else with `Resend`).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use benchline_protocol::{JigError, Reply, Request};
@@ -72,14 +71,13 @@ impl Link {
     ) -> (Result<Reply, LinkError>, Option<Exchange>) {
         let started = Instant::now();
         let deadline = started + limit;
-        let nominal = self.scaled(nominal_ms(req));
+        let nominal = self.scaled(req.nominal_ms());
         // Requests that answer at once and may run twice are simply sent again; anything else
         // asks for its reply, so that nothing that loads or drives a phone runs twice.
-        let repeat = req.is_idempotent() && nominal_ms(req) <= INSTANT_MS;
+        let repeat = req.is_idempotent() && req.nominal_ms() <= INSTANT_MS;
         let (to, mut notes) = mpsc::unbounded_channel();
-        let mut attempts: HashMap<u32, Attempt> = HashMap::new();
-        let mut seq_of: HashMap<u32, u16> = HashMap::new();
-        let mut next_tag = 0u32;
+        // Attempt `tag` is `attempts[tag]`: its kind, and its sequence number once written.
+        let mut attempts: Vec<(Attempt, Option<u16>)> = Vec::new();
         let mut last_request = 0u32;
         let written = || {
             self.shared
@@ -87,16 +85,15 @@ impl Link {
                 .load(std::sync::atomic::Ordering::Relaxed)
         };
         let mut written_at = written();
-        // Each Pending in a row doubles the extra wait: a procedure that is still running is
-        // not lost, and a busy jig is not flooded with Resends.
+        // Each recovery or `Pending` in a row doubles the extra wait: a hung jig is not flooded,
+        // a procedure still running is not lost, a lost frame costs one round trip.
         let mut patience = self.slack();
         // A `Pending` shows the jig alive and working: running out of time then is no loss.
         let mut alive = false;
-        if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
+        if let Err(e) = self.attempt(req.clone(), 0, &to) {
             return (Err(e), None);
         }
-        attempts.insert(next_tag, Attempt::Request);
-        next_tag += 1;
+        attempts.push((Attempt::Request, None));
         let mut wake = started + nominal + self.slack();
         let jig_error = |error| LinkError::Jig {
             port: self.port.to_string(),
@@ -121,7 +118,7 @@ impl Link {
                     let (ask, kind) = if repeat {
                         self.bump(counters, |s| &s.retries);
                         (req.clone(), Attempt::Request)
-                    } else if let Some(&seq) = seq_of.get(&last_request) {
+                    } else if let Some(&(_, Some(seq))) = attempts.get(last_request as usize) {
                         self.bump(counters, |s| &s.resends);
                         (benchline_protocol::Request::Resend { seq }, Attempt::Resend)
                     } else {
@@ -130,16 +127,14 @@ impl Link {
                         continue;
                     };
                     tracing::debug!(port = %self.port, procedure = req.procedure(), "no answer in time; recovering with {}", ask.procedure());
-                    if let Err(e) = self.attempt(ask, next_tag, &to) {
+                    let tag = attempts.len() as u32;
+                    if let Err(e) = self.attempt(ask, tag, &to) {
                         return (Err(e), None);
                     }
                     if kind == Attempt::Request {
-                        last_request = next_tag;
+                        last_request = tag;
                     }
-                    attempts.insert(next_tag, kind);
-                    next_tag += 1;
-                    // Each recovery in a row waits twice as long (up to the ceiling): a jig
-                    // that hangs is not flooded, one that lost a frame costs one round trip.
+                    attempts.push((kind, None));
                     patience = (patience * 2).min(self.config.slack_ceiling);
                     wake = now + if repeat { nominal } else { Duration::ZERO } + patience;
                     continue;
@@ -153,7 +148,9 @@ impl Link {
                     return (Err(e), None);
                 }
                 Some(Note::Sent { tag, seq }) => {
-                    seq_of.insert(tag, seq);
+                    if let Some(a) = attempts.get_mut(tag as usize) {
+                        a.1 = Some(seq);
+                    }
                     continue;
                 }
                 Some(Note::Answer { tag, result }) => (tag, result),
@@ -169,7 +166,8 @@ impl Link {
                 Ok(r) => r,
                 Err(e) => return (Err(e), None),
             };
-            match (attempts.get(&tag), reply) {
+            let kind = attempts.get(tag as usize).map(|a| a.0);
+            match (kind, reply) {
                 (Some(Attempt::Resend), Reply::Pending { remaining_ms }) => {
                     alive = true;
                     patience = (patience * 2).min(self.config.slack_ceiling);
@@ -181,7 +179,10 @@ impl Link {
                     // one per channel and slot) may add theirs; while all of those cannot have
                     // pushed this request's reply out, the jig never got it, and sending it
                     // again is safe.
-                    let running = 3 * u64::from(self.hello().map_or(MOST_SLOTS, |h| h.slots));
+                    let slots = self
+                        .hello()
+                        .map_or(benchline_jig::MAX_SLOTS as u8, |h| h.slots);
+                    let running = 3 * u64::from(slots);
                     let room = (benchline_protocol::KEPT_REPLIES as u64).saturating_sub(running);
                     let since = written().saturating_sub(written_at);
                     if since >= room {
@@ -193,19 +194,19 @@ impl Link {
                     }
                     written_at = written();
                     self.bump(counters, |s| &s.retries);
-                    if let Err(e) = self.attempt(req.clone(), next_tag, &to) {
+                    let tag = attempts.len() as u32;
+                    if let Err(e) = self.attempt(req.clone(), tag, &to) {
                         return (Err(e), None);
                     }
-                    last_request = next_tag;
-                    attempts.insert(next_tag, Attempt::Request);
-                    next_tag += 1;
+                    last_request = tag;
+                    attempts.push((Attempt::Request, None));
                     wake = Instant::now() + nominal + self.slack();
                 }
                 (_, Reply::Error(e)) => return (Err(jig_error(e)), Some(how)),
                 (_, r) => {
                     // The first frame's answer times the round trip without ambiguity, even
                     // after a recovery was started (which then shows the wait was too short).
-                    if tag == 0 && nominal_ms(req) <= INSTANT_MS {
+                    if tag == 0 && req.nominal_ms() <= INSTANT_MS {
                         if let Ok(mut rt) = self.shared.round_trip.lock() {
                             rt.sample(started.elapsed());
                         }
@@ -217,13 +218,5 @@ impl Link {
     }
 }
 
-/// Slots assumed when the jig's handshake is not known (more than any jig has).
-const MOST_SLOTS: u8 = 8;
-
 /// Requests whose jig duration is at most this many ms count as answered at once.
 const INSTANT_MS: u32 = 50;
-
-/// The most jig time a request takes on the jig.
-fn nominal_ms(req: &Request) -> u32 {
-    req.nominal_ms()
-}

@@ -232,7 +232,7 @@ async fn wait_seated(
 /// jig is usable again; false when the run's stop reaches `give_up` first.
 async fn wait_usable(
     ctx: &Ctx,
-    e: &LinkError,
+    e: &(dyn std::fmt::Display + Sync),
     stop: &mut watch::Receiver<Stop>,
     give_up: Stop,
 ) -> bool {
@@ -366,11 +366,8 @@ async fn identify(
             && !(ctx.link.service() == Service::In && ctx.link.hello().is_some())
         {
             // The link failed, not the phone: wait for the jig, then read it again.
-            let e = LinkError::OutOfService {
-                port: ctx.link.port().to_string(),
-                detail: step.errors.last().cloned().unwrap_or_default(),
-            };
-            if !wait_usable(ctx, &e, stop, Stop::Drain).await {
+            let why = step.errors.last().cloned().unwrap_or_default();
+            if !wait_usable(ctx, &why, stop, Stop::Drain).await {
                 return Err(Tested::Stopped);
             }
             continue;
