@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of Benchline. Installs what it needs when it is missing:
 # the rustfmt and clippy components and the thumbv7em-none-eabihf target (the jig firmware
-# library must build for a Cortex-M4F board without std). Also needs what a Debian machine
+# library must build for a Cortex-M4F board without std), and Debian's tmux package (the
+# terminal UI's end-to-end tests drive the real binary inside tmux). Also needs what a Debian machine
 # with rustup has: a C compiler (zstd, libFuzzer), python3, bash and setpriv (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,16 @@ if command -v rustup >/dev/null; then
   rustup target list --installed | grep -q '^thumbv7em-none-eabihf$' || rustup target add thumbv7em-none-eabihf
 else
   echo "rustup not found: the rustfmt and clippy components and the thumbv7em-none-eabihf target must already be installed" >&2
+fi
+
+step "Debian packages"
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 fi
 
 step "format"

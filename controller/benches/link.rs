@@ -48,7 +48,7 @@ async fn burst(
 }
 
 fn main() -> anyhow::Result<()> {
-    let library = benchctl::run::builtin_phones()?;
+    let library = benchctl::sim::builtin_phones()?;
     let jig = sim::spawn(SimJigOptions {
         serial: "BENCH-1".into(),
         slots: 1,

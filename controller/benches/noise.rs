@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use benchctl::dryrun::outcome_matches;
 use benchctl::grade::Disposition;
-use benchctl::run::{self, PhoneRecord, RunOptions, Stop};
-use benchctl::sim::Noise;
+use benchctl::run::{PhoneRecord, RunOptions, Stop};
+use benchctl::sim::{LineOptions, Noise};
 use benchline_sim::Phone;
 
 /// Byte damage rates of the table; 0 is the clean line.
@@ -41,23 +41,28 @@ struct Outcome {
     out_of_service: u64,
 }
 
-fn options(phones: usize, seed: u64, noise: Option<Noise>) -> anyhow::Result<RunOptions> {
-    Ok(RunOptions {
-        sim_noise: noise,
-        count: Some(phones),
+fn options(
+    phones: usize,
+    seed: u64,
+    noise: Option<Noise>,
+) -> anyhow::Result<(LineOptions, RunOptions)> {
+    let line = LineOptions {
+        noise,
         seed,
-        ..RunOptions::simulated(
-            Arc::new(benchctl::plan::Plan::standard()?),
-            run::builtin_phones()?,
-            1,
-            4,
-            "bench",
-        )
-    })
+        ..LineOptions::new(benchctl::sim::builtin_phones()?, 1, 4)
+    };
+    let opts = RunOptions {
+        count: Some(phones),
+        ..RunOptions::new(Arc::new(benchctl::plan::Plan::standard()?), Vec::new())
+    };
+    Ok((line, opts))
 }
 
 /// One run, stopped after `limit` (and dropped if it does not stop within 10 s more).
-fn one_run(mut opts: RunOptions, limit: Duration) -> anyhow::Result<Outcome> {
+fn one_run(
+    (line, mut opts): (LineOptions, RunOptions),
+    limit: Duration,
+) -> anyhow::Result<Outcome> {
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Run);
     opts.stop = Some(stop_rx);
@@ -66,7 +71,7 @@ fn one_run(mut opts: RunOptions, limit: Duration) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let mut last = started;
     let (result, stuck) = rt.block_on(async {
-        let run = run::run(opts, |r, _| {
+        let run = benchctl::sim::run_simulated(&line, opts, "bench", |r, _| {
             records.push(r.clone());
             gaps.push(last.elapsed());
             last = Instant::now();
@@ -174,7 +179,7 @@ fn main() -> anyhow::Result<()> {
     };
     let phones = arg("--phones")?.unwrap_or(200) as usize;
     let limit = Duration::from_secs(arg("--limit")?.unwrap_or(120));
-    let by_imei: HashMap<String, Phone> = run::builtin_phones()?
+    let by_imei: HashMap<String, Phone> = benchctl::sim::builtin_phones()?
         .phones
         .into_iter()
         .map(|p| (p.imei.clone(), p))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use benchctl::export::{self, Filter, Format};
-use benchctl::run::{self, RunOptions};
+use benchctl::run::RunOptions;
 use benchctl::store::{Pending, Store, Use, Writer};
 use serde_json::Value;
 
@@ -143,17 +143,14 @@ fn child(what: &str, dir: &Path) -> anyhow::Result<()> {
 fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
     let opts = RunOptions {
         count: Some(count),
-        ..RunOptions::simulated(
-            Arc::new(benchctl::plan::Plan::standard()?),
-            run::builtin_phones()?,
-            4,
-            4,
-            "bench",
-        )
+        ..RunOptions::new(Arc::new(benchctl::plan::Plan::standard()?), Vec::new())
     };
+    let line = benchctl::sim::LineOptions::new(benchctl::sim::builtin_phones()?, 4, 4);
     let mut out = Vec::new();
-    tokio::runtime::Runtime::new()?.block_on(run::run(
+    tokio::runtime::Runtime::new()?.block_on(benchctl::sim::run_simulated(
+        &line,
         opts,
+        "bench",
         |r, _| match serde_json::to_value(r) {
             Ok(v) => {
                 out.push(Arc::new(v));

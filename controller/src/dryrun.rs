@@ -11,7 +11,8 @@ use benchline_sim::{Library, Phone};
 use crate::grade::{Disposition, Verdict};
 use crate::plan::Plan;
 use crate::run::record::{PhoneRecord, StepStatus};
-use crate::run::{self, RunError, RunOptions};
+use crate::run::RunOptions;
+use crate::sim::{self, LineError, LineOptions};
 
 /// Result of a dry run.
 #[derive(Debug, Default)]
@@ -94,7 +95,7 @@ pub async fn dry_run(
     jigs: usize,
     slots: usize,
     seed: u64,
-) -> Result<Report, RunError> {
+) -> Result<Report, LineError> {
     let by_imei: HashMap<String, Phone> = library
         .phones
         .iter()
@@ -105,20 +106,18 @@ pub async fn dry_run(
         ..Report::default()
     };
     let mut records = Vec::new();
+    let line = LineOptions {
+        seed,
+        once: true,
+        ..LineOptions::new(library.clone(), jigs.max(1), slots)
+    };
     let opts = RunOptions {
         count: Some(library.phones.len()),
-        seed,
-        sim_once: true,
-        ..RunOptions::simulated(
-            plan.clone(),
-            library.clone(),
-            jigs.max(1),
-            slots,
-            "plan-check",
-        )
+        station: "plan-check".into(),
+        ..RunOptions::new(plan.clone(), Vec::new())
     };
     let started = Instant::now();
-    run::run(opts, |r, _| {
+    sim::run_simulated(&line, opts, "plan-check", |r, _| {
         records.push(r.clone());
         true
     })

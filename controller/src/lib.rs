@@ -10,6 +10,8 @@
 //!   one record per tested phone, committed to the store before anyone hears of it.
 //! - [`store`]: the record store (sled): append-only, hash-chained, indexed by device and time.
 //! - [`export`]: CSV / JSON / JSONL exports, `verify` and a device's history.
+//! - [`tui`]: the operator's terminal UI (ratatui): the line at a glance, prompts answered with
+//!   one key, alarms, shift metrics, device lookup and slot detail, fed by the run's events.
 //!
 //! Invariant: a measurement only ever comes from a frame that passed its CRC and decoded as the
 //! reply to the request that asked for it.
@@ -22,3 +24,4 @@ pub mod plan;
 pub mod run;
 pub mod sim;
 pub mod store;
+pub mod tui;

@@ -7,7 +7,7 @@ PTYs the way the README says a host must, and prints one line per check ("ok - .
 
     python3 tests/conformance/jig_client.py [--benchctl target/debug/benchctl] [--verbose]
 
-Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 2,
+Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 3,
 (3) a small client class over a raw PTY, (4) the sim-jig processes, (5) the checks.
 """
 
@@ -25,8 +25,8 @@ import time
 import zlib
 
 # Published in firmware/protocol/README.md (constants table, section 8).
-PROTOCOL_VERSION = 2
-SCHEMA_HASH = 0x832A93FB72EBAF11
+PROTOCOL_VERSION = 3
+SCHEMA_HASH = 0xF20F603F378B5D5D
 MAX_FRAME_PAYLOAD = 256
 MAX_COBS = 258  # 256 + ceil(256 / 254); the delimiter makes MAX_ENCODED_FRAME = 259
 MAX_TEXT = 24
@@ -36,6 +36,8 @@ KEPT_REPLIES = 32
 CONTENTION_MS = 80
 PROGRESS_MIN_MS = 150
 PROGRESS_STEP_PCT = 10
+DCIR_SAMPLES_PER_STEP = 4
+DCIR_SAMPLE_SETTLE_MS = 36
 
 RUN_LIMIT_S = 60  # the whole run, all jigs included
 
@@ -178,6 +180,11 @@ class Reader:
                 return raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise DecodeError("string is not UTF-8")
+        if isinstance(ty, tuple) and ty[0] == "option":  # ("option", type): tag 00 / 01 + value
+            tag = self.byte()
+            if tag > 1:
+                raise DecodeError("bad Option tag %d" % tag)
+            return self.get(ty[1]) if tag == 1 else None
         if isinstance(ty, tuple) and ty[0] == "vec":  # ("vec", element type, capacity)
             n = self.varint("usize")
             if n > ty[2]:
@@ -205,7 +212,7 @@ class Reader:
 
 
 # --------------------------------------------------------------------------------------------
-# 2. The message schema of protocol 2 (README section 6)
+# 2. The message schema of protocol 3 (README section 6)
 # --------------------------------------------------------------------------------------------
 
 TEXT = ("str", MAX_TEXT)
@@ -230,7 +237,8 @@ ENUMS = {
               ("Error", "JigError"), ("Pending", [("remaining_ms", "u32")])],
     "Event": [("Booted", [("boot_id", "u32")]), ("PhoneInserted", [("slot", "u8")]),
               ("PhoneRemoved", [("slot", "u8")]),
-              ("Progress", [("slot", "u8"), ("channel", "Channel"), ("percent", "u8")]),
+              ("Progress", [("slot", "u8"), ("channel", "Channel"), ("percent", "u8"),
+                            ("sample", ("option", "Sample"))]),
               ("Log", [("level", "LogLevel"), ("text", ("str", 48))])],
     "JigMsg": [("Reply", "Reply"), ("Event", "Event")],
 }
@@ -254,6 +262,7 @@ STRUCTS = {
     "TouchScan": [("rows", "u8"), ("cols", "u8")],
     "TouchRow": [("row", "u8"), ("raw", ("vec", "u16", MAX_TOUCH_COLS))],
     "Backlight": [("voltage_v", "f32"), ("current_a", "f32")],
+    "Sample": [("t_ms", "u32"), ("voltage_v", "f32"), ("current_a", "f32")],
 }
 
 # Request variants in index order: (name, [(field, type)], nominal_ms(fields) of section 9.7).
@@ -614,19 +623,31 @@ def check_worked_examples():
         ("01 02 01 0A F8 AC D1 91 01 36 BD BA 2F", (0, "Event", ("Booted", {"boot_id": 0x12345678}))),
         ("02 08 08 0E F2 3E 42 0F 27 1B", (8, "Reply", ("Pending", {"remaining_ms": 8050}))),
         ("02 09 03 02 02 05 80 23 80 FA", (9, "Reply", ("Slot", {"phone": "Released", "busy": []}))),
+        ("04 0C 01 03 01 05 5A 01 8A 50 01 03 70 40 01 07 80 40 44 5B DB 69",
+         (12, "Event", ("Progress", {"slot": 0, "channel": "Battery", "percent": 90,
+                                     "sample": {"t_ms": 10250, "voltage_v": 3.75, "current_a": 4.0}}))),
+        ("07 0D 01 03 01 01 28 05 33 B4 64 94",
+         (13, "Event", ("Progress", {"slot": 1, "channel": "Port", "percent": 40, "sample": None}))),
     ]
     ok = True
     for frame, want in examples:
         seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(frame)))
         ok &= (seq, kind, msg) == want
-    hello_frame = ("01 01 01 12 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 "
-                   "30 30 31 04 02 0B 01 F8 AC D1 91 01 C8 5B 6C A4")
+    hello_frame = ("01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 "
+                   "30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7")
     seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(hello_frame)))
     ok &= (seq, kind, msg) == (0, "Reply", ("Hello", {
-        "protocol_version": 2, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
+        "protocol_version": 3, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
         "jig_kind": "Combo", "jig_serial": "BL-0001", "slots": 4,
         "instruments": ["SlotMux", "Gauge"], "boot_id": 0x12345678}))
-    check(ok, "framing: decodes the jig frames of examples (b), (c) and (d)")
+    check(ok, "framing: decodes the jig frames of examples (b), (c), (d) and (e)")
+    bad_tag = varint(5) + bytes([1, 3, 0, 0, 10, 2])  # Progress with an Option tag of 02
+    try:
+        decode_jigmsg(bad_tag)
+        rejected = False
+    except DecodeError:
+        rejected = True
+    check(rejected, "postcard: an Option tag other than 00 or 01 is rejected")
     bad = bytearray(bytes.fromhex("02 07 0B 01 EF FD B6 F5 0D 46 70 9A AC"))
     bad[5] ^= 0x01
     run = bytes(range(1, 255))  # a payload whose last run of non-zero bytes is 254 bytes long
@@ -904,7 +925,7 @@ def check_release_next_phone(c, label, slot):
 def check_timed(c, label, scale):
     """Progress, Pending, Abort and Release of running procedures, on a time-scaled jig."""
     jig = c.jig
-    # Progress of a DCIR (nominal 4000 + 1000 + 50 ms)
+    # Progress of a DCIR (nominal 4000 + 1000 + 50 ms), and the samples it carries
     args = ("BatteryDcir", 0, 500, 4000, 2500, 1000)
     start = len(jig.arrivals)
     seq = jig.send(*args)
@@ -915,11 +936,14 @@ def check_timed(c, label, scale):
     prog = [(i, a[2][1]) for i, a in enumerate(window)
             if a[0] == "event" and a[2][0] == "Progress" and a[2][1]["slot"] == 0 and a[2][1]["channel"] == "Battery"]
     pcts = [p["percent"] for _, p in prog]
-    check(1 <= len(pcts) <= 9 and all(10 <= p <= 99 for p in pcts)
-          and all(a < b for a, b in zip(pcts, pcts[1:]))
-          and all(a // PROGRESS_STEP_PCT < b // PROGRESS_STEP_PCT for a, b in zip(pcts, pcts[1:])),
-          "%s: Progress of the DCIR: 1-9 events, 10-99 %%, one per 10 %% mark, rising" % label, pcts)
+    marks = progress_marks(pcts)
+    check(1 <= len(marks) <= 9 and all(10 <= p <= 99 for p in marks) and all(0 <= p <= 99 for p in pcts)
+          and all(a <= b for a, b in zip(pcts, pcts[1:])),
+          "%s: Progress of the DCIR: 1-9 marks at 10-99 %%, one per 10 %% mark; percent never goes down" % label,
+          pcts)
     check(all(i < reply_at for i, _ in prog), "%s: every Progress event comes before the reply" % label)
+    check_dcir_samples(label, [p["sample"] for _, p in prog], r[1] if is_reply(r, "Dcir") else None,
+                       (0.5, 4000), (2.5, 1000))
 
     # No Progress below PROGRESS_MIN_MS: a PortCharge of nominal 100 ms; Progress for a backlight of 150 ms
     start = len(jig.events)
@@ -927,6 +951,14 @@ def check_timed(c, label, scale):
     jig.settle(0.05)
     check(is_reply(r, "Charge") and not [e for _, e in jig.events[start:] if e[0] == "Progress"],
           "%s: no Progress for a PortCharge of nominal 100 ms (< 150 ms)" % label, jig.events[start:])
+
+    # Only a DCIR's Progress carries samples
+    start = len(jig.events)
+    r = c.call("ScreenBacklight", 0, 1000)
+    prog = [e[1] for _, e in jig.events[start:] if e[0] == "Progress"]
+    check(is_reply(r, "Backlight") and prog and all(p["sample"] is None for p in prog)
+          and len(progress_marks([p["percent"] for p in prog])) == len(prog),
+          "%s: the Progress of a ScreenBacklight: marks only, with no sample" % label, prog)
 
     # Pending while it runs, then the same reply again (section 9.10)
     args = ("BatteryDcir", 1, 500, 20000, 2500, 5000)  # nominal 25050 ms
@@ -980,6 +1012,57 @@ def check_timed(c, label, scale):
     seq, st = c.call_seq("SlotStatus", 0)
     check(state_after_release(jig, 0, start, seq, st) and st[1]["busy"] == [],
           "%s: after Release the slot is Released with nothing running" % label, st)
+
+
+def progress_marks(pcts):
+    """The percents of the mark events: those in a higher ten than the event before (section 9.8)."""
+    return [p for prev, p in zip([0] + pcts, pcts) if p // PROGRESS_STEP_PCT > prev // PROGRESS_STEP_PCT]
+
+
+def check_dcir_samples(label, samples, dcir, low, high):
+    """The samples of one BatteryDcir's Progress events draw its pulse (section 9.8).
+
+    low and high are (amperes, ms) of the two steps; dcir is the reply's Dcir struct."""
+    (low_a, low_ms), (high_a, high_ms) = low, high
+    check(samples and all(s is not None for s in samples),
+          "%s: every Progress of the DCIR carries a sample" % label, samples)
+    samples = [s for s in samples if s is not None]
+    most = 1 + 2 * DCIR_SAMPLES_PER_STEP + 1 + 9
+    check(8 <= len(samples) <= most and all(a["t_ms"] <= b["t_ms"] for a, b in zip(samples, samples[1:])),
+          "%s: 8-%d DCIR samples, t_ms never goes down" % (label, most), [s["t_ms"] for s in samples])
+    if not samples or dcir is None:
+        return
+    rest = samples[0]
+    check(rest["t_ms"] == 0 and abs(rest["current_a"]) < 0.01,
+          "%s: the first DCIR sample is the rest level: t_ms 0, no current" % label, rest)
+
+    def step(s):
+        if abs(s["current_a"] - low_a) < 0.05:
+            return "low"
+        return "high" if abs(s["current_a"] - high_a) < 0.1 else None
+
+    steps = [step(s) for s in samples[1:]]
+    lows = 0
+    while lows < len(steps) and steps[lows] == "low":
+        lows += 1
+    lo, hi = samples[1:1 + lows], samples[1 + lows:]
+    check(steps[lows:] == ["high"] * len(hi) and len(lo) >= DCIR_SAMPLES_PER_STEP and len(hi) >= 2,
+          "%s: DCIR samples: rest, then >= %d at the low step's current, then >= 2 at the high step's"
+          % (label, DCIR_SAMPLES_PER_STEP), steps)
+    if not lo or not hi:
+        return
+    v1 = lo[-1]
+    check((v1["voltage_v"], v1["current_a"]) == (dcir["v1_v"], dcir["i1_a"]),
+          "%s: the low step's last sample is the reply's V1 and I1" % label, (v1, dcir))
+    check(all(0 < s["t_ms"] <= low_ms + 50 for s in lo) and v1["t_ms"] >= low_ms
+          and hi[0]["t_ms"] >= v1["t_ms"] + DCIR_SAMPLE_SETTLE_MS
+          and all(low_ms < s["t_ms"] < low_ms + high_ms + 50 for s in hi),
+          "%s: DCIR samples lie in their steps, the high step's first %d ms after the change"
+          % (label, DCIR_SAMPLE_SETTLE_MS), [(s["t_ms"], step(s)) for s in samples])
+    check(rest["voltage_v"] > max(s["voltage_v"] for s in lo) and min(s["voltage_v"] for s in lo)
+          > max(s["voltage_v"] for s in hi),
+          "%s: DCIR samples show the drop under load: rest > low step > high step" % label,
+          [(s["voltage_v"], step(s)) for s in samples])
 
 
 def check_reset(c, label, pings_to_reset):

@@ -187,7 +187,7 @@ fn json_and_jsonl_carry_full_records_and_the_chain_head() {
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["seq"], i + 1);
         assert_eq!(l["chain_head"], doc["export"]["chain_head"]);
-        assert_eq!(l["record"]["schema"], 2);
+        assert_eq!(l["record"]["schema"], 3);
         if i > 0 {
             assert_eq!(l["prev"], lines[i - 1]["hash"]);
         }

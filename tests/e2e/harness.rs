@@ -293,8 +293,17 @@ pub fn assert_truth(record: &Value) {
         phone.screen.dead_nodes.len(),
         "{imei} dead touch nodes"
     );
-    let expected = phone.expected.as_ref().unwrap();
     let grade = &record["grade"];
+    if record["answers"].as_object().unwrap().is_empty() {
+        // On real jigs nobody but a person answers the prompts: without them, retest.
+        assert_eq!(grade["disposition"], "retest", "{imei}: {grade}");
+        assert!(
+            grade["reasons"].to_string().contains("not answered"),
+            "{grade}"
+        );
+        return;
+    }
+    let expected = phone.expected.as_ref().unwrap();
     assert_eq!(
         grade["disposition"],
         expected.disposition.as_str(),

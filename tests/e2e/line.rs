@@ -185,7 +185,7 @@ fn records_carry_the_plan_the_grade_and_the_reasons() {
 
 #[test]
 fn the_built_in_phone_library_is_the_fixtures_directory() {
-    let built_in = benchctl::run::builtin_phones().unwrap();
+    let built_in = benchctl::sim::builtin_phones().unwrap();
     let dir = benchline_sim::Library::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../fixtures/phones"

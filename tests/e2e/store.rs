@@ -412,7 +412,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
         let db = benchctl::store::raw_db(&data).unwrap();
         db.open_tree("meta")
             .unwrap()
-            .insert("schema", &3u16.to_be_bytes()[..])
+            .insert("schema", &4u16.to_be_bytes()[..])
             .unwrap();
         db.flush().unwrap();
     }
@@ -426,7 +426,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
         let out = cli(args, &data);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
-            stderr(&out).contains("holds records of schema 3, written by a newer benchctl"),
+            stderr(&out).contains("holds records of schema 4, written by a newer benchctl"),
             "{}",
             stderr(&out)
         );
@@ -439,7 +439,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
             .get("schema")
             .unwrap()
             .unwrap()[..],
-        &3u16.to_be_bytes()
+        &4u16.to_be_bytes()
     );
     assert_eq!(db.open_tree("records").unwrap().len(), 2);
 }

@@ -5,7 +5,7 @@
 use super::view::View;
 
 /// Column name and what it holds.
-pub const COLUMNS: [(&str, &str); 44] = [
+pub const COLUMNS: [(&str, &str); 46] = [
     (
         "seq",
         "record sequence number in the station's chain, from 1",
@@ -33,6 +33,10 @@ pub const COLUMNS: [(&str, &str); 44] = [
     ("plan_version", "test plan version"),
     ("plan_hash", "SHA-256 of the plan file"),
     ("disposition", "resale, repair, parts, recycle or retest"),
+    (
+        "bin",
+        "bin label the phone was sent to; empty before schema 3",
+    ),
     ("repair", "parts to repair, `;`-separated"),
     ("cosmetic", "CTIA cosmetic grade A-E"),
     ("functional", "CTIA functional grade 0-9"),
@@ -44,6 +48,10 @@ pub const COLUMNS: [(&str, &str); 44] = [
     ),
     ("reasons", "what decided the grade, `; `-separated"),
     ("answers", "operator answers, `prompt=choice` `;`-separated"),
+    (
+        "answered_by",
+        "who gave each answer, `prompt=operator` `;`-separated; empty before schema 3",
+    ),
     (
         "failed_steps",
         "steps that could not be measured, `;`-separated",
@@ -110,6 +118,7 @@ pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.l
         v.plan.version.to_string(),
         v.plan.hash.to_string(),
         g.disposition.to_string(),
+        opt(&v.bin),
         joined(g.repair.iter().map(AsRef::as_ref), ";"),
         opt(&g.cosmetic),
         g.functional.to_string(),
@@ -117,11 +126,8 @@ pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.l
         opt(&g.r2_cosmetic),
         opt(&g.marketplace),
         joined(g.reasons.iter().map(AsRef::as_ref), "; "),
-        v.answers
-            .iter()
-            .map(|(k, a)| format!("{k}={a}"))
-            .collect::<Vec<_>>()
-            .join(";"),
+        pairs(&v.answers),
+        pairs(&v.answered_by),
         joined(
             v.steps
                 .iter()
@@ -150,6 +156,16 @@ pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.l
         num(v.value("screen.touch", "bad_nodes")),
         num(v.value("screen.backlight", "current")),
     ]
+}
+
+/// `key=value` pairs, `;`-separated.
+fn pairs(
+    map: &std::collections::BTreeMap<std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>>,
+) -> String {
+    map.iter()
+        .map(|(k, a)| format!("{k}={a}"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// The column table as Markdown (for the README).

@@ -49,6 +49,12 @@ pub struct View<'a> {
     /// Prompt answers.
     #[serde(borrow, default)]
     pub answers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// Who gave each answer; absent before schema 3.
+    #[serde(borrow, default)]
+    pub answered_by: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The bin the phone went to; absent before schema 3.
+    #[serde(borrow, default)]
+    pub bin: Option<Cow<'a, str>>,
     /// Grade.
     #[serde(borrow)]
     pub grade: Grade<'a>,

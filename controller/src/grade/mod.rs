@@ -2,6 +2,7 @@
 //! verdicts, a grade (CTIA cosmetic and functional, R2v3 categories, marketplace grade), a
 //! disposition and the reasons that decided it. No I/O, no clock, no randomness.
 
+pub mod bin;
 mod verdict;
 
 use std::collections::BTreeMap;

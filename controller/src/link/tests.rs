@@ -27,6 +27,8 @@ struct Line {
     /// Sequence number of each request the jig received, and its procedure.
     seqs: Vec<(u16, &'static str)>,
     counter: u32,
+    /// Protocol version the jig announces; `None`: this build's.
+    protocol_version: Option<u16>,
 }
 
 impl Line {
@@ -72,13 +74,18 @@ impl Port for MemPort {
 async fn serve_jig(mut far: DuplexStream, line: Arc<Mutex<Line>>) {
     let clock = SimClock::new(0.0);
     let rig = Rig::new(1, clock.clone(), 7);
-    let phones = match crate::run::builtin_phones() {
+    let phones = match crate::sim::builtin_phones() {
         Ok(l) => l.phones,
         Err(_) => return,
     };
     rig.borrow_mut().insert(0, phones[0].clone());
     let rig: Rc<RefCell<Rig>> = rig;
-    let mut jig = build_jig(&rig, "MEM-1", 1, benchline_protocol::PROTOCOL_VERSION);
+    let version = line
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .protocol_version
+        .unwrap_or(benchline_protocol::PROTOCOL_VERSION);
+    let mut jig = build_jig(&rig, "MEM-1", 1, version);
     let mut acc = benchline_protocol::FrameAccumulator::new();
     let mut buf = [0u8; 512];
     loop {
@@ -148,10 +155,11 @@ async fn serve_jig(mut far: DuplexStream, line: Arc<Mutex<Line>>) {
     }
 }
 
-/// Opens a link to a jig at the far end of an in-memory line; runs `body` with it.
-fn with_jig<F, Fut>(line: Line, body: F)
+/// Opens a link to a jig at the far end of an in-memory line; runs `body` with it, or with the
+/// error that kept it from opening.
+fn open_jig<F, Fut>(line: Line, body: F)
 where
-    F: FnOnce(Link, Arc<Mutex<Line>>) -> Fut,
+    F: FnOnce(Result<Link, LinkError>, Arc<Mutex<Line>>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -167,9 +175,19 @@ where
             time_scale: 0.0,
             ..LinkConfig::default()
         };
-        let link = Link::open_port(MemPort { stream: Some(near) }, config)
-            .await
-            .unwrap_or_else(|e| panic!("open: {e}"));
+        let link = Link::open_port(MemPort { stream: Some(near) }, config).await;
+        body(link, line).await;
+    });
+}
+
+/// Opens a link to a jig at the far end of an in-memory line; runs `body` with it.
+fn with_jig<F, Fut>(line: Line, body: F)
+where
+    F: FnOnce(Link, Arc<Mutex<Line>>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    open_jig(line, |link, line| async move {
+        let link = link.unwrap_or_else(|e| panic!("open: {e}"));
         body(link, line).await;
     });
 }
@@ -289,5 +307,67 @@ fn a_link_that_loses_too_much_goes_out_of_service_and_comes_back_when_clean() {
             .request(Request::Ping { nonce: 1 }, Duration::from_secs(1))
             .await;
         assert!(matches!(r, Ok(Reply::Pong { nonce: 1 })), "{r:?}");
+    });
+}
+
+#[test]
+fn a_jig_of_the_previous_protocol_is_refused_with_what_to_do() {
+    let ours = benchline_protocol::PROTOCOL_VERSION;
+    let line = Line {
+        protocol_version: Some(ours - 1),
+        ..Line::default()
+    };
+    open_jig(line, |link, _| async move {
+        let err = match link {
+            Ok(_) => panic!("a protocol {} jig was accepted", ours - 1),
+            Err(e) => e,
+        };
+        assert!(
+            matches!(err, LinkError::Incompatible { theirs, ours: o, .. } if theirs == ours - 1 && o == ours),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("protocol {}", ours - 1))
+                && text.contains(&format!(
+                    "update the jig to firmware that speaks protocol {ours}"
+                )),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn a_dcir_reports_progress_with_samples_of_its_pulse() {
+    with_jig(Line::default(), |link, _| async move {
+        let mut events = link.subscribe();
+        let r = link.request(DCIR, Duration::from_secs(5)).await;
+        let Ok(Reply::Dcir(d)) = r else {
+            panic!("{r:?}")
+        };
+        let mut samples = Vec::new();
+        while let Ok(ev) = events.try_recv() {
+            if let super::LinkEvent::Jig(benchline_protocol::Event::Progress {
+                slot: 0,
+                channel: benchline_protocol::Channel::Battery,
+                sample,
+                ..
+            }) = ev
+            {
+                samples.push(sample.unwrap_or_else(|| panic!("a DCIR progress without sample")));
+            }
+        }
+        assert!(samples.len() >= 8, "{samples:?}");
+        assert_eq!(samples[0].t_ms, 0, "the rest level first: {samples:?}");
+        assert!(
+            samples
+                .iter()
+                .any(|s| s.voltage_v == d.v1_v && s.current_a == d.i1_a),
+            "V1 and I1 among the samples: {samples:?}"
+        );
+        assert!(
+            samples.iter().filter(|s| s.current_a > 3.9).count() >= 2,
+            "the high step sampled: {samples:?}"
+        );
     });
 }

@@ -1,95 +1,97 @@
-//! A test run: opens every jig (or starts simulated ones), runs one task per slot, and hands
-//! each tested phone's record to the caller, until `--count` phones are done.
+//! A test run, as a library that a front end drives: it is given the jigs (serial ports), the
+//! plan, an [`Operator`] who answers the plan's prompts and a [`RecordSink`] where records are
+//! committed, runs one task per slot, and tells what happens as one stream of [`LineEvent`]s,
+//! until `count` phones are graded or the front end asks it to [`Stop`].
+//!
+//! The run knows nothing of simulators, phone libraries or terminals: `crate::sim` plugs
+//! simulated jigs and a simulated operator into the same seams, `crate::tui` is the operator's
+//! screen and `benchctl run --headless` prints the graded records as JSON lines.
 
-pub mod answers;
+pub mod event;
+pub mod operator;
 pub mod record;
 pub mod sequence;
+pub mod sink;
 pub mod slot;
+mod watch_jig;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::link::{Link, LinkConfig, LinkError};
-use crate::sim::{self, Fault, Feeder, SimJigOptions};
+pub use event::{Alarm, Answer, Events, LineEvent, Question, SlotId};
+pub use operator::{Nobody, Operator};
 pub use record::PhoneRecord;
+pub use sink::{NoStore, RecordSink};
 pub use slot::Tested;
+
+use crate::grade::bin::Bins;
+use crate::link::{Link, LinkConfig, LinkError};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Serial ports of real (or separately simulated) jigs.
+    /// Serial ports of the jigs, one bench each, numbered in this order (`bench-1`, ...).
     pub ports: Vec<String>,
-    /// Number of simulated jigs to start.
-    pub sim: usize,
-    /// Slots per simulated jig.
-    pub sim_slots: usize,
-    /// Faults for the simulated jigs.
-    pub sim_faults: Vec<Fault>,
-    /// Noise on the lines of the simulated jigs.
-    pub sim_noise: Option<sim::Noise>,
-    /// Phone library: what the simulated jigs are fed with, and whose answers the simulated
-    /// operator gives to the prompts (load it once with `Library::load` or [`builtin_phones`]).
-    pub library: benchline_sim::Library,
     /// Stop after this many phones.
     pub count: Option<usize>,
-    /// Seed of the simulated line.
-    pub seed: u64,
     /// Real seconds per jig second.
     pub time_scale: f64,
-    /// Operator id written in every record.
-    pub operator: String,
     /// Timeout margin over a procedure's physical duration.
     pub margin: Duration,
     /// Link timing.
     pub link: LinkConfig,
     /// The plan.
     pub plan: Arc<crate::plan::Plan>,
-    /// Phones each simulated phone is handed out at most once (plan check), instead of cycling.
-    pub sim_once: bool,
     /// The station name written in every record (the host's name by default).
     pub station: String,
-    /// Where records are committed before anyone hears of them; `None` for a dry run.
-    pub store: Option<crate::store::Writer>,
     /// Asks the run to stop: [`Stop::Drain`] (take no new phone, finish the ones under test
     /// within [`RunOptions::grace`]) or [`Stop::Now`]. `None`: the run stops only at `count`.
     pub stop: Option<watch::Receiver<Stop>>,
     /// How long phones under test may take to finish once a drain is asked for.
     pub grace: Duration,
+    /// The bin of each disposition.
+    pub bins: Bins,
+    /// How long a prompt waits for its answer before the phone is graded without it (retest).
+    pub answer_within: Duration,
 }
 
 impl RunOptions {
-    /// A simulated line as fast as it goes (time scale 0): `jigs` jigs of `slots` slots fed from
-    /// `library`, under `plan`, no store, no stop but `count`. Change fields with `..` to taste.
-    pub fn simulated(
-        plan: Arc<crate::plan::Plan>,
-        library: benchline_sim::Library,
-        jigs: usize,
-        slots: usize,
-        who: &str,
-    ) -> RunOptions {
+    /// A run of `plan` on the jigs at `ports` as fast as they go (time scale 0), no stop but
+    /// `count`; change fields with `..` to taste.
+    pub fn new(plan: Arc<crate::plan::Plan>, ports: Vec<String>) -> RunOptions {
         RunOptions {
-            ports: Vec::new(),
-            sim: jigs,
-            sim_slots: slots,
-            sim_faults: Vec::new(),
-            sim_noise: None,
-            library,
+            ports,
             count: None,
-            seed: 1,
             time_scale: 0.0,
-            operator: who.into(),
             margin: Duration::from_millis(1000),
             link: LinkConfig::default(),
             plan,
-            sim_once: false,
-            station: who.into(),
-            store: None,
+            station: station_name(),
             stop: None,
             grace: Duration::ZERO,
+            bins: Bins::default(),
+            answer_within: ANSWER_WITHIN,
         }
     }
+}
+
+/// How long a prompt waits for the person at the bench by default.
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(30 * 60);
+
+/// What the run is given besides its options: who answers, where records go, where events go.
+#[derive(Clone)]
+pub struct Seams {
+    /// Who answers the plan's prompts, and who is signed in.
+    pub operator: Arc<dyn Operator>,
+    /// Where records are committed before anyone hears of them.
+    pub sink: Arc<dyn RecordSink>,
+    /// Where the line's events go.
+    pub events: Events,
 }
 
 /// How long a stopping run waits for a recorded phone's release to be confirmed.
@@ -111,8 +113,8 @@ pub enum Stop {
 /// refusal to keep one.
 #[derive(Debug)]
 pub enum Outcome {
-    /// A tested phone and where its record landed.
-    Recorded(Box<PhoneRecord>, Option<crate::store::Stored>),
+    /// A tested phone (in that slot) and where its record landed.
+    Recorded(SlotId, Box<PhoneRecord>, Option<crate::store::Stored>),
     /// The record could not be committed; the run must stop.
     StoreFailed(crate::store::StoreError),
 }
@@ -123,9 +125,6 @@ pub enum RunError {
     /// No jig could be opened.
     #[error("no jig is available:\n{0}")]
     NoJig(String),
-    /// A simulated jig did not start.
-    #[error(transparent)]
-    Sim(#[from] sim::SimError),
     /// Nothing to run.
     #[error("nothing to run: give --sim N or at least one --port PATH")]
     Nothing,
@@ -156,52 +155,6 @@ pub struct Summary {
     pub counted: bool,
 }
 
-/// The phone library files built into the binary.
-const BUILTIN_PHONES: [(&str, &str); 8] = [
-    (
-        "fixtures/phones/a54.toml",
-        include_str!("../../../fixtures/phones/a54.toml"),
-    ),
-    (
-        "fixtures/phones/gs21.toml",
-        include_str!("../../../fixtures/phones/gs21.toml"),
-    ),
-    (
-        "fixtures/phones/ip12.toml",
-        include_str!("../../../fixtures/phones/ip12.toml"),
-    ),
-    (
-        "fixtures/phones/ipse2.toml",
-        include_str!("../../../fixtures/phones/ipse2.toml"),
-    ),
-    (
-        "fixtures/phones/mg5.toml",
-        include_str!("../../../fixtures/phones/mg5.toml"),
-    ),
-    (
-        "fixtures/phones/op9.toml",
-        include_str!("../../../fixtures/phones/op9.toml"),
-    ),
-    (
-        "fixtures/phones/px7.toml",
-        include_str!("../../../fixtures/phones/px7.toml"),
-    ),
-    (
-        "fixtures/phones/zf9.toml",
-        include_str!("../../../fixtures/phones/zf9.toml"),
-    ),
-];
-
-/// The phone library built into the binary (the files of `fixtures/phones/`).
-pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneError> {
-    let mut lib = benchline_sim::Library::default();
-    for (name, text) in BUILTIN_PHONES {
-        lib.phones
-            .extend(benchline_sim::Library::parse(text, name.as_ref())?.phones);
-    }
-    Ok(lib)
-}
-
 /// The name of this station: the host's name.
 pub fn station_name() -> String {
     nix::unistd::gethostname()
@@ -211,66 +164,63 @@ pub fn station_name() -> String {
         .unwrap_or_else(|| "station".into())
 }
 
-/// Runs until `count` phones are recorded (or forever), calling `on_record` for each once its
-/// record is on disk (when there is a store); the run stops as soon as `on_record` returns false
-/// (the record could not be shown) or the store fails.
-pub async fn run(
-    opts: RunOptions,
-    mut on_record: impl FnMut(&PhoneRecord, Option<crate::store::Stored>) -> bool,
-) -> Result<Summary, RunError> {
-    let mut ports = opts.ports.clone();
-    let mut sims = Vec::new();
-    let library = &opts.library;
-    let answers: Arc<dyn answers::Answerer> = Arc::new(answers::LibraryAnswers::new(library));
-    if opts.sim > 0 {
-        let limit = opts.sim_once.then_some(library.phones.len());
-        let feeder = Feeder::new(library.phones.clone(), opts.seed, limit);
-        for i in 0..opts.sim {
-            let h = sim::spawn(SimJigOptions {
-                serial: format!("SIM-{:04}", i + 1),
-                slots: opts.sim_slots,
-                seed: opts.seed.wrapping_mul(1000).wrapping_add(i as u64),
-                time_scale: opts.time_scale,
-                protocol_version: benchline_protocol::PROTOCOL_VERSION,
-                faults: opts.sim_faults.clone(),
-                link: None,
-                feeder: feeder.clone(),
-                handling_ms: 2_000,
-                babble: false,
-                noise: opts.sim_noise.clone(),
-            })?;
-            ports.push(h.path.to_string_lossy().into_owned());
-            sims.push(h);
-        }
-    }
-    if ports.is_empty() {
+/// How often the space left for records is looked at.
+const SPACE_EVERY: Duration = Duration::from_secs(10);
+
+/// True when the space left for records is low enough to warn: under 2 % of the file system
+/// or under 512 MiB, whichever is more.
+pub fn nearly_full(space: sink::Space) -> bool {
+    space.free < (space.total / 50).max(512 << 20)
+}
+
+/// Runs a line until `count` phones are graded, the front end asks it to stop, or the sink
+/// fails; every graded phone's record is committed to the sink before its `Graded` event.
+pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
+    let events = seams.events.clone();
+    if opts.ports.is_empty() {
         return Err(RunError::Nothing);
     }
     let link_config = LinkConfig {
         time_scale: opts.time_scale,
         ..opts.link.clone()
     };
-    let opened = open_all(&ports, &link_config).await;
-    let mut links = Vec::new();
+    let opened = open_all(&opts.ports, &link_config).await;
+    let mut benches = Vec::new();
     let mut summary = Summary::default();
-    for r in opened {
+    for (bench, r) in opened.into_iter().enumerate() {
         match r.and_then(|l| suits(&opts.plan, &l).map(|_| l)) {
-            Ok(l) => links.push(l),
-            Err(e) => summary.failed_jigs.push(e.to_string()),
+            Ok(l) => benches.push((bench, l)),
+            Err(e) => {
+                let port = opts.ports.get(bench).cloned().unwrap_or_default();
+                // The other jigs go on; the operator hears about the bad ones now.
+                tracing::error!("{e}");
+                events
+                    .send(LineEvent::JigRefused {
+                        bench,
+                        port: port.clone(),
+                        reason: e.to_string(),
+                    })
+                    .await;
+                events
+                    .send(LineEvent::Alarm(Alarm {
+                        key: format!("jig {port}"),
+                        bench: Some(bench),
+                        what: format!("bench-{} was not taken into the line: {e}", bench + 1),
+                        fix: "fix or replace the jig, then restart the line".into(),
+                    }))
+                    .await;
+                summary.failed_jigs.push(e.to_string());
+            }
         }
     }
-    if links.is_empty() {
+    if benches.is_empty() {
         return Err(RunError::NoJig(summary.failed_jigs.join("\n")));
-    }
-    // The other jigs go on; the operator hears about the bad ones now, not at the end.
-    for f in &summary.failed_jigs {
-        tracing::error!("{f}");
     }
     let (tx, mut rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
     let out = slot::Output {
         records: tx,
-        store: opts.store.clone(),
+        sink: seams.sink.clone(),
         budget: Arc::new(std::sync::atomic::AtomicUsize::new(
             opts.count.unwrap_or(usize::MAX),
         )),
@@ -278,17 +228,31 @@ pub async fn run(
     };
     let deliveries = out.deliveries.clone();
     let mut tasks = Vec::new();
-    for (bench, link) in links.iter().enumerate() {
+    let mut watchers = Vec::new();
+    for (bench, link) in &benches {
         // Until station files name them, each jig is a bench of its own, numbered in port order.
         let place = Arc::new(sequence::Place {
             station: opts.station.clone(),
             bench: format!("bench-{}", bench + 1),
+            bins: opts.bins.clone(),
         });
+        watchers.push(tokio::spawn(watch_jig::watch(
+            *bench,
+            place.bench.clone(),
+            link.clone(),
+            events.clone(),
+        )));
         let slots = link.hello().map_or(0, |h| h.slots);
         for slot in 0..slots {
+            let at = SlotId {
+                bench: *bench,
+                slot,
+            };
             let ctx = sequence::Ctx {
                 link: link.clone(),
                 slot,
+                at,
+                events: events.clone(),
                 time_scale: opts.time_scale,
                 margin: opts.margin,
                 plan: opts.plan.clone(),
@@ -300,8 +264,10 @@ pub async fn run(
             let name = format!("{} slot {slot} ({})", place.bench, link.port());
             let task = tokio::spawn(slot::run_slot(
                 ctx,
-                opts.operator.clone(),
-                answers.clone(),
+                slot::Asker {
+                    operator: seams.operator.clone(),
+                    within: opts.answer_within,
+                },
                 out.clone(),
                 stop_rx.clone(),
                 busy.clone(),
@@ -310,11 +276,21 @@ pub async fn run(
         }
     }
     drop(out);
+    let space = tokio::spawn(watch_space(seams.sink.clone(), events.clone()));
     let mut asked = opts.stop.clone();
     let mut failure = None;
     let mut counted = false;
-    let mut stopped_showing = false;
     let mut grace_end: Option<tokio::time::Instant> = None;
+    let graded = |at: SlotId, record: Box<PhoneRecord>, stored| {
+        let disposition = record.grade.disposition;
+        LineEvent::Graded {
+            at,
+            bin: record.bin.clone(),
+            record: Arc::from(record),
+            stored,
+            disposition,
+        }
+    };
     loop {
         let asked_changed = async {
             match asked.as_mut() {
@@ -333,14 +309,14 @@ pub async fn run(
             changed = asked_changed => {
                 let level = match (&asked, changed) {
                     (Some(a), true) => *a.borrow(),
-                    // The caller went away: stop as asked last, at least drain.
+                    // The front end went away: stop as asked last, at least drain.
                     _ => { asked = None; Stop::Drain }
                 };
                 if level == Stop::Now {
                     break;
                 }
                 if level == Stop::Drain && grace_end.is_none() {
-                    tracing::warn!("stopping: no new phones; the phones under test finish within {} s (signal again to stop at once)", opts.grace.as_secs());
+                    tracing::warn!("stopping: no new phones; the phones under test finish within {} s (ask again to stop at once)", opts.grace.as_secs());
                     grace_end = Some(tokio::time::Instant::now() + opts.grace);
                     let _ = stop_tx.send(Stop::Drain);
                 }
@@ -353,16 +329,15 @@ pub async fn run(
         };
         // Every slot has stopped (a drain is over).
         let Some(outcome) = outcome else { break };
-        let (record, stored) = match outcome {
-            Outcome::Recorded(r, s) => (r, s),
+        match outcome {
+            Outcome::Recorded(at, record, stored) => {
+                events.send(graded(at, record, stored)).await;
+            }
             Outcome::StoreFailed(e) => {
+                events.send(LineEvent::Alarm(store_alarm(&e))).await;
                 failure = Some(RunError::Store(e));
                 break;
             }
-        };
-        if !on_record(&record, stored) {
-            stopped_showing = true;
-            break;
         }
         summary.phones += 1;
         if opts.count.is_some_and(|c| summary.phones >= c) {
@@ -371,6 +346,7 @@ pub async fn run(
         }
     }
     let _ = stop_tx.send(Stop::Now);
+    space.abort();
     for (name, busy, mut task) in tasks {
         // A recorded phone being released: let the clamp open (the slot then stops by
         // itself), within a bound.
@@ -389,7 +365,7 @@ pub async fn run(
             summary.unreleased.push(named);
         }
     }
-    // Records being committed when the slots stopped are committed: they are shown too.
+    // Records being committed when the slots stopped are committed: they are told too.
     let pending = deliveries
         .lock()
         .map(|mut set| std::mem::take(&mut *set))
@@ -398,16 +374,17 @@ pub async fn run(
     if finished.is_err() {
         tracing::error!("the record store did not confirm the last records within 10 s; run `benchctl verify` to see what it holds");
     }
-    let mut showing = !stopped_showing;
     while let Ok(outcome) = rx.try_recv() {
         match outcome {
-            Outcome::Recorded(record, stored) if showing => {
-                showing = on_record(&record, stored);
-                summary.phones += usize::from(showing);
+            Outcome::Recorded(at, record, stored) => {
+                events.send(graded(at, record, stored)).await;
+                summary.phones += 1;
             }
-            Outcome::Recorded(..) => {}
             Outcome::StoreFailed(e) => {
-                failure.get_or_insert(RunError::Store(e));
+                if failure.is_none() {
+                    events.send(LineEvent::Alarm(store_alarm(&e))).await;
+                    failure = Some(RunError::Store(e));
+                }
             }
         }
     }
@@ -423,7 +400,10 @@ pub async fn run(
             "{name}: recorded, but its release was not confirmed; open the clamp by hand"
         );
     }
-    for l in &links {
+    for w in watchers {
+        w.abort();
+    }
+    for (_, l) in &benches {
         let times = l.times_out_of_service();
         if times > 0 {
             summary.out_of_service.push((l.port().to_string(), times));
@@ -440,16 +420,116 @@ pub async fn run(
             reconnects = c.reconnects,
             "link counters for the run"
         );
-        // Let go of the port before the simulated jigs go away, so their end is not taken for
-        // an unplugged jig.
+        // Let go of the port before a simulated jig goes away, so its end is not taken for an
+        // unplugged jig.
         l.shutdown(Duration::from_secs(1)).await;
-    }
-    for s in sims {
-        s.stop();
     }
     match failure {
         Some(e) => Err(e),
         None => Ok(summary),
+    }
+}
+
+/// Runs a line and hands each graded phone's record to `on_record` (in the order they are
+/// graded); the run stops at once when `on_record` returns false (the record could not be
+/// shown). For front ends that only want the records: dry runs, benchmarks, headless output.
+pub async fn run_to_records(
+    mut opts: RunOptions,
+    operator: Arc<dyn Operator>,
+    sink: Arc<dyn RecordSink>,
+    mut on_record: impl FnMut(&PhoneRecord, Option<crate::store::Stored>) -> bool,
+) -> Result<Summary, RunError> {
+    let (events, mut rx) = Events::channel(256);
+    let (stop_tx, stop_rx) = watch::channel(Stop::Run);
+    if let Some(mut asked) = opts.stop.replace(stop_rx) {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            while asked.changed().await.is_ok() {
+                let level = *asked.borrow();
+                stop_tx.send_if_modified(|s| {
+                    let raise = level > *s;
+                    if raise {
+                        *s = level;
+                    }
+                    raise
+                });
+            }
+        });
+    }
+    let run = run(
+        opts,
+        Seams {
+            operator,
+            sink,
+            events,
+        },
+    );
+    tokio::pin!(run);
+    let mut showing = true;
+    loop {
+        tokio::select! {
+            summary = &mut run => {
+                // Events sent before the run returned are still queued.
+                while let Ok(e) = rx.try_recv() {
+                    if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
+                        showing = on_record(&record, stored);
+                    }
+                }
+                return summary;
+            }
+            Some(e) = rx.recv() => {
+                if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
+                    showing = on_record(&record, stored);
+                    if !showing {
+                        let _ = stop_tx.send(Stop::Now);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Watches the space left where records are written: an alarm when it is nearly full,
+/// cleared when it is not any more.
+async fn watch_space(sink: Arc<dyn RecordSink>, events: Events) {
+    let mut raised = false;
+    let mut every = tokio::time::interval(SPACE_EVERY);
+    loop {
+        every.tick().await;
+        let Some(space) = sink.space() else { return };
+        let full = nearly_full(space);
+        if full && !raised {
+            tracing::error!(
+                "the disk holding the record store is nearly full: {} MiB free",
+                space.free >> 20
+            );
+            events
+                .send(LineEvent::Alarm(Alarm {
+                    key: "disk".into(),
+                    bench: None,
+                    what: format!(
+                        "the disk holding the record store is nearly full ({} MiB of {} MiB free)",
+                        space.free >> 20,
+                        space.total >> 20
+                    ),
+                    fix: "free space on it now: when it is full, no phone can be graded".into(),
+                }))
+                .await;
+        } else if !full && raised {
+            events
+                .send(LineEvent::AlarmCleared { key: "disk".into() })
+                .await;
+        }
+        raised = full;
+    }
+}
+
+fn store_alarm(e: &crate::store::StoreError) -> Alarm {
+    Alarm {
+        key: "store".into(),
+        bench: None,
+        what: format!("the record store failed: {e}"),
+        fix: "the line stops; fix the store, then test the phones left in their slots again".into(),
     }
 }
 

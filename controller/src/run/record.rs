@@ -156,6 +156,10 @@ pub struct PhoneRecord {
     pub steps: Vec<StepRecord>,
     /// Operator answers to the plan's prompts.
     pub answers: std::collections::BTreeMap<String, String>,
+    /// Who gave each answer (an operator id, or the simulated operator), by prompt id.
+    pub answered_by: std::collections::BTreeMap<String, String>,
+    /// The bin label the phone was sent to.
+    pub bin: String,
     /// The grade, disposition and reasons.
     pub grade: crate::grade::Grade,
     /// The jig link's counters since the run opened it (frames dropped, requests resent after a

@@ -24,6 +24,10 @@ pub struct Ctx {
     pub link: Link,
     /// The slot.
     pub slot: u8,
+    /// The slot on the line.
+    pub at: super::SlotId,
+    /// Where the line's events go.
+    pub events: super::Events,
     /// Real seconds per jig second, to size timeouts.
     pub time_scale: f64,
     /// Timeout margin over a procedure's physical duration.
@@ -49,6 +53,8 @@ pub struct Place {
     pub station: String,
     /// Bench name.
     pub bench: String,
+    /// The station's bins.
+    pub bins: crate::grade::bin::Bins,
 }
 
 impl Ctx {
@@ -202,7 +208,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             _ => true,
         };
         if ctx.gone.load(std::sync::atomic::Ordering::SeqCst) {
-            out.push(StepRecord {
+            let rec = StepRecord {
                 id: step.id.clone(),
                 procedure: step.procedure.name,
                 channel: channel.as_str(),
@@ -211,11 +217,12 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
                 errors: vec![GONE.into()],
                 measurements: Vec::new(),
                 duration_s: 0.0,
-            });
+            };
+            finished(ctx, &mut out, rec).await;
             continue;
         }
         if !applies || skip_rest {
-            out.push(StepRecord {
+            let rec = StepRecord {
                 id: step.id.clone(),
                 procedure: step.procedure.name,
                 channel: channel.as_str(),
@@ -224,9 +231,20 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
                 errors: Vec::new(),
                 measurements: Vec::new(),
                 duration_s: 0.0,
-            });
+            };
+            finished(ctx, &mut out, rec).await;
             continue;
         }
+        let physical = step.procedure.duration_ms(&step.params);
+        ctx.events
+            .send(super::LineEvent::StepStarted {
+                at: ctx.at,
+                step: step.id.clone(),
+                procedure: step.procedure.name,
+                channel: channel.as_str(),
+                expected_s: f64::from(physical) / 1000.0 * ctx.time_scale.max(0.0),
+            })
+            .await;
         let (mut rec, _) = attempt(
             ctx,
             &step.id,
@@ -256,9 +274,20 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             (m.min, m.max, m.verdict) = (b.min, b.max, Some(verdict));
         }
         skip_rest = failed && step.on_fail == OnFail::SkipChannel;
-        out.push(rec);
+        finished(ctx, &mut out, rec).await;
     }
     out
+}
+
+/// Tells the line a step is over and keeps its record.
+async fn finished(ctx: &Ctx, out: &mut Vec<StepRecord>, rec: StepRecord) {
+    ctx.events
+        .send(super::LineEvent::StepFinished {
+            at: ctx.at,
+            step: Box::new(rec.clone()),
+        })
+        .await;
+    out.push(rec);
 }
 
 fn param(step: &plan::Step, name: &str) -> f64 {

@@ -13,13 +13,14 @@ use std::time::Duration;
 use benchline_protocol::{Channel, Event, PhoneState, Reply, Request};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::answers::Answerer;
+use super::event::{Alarm, LineEvent, Question};
+use super::operator::Operator;
 use super::record::{JigIdentity, PhoneIdentity, PhoneRecord, PlanIdentity, StepStatus};
 use super::sequence::{self, Ctx};
+use super::sink::RecordSink;
 use super::{Outcome, Stop};
 use crate::grade;
 use crate::link::{LinkError, LinkEvent, Service};
-use crate::store::{Pending, StoreError, Writer};
 
 /// The longest a waiting slot goes without asking the jig (a lost event is usually noticed at
 /// once, by the bad frame it left).
@@ -34,8 +35,8 @@ const IDENTIFY_BACKOFF: Duration = Duration::from_secs(8);
 pub struct Output {
     /// To the run, which shows them.
     pub records: mpsc::Sender<Outcome>,
-    /// Where they are committed first, if anywhere.
-    pub store: Option<Writer>,
+    /// Where they are committed first.
+    pub sink: Arc<dyn RecordSink>,
     /// Records still wanted (`--count`), shared by every slot, so exactly that many are stored.
     pub budget: Arc<AtomicUsize>,
     /// Deliveries under way: they run to the end even when the slot that started them is
@@ -47,7 +48,7 @@ impl Output {
     /// Commits the record, then hands it to the run; false when the slot must stop (the run
     /// has enough records, has ended, or the store failed). The work is not cancelled with
     /// the slot: see [`Output::deliveries`].
-    async fn deliver(&self, record: PhoneRecord) -> bool {
+    async fn deliver(&self, at: super::SlotId, record: PhoneRecord) -> bool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let out = self.clone();
         match self.deliveries.lock() {
@@ -55,7 +56,7 @@ impl Output {
                 // Forget the deliveries that are over (the set would otherwise grow all shift).
                 while set.try_join_next().is_some() {}
                 set.spawn(async move {
-                    let _ = tx.send(out.commit_and_send(record).await);
+                    let _ = tx.send(out.commit_and_send(at, record).await);
                 });
             }
             Err(_) => return false,
@@ -63,7 +64,7 @@ impl Output {
         rx.await.unwrap_or(false)
     }
 
-    async fn commit_and_send(&self, record: PhoneRecord) -> bool {
+    async fn commit_and_send(&self, at: super::SlotId, record: PhoneRecord) -> bool {
         if self
             .budget
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -71,30 +72,27 @@ impl Output {
         {
             return false;
         }
-        let stored = match &self.store {
-            None => None,
-            Some(w) => {
-                let pending = serde_json::to_vec(&record)
-                    .map_err(|e| StoreError::BadRecord(e.to_string()))
-                    .and_then(Pending::new);
-                let committed = match pending {
-                    Ok(p) => w.commit(p).await,
-                    Err(e) => Err(e),
-                };
-                match committed {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        let _ = self.records.send(Outcome::StoreFailed(e)).await;
-                        return false;
-                    }
-                }
+        let stored = match self.sink.commit(&record).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.records.send(Outcome::StoreFailed(e)).await;
+                return false;
             }
         };
         self.records
-            .send(Outcome::Recorded(Box::new(record), stored))
+            .send(Outcome::Recorded(at, Box::new(record), stored))
             .await
             .is_ok()
     }
+}
+
+/// Who the slot asks the plan's prompts, and how long it waits for an answer.
+#[derive(Clone)]
+pub struct Asker {
+    /// The operator.
+    pub operator: Arc<dyn Operator>,
+    /// Longest wait for one answer.
+    pub within: Duration,
 }
 
 /// What a slot is doing, as the run sees it when it must stop.
@@ -128,8 +126,7 @@ impl UnderTest {
 /// (record and release) and takes no new one.
 pub async fn run_slot(
     ctx: Ctx,
-    operator: String,
-    answers: Arc<dyn Answerer>,
+    asker: Asker,
     out: Output,
     mut stop: watch::Receiver<Stop>,
     busy: Arc<UnderTest>,
@@ -141,15 +138,7 @@ pub async fn run_slot(
         }
         busy.set_imei("");
         busy.testing.store(true, Ordering::SeqCst);
-        let tested = test_phone(
-            &ctx,
-            &operator,
-            answers.as_ref(),
-            &mut events,
-            &mut stop,
-            &busy,
-        )
-        .await;
+        let tested = test_phone(&ctx, &asker, &mut events, &mut stop, &busy).await;
         let record: Box<PhoneRecord> = match tested {
             Tested::Gone => {
                 busy.testing.store(false, Ordering::SeqCst);
@@ -169,7 +158,7 @@ pub async fn run_slot(
         let gone = ctx.gone.load(Ordering::SeqCst);
         // From here the record is committed and shown even if the run stops this slot.
         busy.testing.store(false, Ordering::SeqCst);
-        if !out.deliver(*record).await {
+        if !out.deliver(ctx.at, *record).await {
             // Not released: with the store failing, the phone stays put for a retest.
             return;
         }
@@ -192,6 +181,9 @@ async fn wait_seated(
     events: &mut broadcast::Receiver<LinkEvent>,
     stop: &mut watch::Receiver<Stop>,
 ) -> bool {
+    if !draining(stop) {
+        ctx.events.send(LineEvent::SlotWaiting { at: ctx.at }).await;
+    }
     loop {
         if draining(stop) {
             return false;
@@ -379,6 +371,11 @@ async fn identify(
         } else {
             if alarmed {
                 tracing::warn!(port = ctx.link.port(), slot = ctx.slot, imei = %phone.imei, "phone identified after all; testing it");
+                ctx.events
+                    .send(LineEvent::AlarmCleared {
+                        key: identify_key(ctx),
+                    })
+                    .await;
             }
             return Ok((step, phone));
         };
@@ -389,6 +386,19 @@ async fn identify(
             "could not read the phone's identity: reseat it ({why}); trying again in {} ms",
             pause.as_millis()
         );
+        if !alarmed {
+            ctx.events
+                .send(LineEvent::Alarm(Alarm {
+                    key: identify_key(ctx),
+                    bench: Some(ctx.at.bench),
+                    what: format!(
+                        "{} slot {}: the phone's identity cannot be read ({why})",
+                        ctx.place.bench, ctx.slot
+                    ),
+                    fix: "reseat the phone; the slot tries again by itself".into(),
+                }))
+                .await;
+        }
         alarmed = true;
         // Wait for the phone to leave (reseat) or for the pause to pass, then try again.
         let wait = tokio::time::sleep(pause);
@@ -398,7 +408,10 @@ async fn identify(
                 _ = &mut wait => break,
                 _ = stop.changed() => if draining(stop) { return Err(Tested::Stopped) },
                 ev = events.recv() => match ev {
-                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot => return Err(Tested::Gone),
+                    Ok(LinkEvent::Jig(Event::PhoneRemoved { slot })) if slot == ctx.slot => {
+                        ctx.events.send(LineEvent::AlarmCleared { key: identify_key(ctx) }).await;
+                        return Err(Tested::Gone);
+                    }
                     Err(broadcast::error::RecvError::Closed) => return Err(Tested::Stopped),
                     _ => {}
                 },
@@ -409,6 +422,11 @@ async fn identify(
         }
         pause = (pause * 2).min(IDENTIFY_BACKOFF);
     }
+}
+
+/// The key of a slot's "cannot read the identity" alarm.
+fn identify_key(ctx: &Ctx) -> String {
+    format!("identify {} {}", ctx.at.bench, ctx.slot)
 }
 
 /// True unless the slot is now empty or holds a phone other than `imei` (a slot that does not
@@ -433,8 +451,7 @@ async fn still_there(ctx: &Ctx, imei: &str) -> bool {
 /// prompts; grades the result.
 pub async fn test_phone(
     ctx: &Ctx,
-    operator: &str,
-    answerer: &dyn Answerer,
+    asker: &Asker,
     events: &mut broadcast::Receiver<LinkEvent>,
     stop: &mut watch::Receiver<Stop>,
     busy: &UnderTest,
@@ -447,6 +464,13 @@ pub async fn test_phone(
         Err(t) => return t,
     };
     busy.set_imei(&phone.imei);
+    ctx.events
+        .send(LineEvent::PhoneIdentified {
+            at: ctx.at,
+            imei: phone.imei.clone(),
+            model: phone.model.clone(),
+        })
+        .await;
     tracing::info!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, imei = %phone.imei, model = %phone.model, "testing the phone");
     let mut steps = vec![identify];
     ctx.gone.store(false, Ordering::SeqCst);
@@ -496,10 +520,35 @@ pub async fn test_phone(
             )
         })
         .collect();
+    let mut answered_by = BTreeMap::new();
     for prompt in &ctx.plan.prompts {
-        match answerer.answer(&phone.imei, prompt) {
+        if ctx.gone.load(Ordering::SeqCst) {
+            incomplete.push(format!(
+                "prompt {} was not asked: {}",
+                prompt.id,
+                sequence::GONE
+            ));
+            continue;
+        }
+        let question = Question {
+            at: ctx.at,
+            imei: phone.imei.clone(),
+            model: phone.model.clone(),
+            prompt: prompt.id.clone(),
+            text: prompt.question.clone(),
+            choices: prompt.choices.clone(),
+        };
+        match ask(ctx, asker, question, &phone.imei, events, stop).await {
             Some(a) => {
-                answers.insert(prompt.id.clone(), a);
+                answers.insert(prompt.id.clone(), a.choice);
+                answered_by.insert(prompt.id.clone(), a.by);
+            }
+            None if ctx.gone.load(Ordering::SeqCst) => {
+                incomplete.push(format!(
+                    "prompt {} was not answered: {}",
+                    prompt.id,
+                    sequence::GONE
+                ));
             }
             None => incomplete.push(format!("prompt {} was not answered", prompt.id)),
         }
@@ -539,7 +588,7 @@ pub async fn test_phone(
             boot_id: hello.as_ref().map_or(0, |h| h.boot_id),
         },
         slot: ctx.slot,
-        operator: operator.to_string(),
+        operator: asker.operator.signed_in(),
         started,
         finished: now(),
         status: if complete { "complete" } else { "incomplete" },
@@ -550,7 +599,69 @@ pub async fn test_phone(
         },
         steps,
         answers,
+        answered_by,
+        bin: ctx.place.bins.label(grade.disposition).to_string(),
         grade,
         link,
     }))
+}
+
+/// Asks one question and waits for its answer: `None` when nobody answered within the
+/// asker's bound, the phone was taken out (the question is withdrawn), or the run stops at once.
+async fn ask(
+    ctx: &Ctx,
+    asker: &Asker,
+    question: Question,
+    imei: &str,
+    events: &mut broadcast::Receiver<LinkEvent>,
+    stop: &mut watch::Receiver<Stop>,
+) -> Option<super::event::Answer> {
+    let prompt = question.prompt.clone();
+    let choices = question.choices.clone();
+    ctx.events.send(LineEvent::Asking(question.clone())).await;
+    let answering = asker.operator.ask(question);
+    tokio::pin!(answering);
+    let deadline = tokio::time::sleep(asker.within);
+    tokio::pin!(deadline);
+    let mut listening = true;
+    let answer = loop {
+        tokio::select! {
+            a = &mut answering => break a.filter(|a| choices.contains(&a.choice)),
+            _ = &mut deadline => {
+                tracing::warn!(bench = %ctx.place.bench, slot = ctx.slot, prompt = %prompt, "no answer within {} s; the phone grades retest", asker.within.as_secs());
+                break None;
+            }
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() == Stop::Now {
+                break None;
+            },
+            ev = events.recv(), if listening => match ev {
+                Ok(LinkEvent::Jig(Event::PhoneRemoved { slot }))
+                    if slot == ctx.slot && !still_there(ctx, imei).await =>
+                {
+                    tracing::warn!(port = ctx.link.port(), slot = ctx.slot, imei = %imei, "{}", sequence::GONE);
+                    ctx.gone.store(true, Ordering::SeqCst);
+                    break None;
+                }
+                Err(broadcast::error::RecvError::Closed) => listening = false,
+                _ => {}
+            },
+        }
+    };
+    match &answer {
+        Some(a) => {
+            ctx.events
+                .send(LineEvent::Answered {
+                    at: ctx.at,
+                    prompt,
+                    answer: a.clone(),
+                })
+                .await;
+        }
+        None => {
+            ctx.events
+                .send(LineEvent::Withdrawn { at: ctx.at, prompt })
+                .await;
+        }
+    }
+    answer
 }

@@ -8,13 +8,17 @@
 
 mod fault;
 mod feeder;
+pub mod line;
 mod noise;
+pub mod operator;
 mod pty;
 mod runner;
 
 pub use fault::{Fault, FaultKind, FaultParseError};
 pub use feeder::Feeder;
+pub use line::{builtin_phones, run_simulated, LineError, LineOptions, SimLine};
 pub use noise::{parse_rate, Noise, RateError, STALL_MAX, STALL_MIN};
+pub use operator::{LibraryAnswers, SimulatedOperator, SIMULATED_OPERATOR};
 pub use pty::Pty;
 pub use runner::{spawn, SimJigHandle, SimJigOptions};
 

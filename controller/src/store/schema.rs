@@ -9,6 +9,7 @@
 //! |---|---|
 //! | 1 | first layout: `records` and the `by_device` index; records without `schema`, `station`, `bench` |
 //! | 2 | adds the `by_time` index; records carry `schema`, `station` and `bench` |
+//! | 3 | records carry `answered_by` (who gave each prompt answer) and `bin` (where the phone went) |
 
 use serde::Deserialize;
 
@@ -16,7 +17,7 @@ use super::entry::{key_seq, time_key};
 use super::StoreError;
 
 /// The schema this `benchctl` writes, and the newest it can read.
-pub const SCHEMA: u16 = 2;
+pub const SCHEMA: u16 = 3;
 
 /// Key of the store's schema in the `meta` tree (u16, big endian).
 pub const META_SCHEMA: &[u8] = b"schema";

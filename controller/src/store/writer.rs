@@ -28,6 +28,7 @@ pub struct WriterStats {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::UnboundedSender<Job>,
+    dir: std::sync::Arc<std::path::Path>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -50,6 +51,7 @@ impl Writer {
     /// Starts the writer thread on an open store.
     pub fn start(store: Store) -> Result<(Writer, Finished), StoreError> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let path: std::sync::Arc<std::path::Path> = store.dir().into();
         let dir = store.dir().display().to_string();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -60,7 +62,12 @@ impl Writer {
                 detail: e.to_string(),
                 hint: "the machine is out of threads or memory",
             })?;
-        Ok((Writer { tx }, Finished(thread)))
+        Ok((Writer { tx, dir: path }, Finished(thread)))
+    }
+
+    /// The store's data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Commits one record; returns once it is durably on disk.

@@ -10,7 +10,8 @@
 //! 3. per slot in order, `PhoneInserted`, or the `Error(Aborted)` replies of the slot's
 //!    procedures followed by `PhoneRemoved`;
 //! 4. per slot and per channel (battery, port, screen), the reply of a procedure that finished,
-//!    or the `Progress` event of one that passed a progress mark.
+//!    or the `Progress` event of one that passed a progress mark or has a sample due (at most
+//!    one frame per procedure).
 
 use benchline_protocol::{
     decode_frame, encode_frame, frame_seq, Channel, Event, FrameAccumulator, Hello, Instrument,
@@ -211,8 +212,9 @@ where
     }
 
     /// One turn of the main loop: serve the link, watch the presence switches, step due jobs.
-    /// Never blocks longer than one job step (a few milliseconds of bus time) per running
-    /// procedure, plus the inline procedures of the requests received.
+    /// Never blocks longer than one job step and one battery monitor reading (a few
+    /// milliseconds of bus time) per running procedure, plus the inline procedures of the
+    /// requests received.
     pub fn poll(&mut self) -> Result<(), L::Error> {
         if !self.booted_sent {
             self.booted_sent = true;
@@ -323,8 +325,12 @@ where
                 high_ma,
                 high_ms,
                 ..
-            } => dcir::Dcir::start(b, low_ma, low_ms, high_ma, high_ms)
-                .map(|(j, ms)| (Job::Dcir(j), ms)),
+            } => {
+                // Samples for the host's chart count from the same start as the progress.
+                let chart_from = req.reports_progress().then_some(now);
+                dcir::Dcir::start(b, low_ma, low_ms, high_ma, high_ms, chart_from)
+                    .map(|(j, ms)| (Job::Dcir(j), ms))
+            }
             Request::PortContinuity { .. } => {
                 continuity::Continuity::start(b, slot_u8).map(|(j, ms)| (Job::Continuity(j), ms))
             }
@@ -507,20 +513,42 @@ where
                         }
                     }
                 }
-                let now = self.clock.now_us();
-                let percent = self.slots[si].jobs[ci]
-                    .as_mut()
-                    .and_then(|r| r.progress(now));
-                if let Some(percent) = percent {
-                    self.event(Event::Progress {
-                        slot,
-                        channel,
-                        percent,
-                    })?;
-                }
+                self.report(slot, channel)?;
             }
         }
         Ok(())
+    }
+
+    /// Sends the `Progress` event of the procedure on `channel` of `slot` when it passed a mark
+    /// or has a sample due: one event at most, carrying the new percent (or the last one) and
+    /// the job's sample. A battery monitor that fails to give the sample fails the procedure.
+    fn report(&mut self, slot: u8, channel: Channel) -> Result<(), L::Error> {
+        let (si, ci) = (usize::from(slot), channel_index(channel));
+        let now = self.clock.now_us();
+        let Some(running) = self.slots[si].jobs[ci].as_mut() else {
+            return Ok(());
+        };
+        let mark = running.progress(now);
+        if mark.is_none() && !running.sample_due(now) {
+            return Ok(());
+        }
+        let percent = mark.unwrap_or(running.percent());
+        let step_end = running.wake_at;
+        match running.job.sample(&mut self.board, slot, now, step_end) {
+            Ok(sample) => self.event(Event::Progress {
+                slot,
+                channel,
+                percent,
+                sample,
+            }),
+            Err(e) => match self.slots[si].jobs[ci].take() {
+                Some(mut running) => {
+                    running.job.stop(&mut self.board, slot);
+                    self.reply(running.seq, Reply::Error(e), true)
+                }
+                None => Ok(()),
+            },
+        }
     }
 
     fn event(&mut self, ev: Event) -> Result<(), L::Error> {

@@ -12,7 +12,7 @@ pub mod inline;
 pub mod powered;
 pub mod touch;
 
-use benchline_protocol::{Channel, Instrument, JigError, Reply};
+use benchline_protocol::{Channel, Instrument, JigError, Reply, Sample};
 use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
 
 use crate::board::Board;
@@ -64,10 +64,36 @@ impl Job {
     ) -> Result<Step, JigError> {
         select(board, slot)?;
         match self {
-            Job::Dcir(j) => j.step(board),
+            Job::Dcir(j) => j.step(board, now_us),
             Job::Continuity(j) => j.step(board, slot),
             Job::Powered(j) => j.step(board, slot),
             Job::Touch(j) => j.step(board, now_us),
+        }
+    }
+
+    /// When the job next wants to send a sample to the host, jig us, given the end of its
+    /// current wait (`step_end_us`); `None` when it has none to send (only `battery.dcir` that
+    /// reports progress takes samples).
+    pub fn next_sample_at(&self, step_end_us: u64) -> Option<u64> {
+        match self {
+            Job::Dcir(j) => j.next_sample_at(step_end_us),
+            Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => None,
+        }
+    }
+
+    /// The sample a `Progress` event of the job carries now: a reading of the battery monitor
+    /// for `battery.dcir` (taken at `now_us` unless the job took one in this poll), `None` for
+    /// the other procedures. `step_end_us` is the end of the job's current wait.
+    pub fn sample<B: I2c, O, I, D>(
+        &mut self,
+        board: &mut Board<B, O, I, D>,
+        slot: u8,
+        now_us: u64,
+        step_end_us: u64,
+    ) -> Result<Option<Sample>, JigError> {
+        match self {
+            Job::Dcir(j) => j.sample(board, slot, now_us, step_end_us),
+            Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => Ok(None),
         }
     }
 

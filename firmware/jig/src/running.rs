@@ -4,7 +4,9 @@
 //! (`Request::nominal_ms`), floored and capped at 99: a `Progress` event is sent each time it
 //! passes another multiple of `PROGRESS_STEP_PCT`, never 100 (the reply says that), and only
 //! for requests that `reports_progress`. The jig wakes up at each of those marks even when the
-//! job has nothing to do then.
+//! job has nothing to do then, and at each of the job's sample points (`battery.dcir`): a
+//! `Progress` event also goes out, with the last percent, when a sample is due and no mark
+//! passed.
 
 use benchline_protocol::duration::PROGRESS_STEP_PCT;
 use benchline_protocol::Request;
@@ -39,10 +41,27 @@ impl Running {
         }
     }
 
-    /// When the jig must look at this procedure next: its step or its next progress mark.
+    /// When the jig must look at this procedure next: its step, its next progress mark or its
+    /// next sample.
     pub fn next_wake(&self) -> u64 {
-        self.progress_at()
-            .map_or(self.wake_at, |t| t.min(self.wake_at))
+        [self.progress_at(), self.job.next_sample_at(self.wake_at)]
+            .into_iter()
+            .flatten()
+            .fold(self.wake_at, u64::min)
+    }
+
+    /// True when the job has a sample to send at `now_us` (a `Progress` event is then due even
+    /// if no mark passed).
+    pub fn sample_due(&self, now_us: u64) -> bool {
+        self.job
+            .next_sample_at(self.wake_at)
+            .is_some_and(|t| t <= now_us)
+    }
+
+    /// The percent reported last: 0 before the first mark (and for a procedure that does not
+    /// report progress).
+    pub fn percent(&self) -> u8 {
+        self.reported.unwrap_or(0)
     }
 
     /// Jig time still needed at most, ms (0 once the nominal duration has passed).

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 #[path = "../tests/common/worked.rs"]
 mod worked;
-use worked::{hello_reply, hex, released_status, stages};
+use worked::{dcir_progress, hello_reply, hex, port_progress, released_status, stages};
 
 fn show<T: Serialize + core::fmt::Debug>(title: &str, packet: &Packet<T>) -> Result<(), String> {
     let s = stages(packet).map_err(|e| e.to_string())?;
@@ -83,5 +83,7 @@ fn main() -> Result<(), String> {
         },
     )?;
     show("released slot status", &released_status())?;
+    show("dcir progress with a sample", &dcir_progress())?;
+    show("port progress without a sample", &port_progress())?;
     Ok(())
 }

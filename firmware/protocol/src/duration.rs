@@ -29,7 +29,8 @@ pub const TOUCH_SCAN_MS: u32 = 600;
 /// `TouchRow`: one row of up to 48 raw counts, ms.
 pub const TOUCH_ROW_MS: u32 = 30;
 /// What `BatteryDcir` adds to `low_ms + high_ms`: setting the load three times and sampling the
-/// battery monitor twice, ms.
+/// battery monitor twice (and, when it reports progress, the rest reading before the first
+/// step and the samples that fall between the steps' ends), ms.
 pub const DCIR_OVERHEAD_MS: u32 = 50;
 /// What `PortCharge` and `ScreenBacklight` add to `settle_ms`: switching the supply and one
 /// monitor reading, ms.
@@ -44,6 +45,15 @@ pub const PROGRESS_MIN_MS: u32 = 150;
 /// A procedure that reports progress sends one `Progress` event each time its percentage
 /// passes another multiple of this many points (10, 20, ... 90).
 pub const PROGRESS_STEP_PCT: u8 = 10;
+/// A `battery.dcir` that reports progress samples each of its two load steps at this many
+/// points: one shortly after the load change, then at each further 1/this of the step (1/4,
+/// 1/2, 3/4). Each sample goes to the host in an [`crate::Event::Progress`].
+pub const DCIR_SAMPLES_PER_STEP: u32 = 4;
+/// How long after a load change `battery.dcir` takes the first sample of the new step, capped
+/// at 1/[`DCIR_SAMPLES_PER_STEP`] of the step, ms: one full conversion of the battery monitor
+/// (16 averages of a 1.1 ms bus and a 1.1 ms shunt conversion, 35.2 ms), so that the reading
+/// holds only the new level.
+pub const DCIR_SAMPLE_SETTLE_MS: u32 = 36;
 
 impl Request {
     /// The most jig time the request takes when nothing else runs on the jig, ms: from the

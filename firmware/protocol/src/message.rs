@@ -592,6 +592,18 @@ pub struct Backlight {
     pub current_a: f32,
 }
 
+/// One reading of the battery monitor while a procedure runs (the DCIR pulse), carried by
+/// [`Event::Progress`] so the host can draw voltage and current over time.
+#[derive(Serialize, Deserialize, Schema, Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// Jig time since the procedure started, ms.
+    pub t_ms: u32,
+    /// Battery voltage, V.
+    pub voltage_v: f32,
+    /// Battery current drawn by the load, A.
+    pub current_a: f32,
+}
+
 /// Something that happened on the jig.
 #[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
 pub enum Event {
@@ -610,14 +622,21 @@ pub enum Event {
         /// Slot index.
         slot: u8,
     },
-    /// Progress of a procedure that [`Request::reports_progress`], sent before its reply.
+    /// Progress of a procedure that [`Request::reports_progress`], sent before its reply: at
+    /// each 10-point mark of its elapsed time, and for `battery.dcir` also at the sample points
+    /// of its load steps (see the protocol README, section 9.8).
     Progress {
         /// Slot index.
         slot: u8,
         /// Channel.
         channel: Channel,
-        /// Jig time elapsed over [`Request::nominal_ms`], 10-99, at each 10-point mark.
+        /// Jig time elapsed over [`Request::nominal_ms`] when the last 10-point mark was passed,
+        /// 0-99: the new value in the event of a mark, the last one (0 before the first mark) in
+        /// an event sent only for a sample.
         percent: u8,
+        /// A reading of the battery monitor: in every `Progress` of `battery.dcir`, `None` for
+        /// the other procedures.
+        sample: Option<Sample>,
     },
     /// A line of the jig's log.
     Log {

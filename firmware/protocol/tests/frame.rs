@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use benchline_protocol::{
     decode_frame, encode_frame, frame::crc32, Backlight, Cc, Channel, Charge, Continuity, Dcir,
     Event, FrameError, Gauge, Hello, Identity, Instrument, JigError, JigKind, JigMsg, LogLevel,
-    Packet, PhoneState, PinReading, PortPin, Reply, Request, RpLevel, SlotStatus, Text, TouchRow,
-    TouchScan, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
+    Packet, PhoneState, PinReading, PortPin, Reply, Request, RpLevel, Sample, SlotStatus, Text,
+    TouchRow, TouchScan, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT,
+    MAX_TOUCH_COLS,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -338,13 +339,22 @@ fn any_event() -> impl Strategy<Value = Event> {
         any::<u32>().prop_map(|boot_id| Event::Booted { boot_id }),
         any::<u8>().prop_map(|slot| Event::PhoneInserted { slot }),
         any::<u8>().prop_map(|slot| Event::PhoneRemoved { slot }),
-        (any::<u8>(), any_channel(), any::<u8>()).prop_map(|(slot, channel, percent)| {
-            Event::Progress {
+        (
+            any::<u8>(),
+            any_channel(),
+            any::<u8>(),
+            prop::option::of((any::<u32>(), any_f32(), any_f32()))
+        )
+            .prop_map(|(slot, channel, percent, sample)| Event::Progress {
                 slot,
                 channel,
                 percent,
-            }
-        }),
+                sample: sample.map(|(t_ms, voltage_v, current_a)| Sample {
+                    t_ms,
+                    voltage_v,
+                    current_a,
+                }),
+            }),
         (
             any_log_level(),
             prop_oneof![any_string::<48>(), full_string::<48>()]

@@ -9,21 +9,21 @@
 use benchline_protocol::{
     decode_frame, duration, frame::crc32, range, schema_hash, Channel, Event, Hello, Instrument,
     JigError, JigKind, JigMsg, LogLevel, Packet, PhoneState, PortPin, Reply, Request, RpLevel,
-    KEPT_REPLIES, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT, MAX_TOUCH_COLS,
-    PROTOCOL_VERSION,
+    Sample, KEPT_REPLIES, MAX_ENCODED_FRAME, MAX_FRAME_PAYLOAD, MAX_INSTRUMENTS, MAX_TEXT,
+    MAX_TOUCH_COLS, PROTOCOL_VERSION,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
 mod common {
     pub mod worked;
 }
-use common::worked::{hello_reply, hex, released_status, stages};
+use common::worked::{dcir_progress, hello_reply, hex, port_progress, released_status, stages};
 
 const README: &str = include_str!("../README.md");
 
 /// The schema hash published in the README. Changing any message layout changes it; the README
 /// (constants table, handshake section, example (c)) must then be updated with it.
-const SCHEMA_HASH: u64 = 0x832A_93FB_72EB_AF11;
+const SCHEMA_HASH: u64 = 0xF20F_603F_378B_5D5D;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -70,7 +70,7 @@ where
 
 #[test]
 fn constants_match_readme() -> TestResult {
-    assert_eq!(PROTOCOL_VERSION, 2);
+    assert_eq!(PROTOCOL_VERSION, 3);
     assert_eq!(
         schema_hash(),
         SCHEMA_HASH,
@@ -90,6 +90,14 @@ fn constants_match_readme() -> TestResult {
         ("CONTENTION_MS", duration::CONTENTION_MS.into()),
         ("PROGRESS_MIN_MS", duration::PROGRESS_MIN_MS.into()),
         ("PROGRESS_STEP_PCT", duration::PROGRESS_STEP_PCT.into()),
+        (
+            "DCIR_SAMPLES_PER_STEP",
+            duration::DCIR_SAMPLES_PER_STEP.into(),
+        ),
+        (
+            "DCIR_SAMPLE_SETTLE_MS",
+            duration::DCIR_SAMPLE_SETTLE_MS.into(),
+        ),
     ] {
         readme_has(&format!("| `{name}` | `{value}` |"))?;
     }
@@ -105,6 +113,14 @@ fn constants_match_readme() -> TestResult {
     readme_has(&format!(
         "`PROGRESS_STEP_PCT` (**{}**)",
         duration::PROGRESS_STEP_PCT
+    ))?;
+    readme_has(&format!(
+        "`DCIR_SAMPLES_PER_STEP` (**{}**)",
+        duration::DCIR_SAMPLES_PER_STEP
+    ))?;
+    readme_has(&format!(
+        "`DCIR_SAMPLE_SETTLE_MS` (**{}** ms)",
+        duration::DCIR_SAMPLE_SETTLE_MS
     ))?;
     readme_has(&format!("`PROTOCOL_VERSION` (**{PROTOCOL_VERSION}**)"))?;
     readme_has(&format!("| `schema_hash()` | `0x{:016X}` |", schema_hash()))?;
@@ -167,18 +183,18 @@ fn example_c_handshake() -> TestResult {
         &hello_reply()?,
         &Expected {
             postcard:
-                "00 00 00 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
+                "00 00 00 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
                        30 30 31 04 02 00 01 F8 AC D1 91 01",
-            crc: 0xA46C_5BC8,
+            crc: 0xF7EB_4477,
             cobs:
-                "01 01 01 12 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
-                   30 30 31 04 02 0B 01 F8 AC D1 91 01 C8 5B 6C A4",
-            frame: "01 01 01 12 02 91 DE AE 97 B7 FF A4 95 83 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
-                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 C8 5B 6C A4 00",
+                "01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
+                   30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7",
+            frame: "01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
+                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7 00",
         },
     )?;
     readme_has(&format!(
-        "91 DE AE 97 B7 FF A4 95 83 01 schema_hash = 0x{:016X}",
+        "DD BA AD BC F3 87 D8 87 F2 01 schema_hash = 0x{:016X}",
         schema_hash()
     ))?;
     readme_has(&format!(
@@ -237,6 +253,43 @@ fn example_d_resend_pending_and_released() -> TestResult {
             frame: "02 09 03 02 02 05 80 23 80 FA 00",
         },
     )
+}
+
+#[test]
+fn example_e_progress_with_and_without_a_sample() -> TestResult {
+    check_example(
+        &dcir_progress(),
+        &Expected {
+            postcard: "0C 01 03 00 00 5A 01 8A 50 00 00 70 40 00 00 80 40",
+            crc: 0x69DB_5B44,
+            cobs: "04 0C 01 03 01 05 5A 01 8A 50 01 03 70 40 01 07 80 40 44 5B DB 69",
+            frame: "04 0C 01 03 01 05 5A 01 8A 50 01 03 70 40 01 07 80 40 44 5B DB 69 00",
+        },
+    )?;
+    readme_has("cobs      04 0C 01 03 01 05 5A 01 8A 50 01 03 70 40 01 07 80 40 44 5B DB 69\n")?;
+    // The annotated encoding of the sample: Option tag, varint, two little-endian floats.
+    readme_has("          01        sample: Option tag 01 = Some, a Sample follows\n")?;
+    readme_has("          8A 50     t_ms = 10250 (varint)\n")?;
+    readme_has(&format!(
+        "          {}   voltage_v = 3.75 (f32 0x{:08X}, little-endian)\n",
+        hex(&3.75f32.to_le_bytes()),
+        3.75f32.to_bits()
+    ))?;
+    readme_has(&format!(
+        "          {}   current_a = 4.0 (f32 0x{:08X}, little-endian)\n",
+        hex(&4.0f32.to_le_bytes()),
+        4.0f32.to_bits()
+    ))?;
+    check_example(
+        &port_progress(),
+        &Expected {
+            postcard: "0D 01 03 01 01 28 00",
+            crc: 0x9464_B433,
+            cobs: "07 0D 01 03 01 01 28 05 33 B4 64 94",
+            frame: "07 0D 01 03 01 01 28 05 33 B4 64 94 00",
+        },
+    )?;
+    readme_has("          00        sample: Option tag 00 = None, nothing follows\n")
 }
 
 /// The README text under the heading that starts with `heading`, up to the next heading.
@@ -619,6 +672,7 @@ fn jig_msg_tables_match_code() -> TestResult {
                     slot: 0,
                     channel: Channel::Battery,
                     percent: 0,
+                    sample: None,
                 },
             ),
             (
@@ -630,6 +684,40 @@ fn jig_msg_tables_match_code() -> TestResult {
             ),
         ],
     )
+}
+
+#[test]
+fn sample_table_matches_code() -> TestResult {
+    let events = section("### `Event`")?;
+    assert!(
+        events.lines().any(|l| l.starts_with("| 3 | `Progress` |")
+            && l.ends_with("`sample: Option<Sample>` (section 9.8) |")),
+        "README.md: the Progress row names its sample field last"
+    );
+    // The fields in declaration order: a varint, then two little-endian floats.
+    for row in [
+        "| `t_ms` | `u32` | varint, 1–5 bytes |",
+        "| `voltage_v` | `f32` | 4 bytes, IEEE 754 little-endian |",
+        "| `current_a` | `f32` | 4 bytes, IEEE 754 little-endian |",
+    ] {
+        assert!(
+            events.lines().any(|l| l.starts_with(row)),
+            "README.md: no Sample row {row:?}"
+        );
+    }
+    let some = Some(Sample {
+        t_ms: 300,
+        voltage_v: 1.0,
+        current_a: -0.0,
+    });
+    assert_eq!(
+        hex(&postcard::to_allocvec(&some)?),
+        "01 AC 02 00 00 80 3F 00 00 00 80"
+    );
+    assert_eq!(hex(&postcard::to_allocvec(&None::<Sample>)?), "00");
+    // Any other tag byte is an error.
+    assert!(postcard::from_bytes::<Option<Sample>>(&[0x02]).is_err());
+    Ok(())
 }
 
 #[test]

@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use benchctl::link::LinkConfig;
+use std::io::IsTerminal;
+
+use benchctl::export::history;
 use benchctl::run::{self, RunOptions};
 use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
 use benchctl::store::{self, Store};
+use benchctl::tui::{self, Person};
 
 use crate::{bad_input, DataArg, Failure};
 
@@ -41,9 +44,15 @@ pub(crate) struct RunArgs {
     /// The test plan (default: the standard plan built in, test-plans/standard-refurb.toml).
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
-    /// Print one JSON line per tested phone (no terminal UI).
+    /// Print one JSON line per graded phone instead of opening the terminal UI (also when
+    /// standard output is not a terminal). On a simulated line the simulated operator answers
+    /// the prompts; on real jigs nobody does, and phones grade retest.
     #[arg(long)]
     headless: bool,
+    /// Let the simulated operator answer the prompts from the phone library (simulated lines
+    /// only: --sim N), for an unattended demo.
+    #[arg(long)]
+    auto_answer: bool,
     /// Stop after N phones (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
@@ -53,7 +62,8 @@ pub(crate) struct RunArgs {
     /// Real seconds per second of procedure time: 1 real time, 0.01 a hundred times faster, 0 as fast as possible.
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     time_scale: f64,
-    /// Operator id recorded with every phone (default: the login name, $USER).
+    /// Operator id recorded with every phone; the terminal UI then starts signed in (default:
+    /// the UI asks who signs in; headless, the login name $USER).
     #[arg(long, value_name = "ID")]
     operator: Option<String>,
     /// Slots per simulated jig (1-4).
@@ -150,8 +160,19 @@ fn line_noise(rate: Option<f64>, stall: Option<f64>, seed: u64) -> Option<sim::N
 fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure> {
     match path {
         Some(p) => benchline_sim::Library::load(p).map_err(bad_input),
-        None => run::builtin_phones().map_err(bad_input),
+        None => sim::builtin_phones().map_err(bad_input),
     }
+}
+
+/// True when `run` opens the terminal UI: not asked for --headless, and standard output is a
+/// terminal.
+pub(crate) fn uses_tui(a: &RunArgs) -> bool {
+    !a.headless && std::io::stdout().is_terminal()
+}
+
+/// Where the terminal UI's log goes: a file in the data directory.
+pub(crate) fn log_file(a: &RunArgs) -> PathBuf {
+    a.data.dir().join("benchctl.log")
 }
 
 pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
@@ -165,13 +186,30 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             "--noise and --noise-stall act on simulated jigs only: add --sim N"
         )));
     }
+    if a.sim == 0 && a.auto_answer {
+        return Err(bad_input(anyhow::anyhow!(
+            "--auto-answer lets the simulated operator answer, on simulated lines only: add --sim N, or answer the prompts at the bench"
+        )));
+    }
     if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
         return Err(bad_input(anyhow::anyhow!(
             "--time-scale must be a number >= 0 (1 = real time, 0 = as fast as possible)"
         )));
     }
+    let operator_id = match &a.operator {
+        Some(id) if id.trim().is_empty() => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--operator is empty; give the operator's id as the plant knows it"
+            )))
+        }
+        other => other.clone(),
+    };
+    let tui = uses_tui(&a);
+    if !tui && !a.headless {
+        eprintln!("benchctl: standard output is not a terminal; printing one JSON line per graded phone (--headless)");
+    }
     let library = load_phones(&a.phones)?;
-    let plan = load_plan(&a.plan)?;
+    let plan = std::sync::Arc::new(load_plan(&a.plan)?);
     let store = Store::open(&a.data.dir(), store::Use::Write)?;
     if let Some(head) = store.head() {
         tracing::info!(
@@ -180,75 +218,127 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             head.seq
         );
     }
+    let reader = store.shared_reader();
     // Auditors are answered by this run while it holds the store.
     let _serving = crate::serve::start(store.shared_reader());
     let (writer, writer_done) = store::Writer::start(store)?;
-    if !a.headless {
-        eprintln!(
-            "benchctl: the terminal UI is not available yet; printing one JSON line per phone"
-        );
-    }
-    let opts = RunOptions {
-        ports: a.ports,
-        sim: a.sim,
-        sim_slots: usize::from(a.slots),
-        sim_faults: a.faults,
-        sim_noise: line_noise(a.noise, a.noise_stall, a.seed),
-        library,
-        count: a.count.map(|c| c as usize),
-        seed: a.seed,
-        time_scale: a.time_scale,
-        operator: match a.operator {
-            Some(id) if !id.trim().is_empty() => id,
-            Some(_) => {
-                return Err(bad_input(anyhow::anyhow!(
-                    "--operator is empty; give the operator's id as the plant knows it"
-                )))
-            }
-            None => login_name(),
-        },
-        margin: Duration::from_millis(a.timeout_margin),
-        link: LinkConfig::default(),
-        plan: std::sync::Arc::new(plan),
-        sim_once: false,
-        station: run::station_name(),
-        store: Some(writer),
-        stop: None,
-        grace: Duration::from_secs(a.stop_grace),
-    };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let sim_line = if a.sim > 0 {
+        let line = sim::LineOptions {
+            faults: a.faults.clone(),
+            noise: line_noise(a.noise, a.noise_stall, a.seed),
+            seed: a.seed,
+            time_scale: a.time_scale,
+            ..sim::LineOptions::new(library, a.sim, usize::from(a.slots))
+        };
+        Some(sim::SimLine::start(&line)?)
+    } else {
+        None
+    };
+    let mut ports = sim_line
+        .as_ref()
+        .map(|l| l.ports.clone())
+        .unwrap_or_default();
+    ports.extend(a.ports.iter().cloned());
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(run::Stop::Run);
+    let opts = RunOptions {
+        count: a.count.map(|c| c as usize),
+        time_scale: a.time_scale,
+        margin: Duration::from_millis(a.timeout_margin),
+        grace: Duration::from_secs(a.stop_grace),
+        ..RunOptions::new(plan.clone(), ports)
+    };
     // SIGINT / SIGTERM: take no new phones and let the ones under test finish; a second
     // signal stops at once. Either way, everything committed stays committed.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
-    let opts = RunOptions {
-        stop: Some(stop_rx),
-        ..opts
-    };
-    rt.spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            tracing::warn!("cannot watch for SIGINT/SIGTERM; they will stop benchctl at once");
-            return;
+    rt.spawn(watch_signals(signal_tx));
+    let sink: std::sync::Arc<dyn run::RecordSink> = std::sync::Arc::new(writer);
+    let outcome = if tui {
+        let person = Person::new(operator_id);
+        let operator: std::sync::Arc<dyn run::Operator> = match (&sim_line, a.auto_answer) {
+            (Some(line), true) => std::sync::Arc::new(line.operator(person.clone())),
+            _ => person.clone(),
         };
-        for level in [run::Stop::Drain, run::Stop::Now] {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+        let lookup = move |imei: &str| -> String {
+            match history::runs(&reader, imei) {
+                Ok(runs) => history::text(imei, &runs),
+                Err(e) => format!("cannot read the history of {imei}: {e}"),
             }
-            if level == run::Stop::Now {
-                tracing::warn!("second signal: stopping at once");
+        };
+        let title = format!("{} · plan {} {}", opts.station, plan.id, plan.version);
+        let log_file = log_file(&a);
+        rt.block_on(line_with_tui(
+            opts, signal_rx, person, operator, sink, lookup, title, log_file,
+        ))
+    } else {
+        let who = operator_id.unwrap_or_else(login_name);
+        let signed_in = std::sync::Arc::new(run::Nobody(who));
+        let operator: std::sync::Arc<dyn run::Operator> = match &sim_line {
+            Some(line) => std::sync::Arc::new(line.operator(signed_in)),
+            None => {
+                if !plan.prompts.is_empty() {
+                    eprintln!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s), so every phone grades retest; run the terminal UI to answer them", plan.prompts.len());
+                }
+                signed_in
             }
-            if stop_tx.send(level).is_err() {
-                return;
-            }
+        };
+        let opts = RunOptions {
+            stop: Some(signal_rx),
+            ..opts
+        };
+        Ok(rt.block_on(headless(opts, operator, sink)))
+    };
+    rt.shutdown_timeout(Duration::from_millis(200));
+    if let Some(line) = sim_line {
+        line.stop();
+    }
+    // Every record handed to the store is written (or refused) before the lock goes.
+    writer_done.wait();
+    let (summary, write_error) = outcome?;
+    report(&summary?);
+    if let Some(e) = write_error {
+        return Err(e
+            .context("cannot write records to standard output (they are in the record store)")
+            .into());
+    }
+    Ok(())
+}
+
+/// Signals ask the run to stop: the first drains, the second stops at once.
+async fn watch_signals(stop: tokio::sync::watch::Sender<run::Stop>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot watch for SIGINT/SIGTERM; they will stop benchctl at once");
+        return;
+    };
+    for level in [run::Stop::Drain, run::Stop::Now] {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
-    });
+        if level == run::Stop::Now {
+            tracing::warn!("second signal: stopping at once");
+        }
+        if stop.send(level).is_err() {
+            return;
+        }
+    }
+}
+
+/// The run's outcome and, in headless mode, why standard output could not be written.
+type Ran = (Result<run::Summary, run::RunError>, Option<anyhow::Error>);
+
+/// A headless line: one JSON line per graded phone on standard output.
+async fn headless(
+    opts: RunOptions,
+    operator: std::sync::Arc<dyn run::Operator>,
+    sink: std::sync::Arc<dyn run::RecordSink>,
+) -> Ran {
     let stdout = std::io::stdout();
     let mut write_error = None;
-    let summary = rt.block_on(run::run(opts, |record, stored| {
+    let summary = run::run_to_records(opts, operator, sink, |record, stored| {
         let mut out = stdout.lock();
         let printed = Printed {
             record,
@@ -267,17 +357,81 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
                 false
             }
         }
-    }));
-    rt.shutdown_timeout(Duration::from_millis(200));
-    // Every record handed to the store is written (or refused) before the lock goes.
-    writer_done.wait();
-    report(&summary?);
-    if let Some(e) = write_error {
-        return Err(e
-            .context("cannot write records to standard output (they are in the record store)")
-            .into());
+    })
+    .await;
+    (summary, write_error)
+}
+
+/// A line driven by the operator's terminal UI: the UI starts first (sign-in), the line once
+/// someone is signed in, and the UI returns once the line has stopped.
+#[allow(clippy::too_many_arguments)]
+async fn line_with_tui(
+    opts: RunOptions,
+    mut signals: tokio::sync::watch::Receiver<run::Stop>,
+    person: std::sync::Arc<Person>,
+    operator: std::sync::Arc<dyn run::Operator>,
+    sink: std::sync::Arc<dyn run::RecordSink>,
+    lookup: impl Fn(&str) -> String + Send + Sync + 'static,
+    title: String,
+    log_file: PathBuf,
+) -> Result<Ran, Failure> {
+    let (events, rx) = run::Events::channel(4096);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
+    let (run_stop_tx, run_stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
+    let seams = tui::Seams {
+        events: rx,
+        person: person.clone(),
+        lookup: std::sync::Arc::new(lookup),
+        stop: stop_tx,
+        bins: opts.bins.clone(),
+        title,
+        log_file,
+    };
+    let mut screen = tokio::spawn(tui::run(seams));
+    // The UI's quit and the signals both stop the line; the higher level wins.
+    tokio::spawn(async move {
+        loop {
+            let level = (*stop_rx.borrow()).max(*signals.borrow());
+            run_stop_tx.send_if_modified(|s| {
+                let raise = level > *s;
+                if raise {
+                    *s = level;
+                }
+                raise
+            });
+            tokio::select! {
+                r = stop_rx.changed() => if r.is_err() { break },
+                r = signals.changed() => if r.is_err() { break },
+            }
+        }
+    });
+    tokio::select! {
+        _ = person.wait_signed_in() => {}
+        done = &mut screen => {
+            // Quit before anyone signed in: nothing was tested.
+            done.context("the terminal UI stopped")?.context("the terminal UI failed")?;
+            return Ok((Ok(run::Summary::default()), None));
+        }
     }
-    Ok(())
+    let opts = RunOptions {
+        stop: Some(run_stop_rx),
+        ..opts
+    };
+    let summary = run::run(
+        opts,
+        run::Seams {
+            operator,
+            sink,
+            events,
+        },
+    )
+    .await;
+    // The run is over and its events sent: the UI shows the end and returns.
+    screen
+        .await
+        .context("the terminal UI stopped")?
+        .context("the terminal UI failed")?;
+    Ok((summary, None))
 }
 
 /// What the run did, on standard error: phones recorded, what each jig's link absorbed, jigs

@@ -88,16 +88,39 @@ pub(crate) fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
     }
 }
 
-fn main() -> ExitCode {
+/// Sends the log to standard error, or, while the terminal UI owns the terminal, to a file in
+/// the data directory (never to the screen behind the UI).
+fn start_logging(cli: &Cli) {
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "warn,sled=off".into())
+    };
+    if let Command::Run(a) = &cli.command {
+        if line::uses_tui(a) {
+            let file = line::log_file(a);
+            let (dir, name) = (file.parent(), file.file_name());
+            if let (Some(dir), Some(name)) = (dir, name) {
+                if std::fs::create_dir_all(dir).is_ok() {
+                    tracing_subscriber::fmt()
+                        .with_env_filter(filter())
+                        .with_ansi(false)
+                        .with_writer(tracing_appender::rolling::never(dir, name))
+                        .init();
+                    return;
+                }
+            }
+        }
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,sled=off".into()),
-        )
+        .with_env_filter(filter())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    start_logging(&cli);
     let result = match cli.command {
         Command::Run(a) => line::cmd_run(a),
         Command::SimJig(a) => line::cmd_sim_jig(a),

@@ -87,7 +87,7 @@ impl Host {
 }
 
 fn options(seed: u64, noise: Option<Noise>) -> Result<SimJigOptions, String> {
-    let library = crate::run::builtin_phones().map_err(|e| e.to_string())?;
+    let library = crate::sim::builtin_phones().map_err(|e| e.to_string())?;
     Ok(SimJigOptions {
         serial: "SIM-TEST".into(),
         slots: 1,

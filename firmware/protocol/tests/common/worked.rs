@@ -2,8 +2,8 @@
 //! (which pins the bytes) and `examples/wire_examples.rs` (which prints them).
 
 use benchline_protocol::{
-    encode_frame, frame::crc32, schema_hash, Hello, Instrument, JigKind, JigMsg, Packet,
-    PhoneState, Reply, SlotStatus, MAX_ENCODED_FRAME, PROTOCOL_VERSION,
+    encode_frame, frame::crc32, schema_hash, Channel, Event, Hello, Instrument, JigKind, JigMsg,
+    Packet, PhoneState, Reply, Sample, SlotStatus, MAX_ENCODED_FRAME, PROTOCOL_VERSION,
 };
 use serde::Serialize;
 
@@ -80,5 +80,36 @@ pub fn released_status() -> Packet<JigMsg> {
             phone: PhoneState::Released,
             busy: heapless::Vec::new(),
         })),
+    }
+}
+
+/// Example (e)'s first event: a sample of the high step of a 10 s / 1 s DCIR on slot 0, 250 ms
+/// into the step, sent after the 90 % mark.
+pub fn dcir_progress() -> Packet<JigMsg> {
+    Packet {
+        seq: 12,
+        msg: JigMsg::Event(Event::Progress {
+            slot: 0,
+            channel: Channel::Battery,
+            percent: 90,
+            sample: Some(Sample {
+                t_ms: 10_250,
+                voltage_v: 3.75,
+                current_a: 4.0,
+            }),
+        }),
+    }
+}
+
+/// Example (e)'s second event: the 40 % mark of a port procedure on slot 1, with no sample.
+pub fn port_progress() -> Packet<JigMsg> {
+    Packet {
+        seq: 13,
+        msg: JigMsg::Event(Event::Progress {
+            slot: 1,
+            channel: Channel::Port,
+            percent: 40,
+            sample: None,
+        }),
     }
 }

@@ -1,0 +1,198 @@
+//! The run as a library: a simulated line driven through the seams (an operator who answers,
+//! a sink, the event stream), as a front end drives it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::operator::Answering;
+use super::*;
+use crate::sim::{LineOptions, SimLine};
+
+/// An operator who answers every question with its first choice, as `id`, and remembers the
+/// questions; or never answers.
+struct Clerk {
+    id: String,
+    answers: bool,
+    asked: Mutex<Vec<Question>>,
+}
+
+impl Operator for Clerk {
+    fn ask(&self, q: Question) -> Answering {
+        let answer = Answer {
+            choice: q.choices[0].clone(),
+            by: self.id.clone(),
+        };
+        self.asked.lock().unwrap().push(q);
+        if self.answers {
+            Box::pin(std::future::ready(Some(answer)))
+        } else {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    fn signed_in(&self) -> String {
+        self.id.clone()
+    }
+}
+
+async fn line(count: usize, clerk: Arc<Clerk>, within: Duration) -> (Summary, Vec<LineEvent>) {
+    let plan = Arc::new(crate::plan::Plan::standard().unwrap());
+    let sim = SimLine::start(&LineOptions::new(
+        crate::sim::builtin_phones().unwrap(),
+        1,
+        2,
+    ))
+    .unwrap();
+    let opts = RunOptions {
+        count: Some(count),
+        answer_within: within,
+        ..RunOptions::new(plan, sim.ports.clone())
+    };
+    let (events, mut rx) = Events::channel(100_000);
+    let seams = Seams {
+        operator: clerk,
+        sink: Arc::new(NoStore),
+        events,
+    };
+    let summary = run(opts, seams).await.unwrap();
+    sim.stop();
+    let mut seen = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    (summary, seen)
+}
+
+#[tokio::test]
+async fn the_operator_answers_each_prompt_and_the_record_names_who() {
+    let clerk = Arc::new(Clerk {
+        id: "op-7".into(),
+        answers: true,
+        asked: Mutex::default(),
+    });
+    let (summary, events) = line(3, clerk.clone(), ANSWER_WITHIN).await;
+    assert_eq!(summary.phones, 3);
+    let graded: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LineEvent::Graded {
+                record,
+                bin,
+                disposition,
+                ..
+            } => Some((record.clone(), bin.clone(), *disposition)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(graded.len(), 3);
+    let prompts = crate::plan::Plan::standard().unwrap().prompts;
+    for (record, bin, disposition) in &graded {
+        assert_eq!(record.operator, "op-7");
+        assert_eq!(&record.bin, bin);
+        assert_eq!(bin, &disposition.as_str().to_ascii_uppercase());
+        for p in &prompts {
+            assert_eq!(record.answers[&p.id], p.choices[0], "{}", p.id);
+            assert_eq!(record.answered_by[&p.id], "op-7");
+        }
+    }
+    // Every question named the phone it was about.
+    let asked = clerk.asked.lock().unwrap();
+    assert!(asked.len() >= 3 * prompts.len());
+    assert!(asked
+        .iter()
+        .all(|q| !q.imei.is_empty() && !q.choices.is_empty()));
+}
+
+#[tokio::test]
+async fn each_slot_tells_its_phone_s_story_in_order() {
+    let clerk = Arc::new(Clerk {
+        id: "op-1".into(),
+        answers: true,
+        asked: Mutex::default(),
+    });
+    let (_, events) = line(2, clerk, ANSWER_WITHIN).await;
+    assert!(matches!(
+        events[0],
+        LineEvent::JigConnected {
+            bench: 0,
+            slots: 2,
+            ..
+        }
+    ));
+    // Follow the phone graded first through its slot's events.
+    let Some(at) = events.iter().find_map(|e| match e {
+        LineEvent::Graded { at, .. } => Some(*at),
+        _ => None,
+    }) else {
+        panic!("no phone graded: {events:?}")
+    };
+    let story: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            LineEvent::SlotWaiting { at: a } if *a == at => Some("waiting"),
+            LineEvent::PhoneIdentified { at: a, .. } if *a == at => Some("identified"),
+            LineEvent::StepStarted { at: a, .. } if *a == at => Some("started"),
+            LineEvent::StepFinished { at: a, .. } if *a == at => Some("finished"),
+            LineEvent::Asking(q) if q.at == at => Some("asking"),
+            LineEvent::Answered { at: a, .. } if *a == at => Some("answered"),
+            LineEvent::Graded { at: a, .. } if *a == at => Some("graded"),
+            _ => None,
+        })
+        .collect();
+    // The first phone's part of it (the slot then waits for the next one).
+    let end = story.iter().position(|x| *x == "graded").unwrap();
+    let story = &story[..=end];
+    let first = |s: &str| story.iter().position(|x| *x == s).unwrap();
+    assert_eq!(story[0], "waiting", "{story:?}");
+    assert!(first("identified") < first("started"), "{story:?}");
+    assert!(first("started") < first("finished"), "{story:?}");
+    let last_finished = story.iter().rposition(|x| *x == "finished").unwrap();
+    assert!(last_finished < first("asking"), "{story:?}");
+    assert!(first("asking") < first("answered"), "{story:?}");
+    assert!(first("answered") < first("graded"), "{story:?}");
+    // Every finished step carries the verdicts of its limited measurements.
+    assert!(events.iter().any(|e| matches!(e,
+        LineEvent::StepFinished { step, .. } if step.measurements.iter().any(|m| m.verdict.is_some()))));
+}
+
+#[tokio::test]
+async fn a_question_nobody_answers_in_time_is_withdrawn_and_the_phone_retested() {
+    let clerk = Arc::new(Clerk {
+        id: "op-2".into(),
+        answers: false,
+        asked: Mutex::default(),
+    });
+    let (_, events) = line(1, clerk, Duration::from_millis(20)).await;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, LineEvent::Withdrawn { .. })));
+    let record = events
+        .iter()
+        .find_map(|e| match e {
+            LineEvent::Graded { record, .. } => Some(record.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(record.answers.is_empty());
+    assert_eq!(record.grade.disposition, crate::grade::Disposition::Retest);
+    assert!(
+        record
+            .grade
+            .reasons
+            .iter()
+            .any(|r| r.contains("not answered")),
+        "{:?}",
+        record.grade.reasons
+    );
+}
+
+#[test]
+fn a_disk_is_nearly_full_under_2_percent_or_512_mib_free() {
+    let gib = 1u64 << 30;
+    let space = |free, total| sink::Space { free, total };
+    assert!(!nearly_full(space(10 * gib, 100 * gib)));
+    assert!(nearly_full(space(gib, 100 * gib)));
+    assert!(nearly_full(space(256 << 20, 2 * gib)));
+    assert!(!nearly_full(space(gib, 2 * gib)));
+}

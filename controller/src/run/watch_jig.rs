@@ -1,0 +1,151 @@
+//! One task per bench: turns its jig's link events into line events (connected, lost, reset,
+//! back in service, phone removed, progress) and raises or clears the bench's alarm.
+
+use benchline_protocol::Event;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::event::{Alarm, Events, LineEvent, SlotId};
+use crate::link::{Link, LinkEvent};
+
+/// Tells the line what happens to the jig of bench `bench` (named `name`), until its link ends.
+pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
+    let mut rx = link.subscribe();
+    let port = link.port().to_string();
+    let key = format!("jig {port}");
+    if let Some(h) = link.hello() {
+        events.send(connected(bench, &name, &port, &h)).await;
+    }
+    let alarm = |what: String, fix: &str| {
+        LineEvent::Alarm(Alarm {
+            key: key.clone(),
+            bench: Some(bench),
+            what,
+            fix: fix.into(),
+        })
+    };
+    let mut lost = false;
+    loop {
+        let ev = match rx.recv().await {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => {
+                let why = "the link to its jig has ended".to_string();
+                events
+                    .send(LineEvent::JigLost {
+                        bench,
+                        port: port.clone(),
+                        why: why.clone(),
+                    })
+                    .await;
+                events
+                    .send(alarm(
+                        format!("{name} ({port}): {why}"),
+                        "check the jig and its firmware, then restart the line",
+                    ))
+                    .await;
+                return;
+            }
+        };
+        match ev {
+            LinkEvent::Connected(h) => {
+                events.send(connected(bench, &name, &port, &h)).await;
+                if lost {
+                    lost = false;
+                    events.send(LineEvent::JigBack { bench }).await;
+                    events
+                        .send(LineEvent::AlarmCleared { key: key.clone() })
+                        .await;
+                }
+            }
+            LinkEvent::Reset(_) => {
+                events
+                    .send(LineEvent::JigReset {
+                        bench,
+                        port: port.clone(),
+                    })
+                    .await;
+                events
+                    .send(alarm(
+                        format!("{name} ({port}): the jig restarted; the steps it was running are repeated"),
+                        "if it keeps restarting, check its power supply and replace the jig",
+                    ))
+                    .await;
+            }
+            LinkEvent::Disconnected(why) => {
+                lost = true;
+                events
+                    .send(LineEvent::JigLost {
+                        bench,
+                        port: port.clone(),
+                        why: why.clone(),
+                    })
+                    .await;
+                events
+                    .send(alarm(
+                        format!("{name} ({port}) disconnected: {why}"),
+                        "check its USB cable and power; the line waits for it to come back",
+                    ))
+                    .await;
+            }
+            LinkEvent::OutOfService(why) => {
+                lost = true;
+                events
+                    .send(LineEvent::JigLost {
+                        bench,
+                        port: port.clone(),
+                        why: why.clone(),
+                    })
+                    .await;
+                events
+                    .send(alarm(
+                        format!("{name} ({port}) is out of service: {why}"),
+                        "check its USB cable, hub and power; its phones go to retest",
+                    ))
+                    .await;
+            }
+            LinkEvent::BackInService => {
+                if lost {
+                    lost = false;
+                    events.send(LineEvent::JigBack { bench }).await;
+                    events
+                        .send(LineEvent::AlarmCleared { key: key.clone() })
+                        .await;
+                }
+            }
+            LinkEvent::Jig(Event::PhoneRemoved { slot }) => {
+                events
+                    .send(LineEvent::PhoneRemoved {
+                        at: SlotId { bench, slot },
+                    })
+                    .await;
+            }
+            LinkEvent::Jig(Event::Progress {
+                slot,
+                channel,
+                percent,
+                sample,
+            }) => {
+                events
+                    .send(LineEvent::Progress {
+                        at: SlotId { bench, slot },
+                        channel: channel.as_str(),
+                        percent,
+                        sample,
+                    })
+                    .await;
+            }
+            LinkEvent::Jig(_) | LinkEvent::BadFrame(_) => {}
+        }
+    }
+}
+
+fn connected(bench: usize, name: &str, port: &str, h: &benchline_protocol::Hello) -> LineEvent {
+    LineEvent::JigConnected {
+        bench,
+        name: name.to_string(),
+        port: port.to_string(),
+        serial: h.jig_serial.to_string(),
+        firmware: h.firmware_version.to_string(),
+        slots: h.slots,
+    }
+}
