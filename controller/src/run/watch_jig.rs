@@ -23,6 +23,17 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
             fix: fix.into(),
         })
     };
+    // The jig cannot be used for now: its bench shows a fault and an alarm says what to do.
+    let lose = |why: String, what: String, fix: &'static str| {
+        [
+            LineEvent::JigLost {
+                bench,
+                port: port.clone(),
+                why,
+            },
+            alarm(what, fix),
+        ]
+    };
     let mut lost = false;
     loop {
         let ev = match rx.recv().await {
@@ -30,19 +41,14 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
             Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => {
                 let why = "the link to its jig has ended".to_string();
-                events
-                    .send(LineEvent::JigLost {
-                        bench,
-                        port: port.clone(),
-                        why: why.clone(),
-                    })
-                    .await;
-                events
-                    .send(alarm(
-                        format!("{name} ({port}): {why}"),
-                        "check the jig and its firmware, then restart the line",
-                    ))
-                    .await;
+                let what = format!("{name} ({port}): {why}");
+                for e in lose(
+                    why,
+                    what,
+                    "check the jig and its firmware, then restart the line",
+                ) {
+                    events.send(e).await;
+                }
                 return;
             }
         };
@@ -73,35 +79,19 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
             }
             LinkEvent::Disconnected(why) => {
                 lost = true;
-                events
-                    .send(LineEvent::JigLost {
-                        bench,
-                        port: port.clone(),
-                        why: why.clone(),
-                    })
-                    .await;
-                events
-                    .send(alarm(
-                        format!("{name} ({port}) disconnected: {why}"),
-                        "check its USB cable and power; the line waits for it to come back",
-                    ))
-                    .await;
+                let what = format!("{name} ({port}) disconnected: {why}");
+                let fix = "check its USB cable and power; the line waits for it to come back";
+                for e in lose(why, what, fix) {
+                    events.send(e).await;
+                }
             }
             LinkEvent::OutOfService(why) => {
                 lost = true;
-                events
-                    .send(LineEvent::JigLost {
-                        bench,
-                        port: port.clone(),
-                        why: why.clone(),
-                    })
-                    .await;
-                events
-                    .send(alarm(
-                        format!("{name} ({port}) is out of service: {why}"),
-                        "check its USB cable, hub and power; its phones go to retest",
-                    ))
-                    .await;
+                let what = format!("{name} ({port}) is out of service: {why}");
+                let fix = "check its USB cable, hub and power; its phones go to retest";
+                for e in lose(why, what, fix) {
+                    events.send(e).await;
+                }
             }
             LinkEvent::BackInService => {
                 if lost {
