@@ -203,8 +203,8 @@ pub enum LineEvent {
 }
 
 /// Where a run sends its [`LineEvent`]s: a bounded channel, so a stalled consumer slows the
-/// line (nothing is lost) rather than growing memory; progress, the only event sent often, is
-/// dropped instead when the consumer is behind.
+/// line (nothing is lost) rather than growing memory; progress without a battery sample, the
+/// only event sent often, is dropped instead when the consumer is behind.
 #[derive(Debug, Clone)]
 pub struct Events(tokio::sync::mpsc::Sender<LineEvent>);
 
@@ -223,7 +223,7 @@ impl Events {
 
     /// Sends an event; waits while the consumer is behind. A consumer that is gone is ignored.
     pub async fn send(&self, event: LineEvent) {
-        if matches!(event, LineEvent::Progress { .. }) {
+        if matches!(event, LineEvent::Progress { sample: None, .. }) {
             let _ = self.0.try_send(event);
         } else {
             let _ = self.0.send(event).await;

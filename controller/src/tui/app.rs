@@ -621,6 +621,10 @@ impl App {
                     r.percent = percent.min(100);
                 }
                 if let Some(s) = sample {
+                    // The rest reading (t = 0) starts a pulse: a repeated step starts a new chart.
+                    if s.t_ms == 0 {
+                        phone.samples.clear();
+                    }
                     if phone.samples.len() < MAX_SAMPLES {
                         phone.samples.push(s);
                     }
