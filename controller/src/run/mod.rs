@@ -109,6 +109,18 @@ pub enum Stop {
     Now,
 }
 
+impl Stop {
+    /// Raises the level to `level` (levels only go up); true when it changed, for
+    /// `watch::Sender::send_if_modified`.
+    pub fn raise(&mut self, level: Stop) -> bool {
+        let raised = level > *self;
+        if raised {
+            *self = level;
+        }
+        raised
+    }
+}
+
 /// What a slot hands the run: a record (committed, when there is a store), or the store's
 /// refusal to keep one.
 #[derive(Debug)]
@@ -446,13 +458,7 @@ pub async fn run_to_records(
         tokio::spawn(async move {
             while asked.changed().await.is_ok() {
                 let level = *asked.borrow();
-                stop_tx.send_if_modified(|s| {
-                    let raise = level > *s;
-                    if raise {
-                        *s = level;
-                    }
-                    raise
-                });
+                stop_tx.send_if_modified(|s| s.raise(level));
             }
         });
     }

@@ -102,8 +102,15 @@ pub enum TuiError {
     InputClosed,
 }
 
+/// A diagnostic: when this environment variable is set (not empty), [`run`] panics right after
+/// it has taken the terminal and drawn its first frame, to check that the panic hook gives the
+/// terminal back (raw mode off, main screen, cursor shown) and that the message is readable
+/// (the end-to-end tests do; an operator never needs it).
+pub const PANIC_VAR: &str = "BENCHCTL_TUI_PANIC";
+
 /// Runs the UI on this process's terminal until the line ends: takes the terminal (raw mode,
-/// alternate screen) and gives it back on return, error or panic.
+/// alternate screen) and gives it back on return, error or panic. Panics after the first frame
+/// when [`PANIC_VAR`] is set.
 ///
 /// Returns when the run's event stream has closed after the operator asked to stop, or after
 /// the "line stopped" screen when the line ended on its own.
@@ -117,6 +124,10 @@ pub async fn run(seams: Seams) -> Result<Quit, TuiError> {
         App::color_from_env(),
         Instant::now(),
     );
+    if std::env::var_os(PANIC_VAR).is_some_and(|v| !v.is_empty()) {
+        terminal.draw(|frame| render(frame, &app))?;
+        panic_as_asked();
+    }
     let out = drive(
         &mut terminal,
         app,
@@ -163,11 +174,11 @@ where
                 Some(Ok(Event::Resize(w, h))) => batch.push(AppEvent::Resize(w, h)),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
-                    stop.send_if_modified(|s| raise(s, Stop::Drain));
+                    stop.send_if_modified(|s| s.raise(Stop::Drain));
                     return Err(e.into());
                 }
                 None => {
-                    stop.send_if_modified(|s| raise(s, Stop::Drain));
+                    stop.send_if_modified(|s| s.raise(Stop::Drain));
                     return Err(TuiError::InputClosed);
                 }
             },
@@ -196,6 +207,13 @@ where
         }
         app.update(AppEvent::Tick(Instant::now()));
         for ev in batch {
+            if matches!(ev, AppEvent::LineEnded) && app.stopping.is_none() {
+                // Stopped from outside (SIGTERM): leave once the line has ended.
+                let level = *stop.borrow();
+                if level != Stop::Run {
+                    app.stopping = Some(level);
+                }
+            }
             for effect in app.update(ev) {
                 match effect {
                     Effect::Bell => {
@@ -216,7 +234,7 @@ where
                         });
                     }
                     Effect::Stop(level) => {
-                        stop.send_if_modified(|s| raise(s, level));
+                        stop.send_if_modified(|s| s.raise(level));
                     }
                     Effect::Quit(q) => return Ok(q),
                 }
@@ -225,12 +243,8 @@ where
     }
 }
 
-/// Raises a stop level (levels only go up); true when it changed.
-fn raise(current: &mut Stop, level: Stop) -> bool {
-    if level > *current {
-        *current = level;
-        true
-    } else {
-        false
-    }
+/// The panic [`PANIC_VAR`] asks for.
+#[allow(clippy::panic)]
+fn panic_as_asked() -> ! {
+    panic!("{PANIC_VAR} is set: the terminal UI panics after its first frame, as asked");
 }

@@ -376,33 +376,22 @@ async fn line_with_tui(
     log_file: PathBuf,
 ) -> Result<Ran, Failure> {
     let (events, rx) = run::Events::channel(4096);
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
-    let (run_stop_tx, run_stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
+    // One stop for the line: the UI's quit and the signals both raise it (levels only go up).
+    let (stop_tx, run_stop_rx) = tokio::sync::watch::channel(run::Stop::Run);
     let seams = tui::Seams {
         events: rx,
         person: person.clone(),
         lookup: std::sync::Arc::new(lookup),
-        stop: stop_tx,
+        stop: stop_tx.clone(),
         bins: opts.bins.clone(),
         title,
         log_file,
     };
     let mut screen = tokio::spawn(tui::run(seams));
-    // The UI's quit and the signals both stop the line; the higher level wins.
     tokio::spawn(async move {
-        loop {
-            let level = (*stop_rx.borrow()).max(*signals.borrow());
-            run_stop_tx.send_if_modified(|s| {
-                let raise = level > *s;
-                if raise {
-                    *s = level;
-                }
-                raise
-            });
-            tokio::select! {
-                r = stop_rx.changed() => if r.is_err() { break },
-                r = signals.changed() => if r.is_err() { break },
-            }
+        while signals.changed().await.is_ok() {
+            let level = *signals.borrow();
+            stop_tx.send_if_modified(|s| s.raise(level));
         }
     });
     tokio::select! {
