@@ -11,3 +11,5 @@ mod line;
 mod liveness;
 mod plans;
 mod store;
+mod tmux;
+mod tui;
