@@ -291,12 +291,97 @@ fn the_terminal_is_given_back_after_a_panic() {
     let log = std::fs::read_to_string(data.join("benchctl.log")).unwrap_or_default();
     let message = "BENCHCTL_TUI_PANIC is set";
     assert!(
-        screen.contains(message) || log.contains(message),
-        "the panic message reached the terminal or the log:\n{screen}\n{log}"
+        log.contains(message),
+        "the panic is in the log, which keeps it when the screen scrolls:\n{log}"
+    );
+    assert!(
+        screen.contains(message),
+        "the panic message reached the terminal:\n{screen}"
     );
     assert!(
         screen.contains("the terminal UI"),
         "benchctl said why it stopped: {screen}"
+    );
+}
+
+/// `benchctl ARGS` in the foreground of a pane, its pid written to `data/pid` and its exit
+/// status to `data/exit`; the pane's shell stays so the terminal's state can be read after.
+fn signalled_run(data: &Path, args: &[&str]) -> Tmux {
+    let d = quote(data.to_str().unwrap());
+    let mut inner = format!("echo $$ > {d}/pid; exec {}", quote(BIN));
+    for a in args {
+        inner.push(' ');
+        inner.push_str(&quote(a));
+    }
+    let outer = format!(
+        "sh -c {}; echo $? > {d}/exit; exec sleep 120",
+        quote(&inner)
+    );
+    Tmux::start(&["sh", "-c", &outer], WIDTH, HEIGHT)
+}
+
+fn terminate(data: &Path) {
+    let pid = std::fs::read_to_string(data.join("pid")).unwrap();
+    let out = std::process::Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigterm_stops_a_line_with_its_screen_gracefully_before_and_after_sign_in() {
+    // Before anyone signed in: the line never started; the screen goes, exit 0.
+    let data = fresh_dir();
+    let d = data.to_str().unwrap();
+    let t = signalled_run(&data, &["run", "--sim", "1", "--data", d]);
+    t.wait_for("Operator ID");
+    terminate(&data);
+    assert_eq!(
+        t.wait_file(&data.join("exit")).trim(),
+        "0",
+        "{}",
+        t.screen()
+    );
+    assert_eq!(t.display("#{alternate_on}"), "0", "{}", t.screen());
+    assert!(t.screen().contains("0 phone(s) recorded"), "{}", t.screen());
+    // A running line: the phones under test finish, are recorded, and the summary follows.
+    let data = fresh_dir();
+    let d = data.to_str().unwrap();
+    let t = signalled_run(
+        &data,
+        &[
+            "run",
+            "--sim",
+            "1",
+            "--data",
+            d,
+            "--operator",
+            "op-8",
+            "--auto-answer",
+            "--time-scale",
+            "0.02",
+        ],
+    );
+    t.wait_until("a graded phone", |s| screen::graded(s).filter(|n| *n >= 1));
+    terminate(&data);
+    assert_eq!(
+        t.wait_file(&data.join("exit")).trim(),
+        "0",
+        "{}",
+        t.screen()
+    );
+    assert_eq!(t.display("#{alternate_on}"), "0", "{}", t.screen());
+    let summary = t.wait_for("phone(s) recorded");
+    let recorded = stored(&data).len();
+    assert!(recorded >= 1, "{summary}");
+    assert!(
+        summary.contains(&format!("benchctl: {recorded} phone(s) recorded")),
+        "the summary counts what the store holds ({recorded}): {summary}"
     );
 }
 

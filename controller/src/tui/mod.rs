@@ -54,6 +54,9 @@ use crate::run::Stop;
 const TICK: Duration = Duration::from_millis(250);
 /// Line events applied at most between two frames.
 const BATCH: usize = 256;
+/// The shortest time between two frames drawn for line events (a key is drawn at once): a busy
+/// line redraws at most about 60 times a second.
+const FRAME: Duration = Duration::from_millis(16);
 
 /// Looks a device up: the IMEI typed, the history as `benchctl history` prints it. Blocking;
 /// run off the loop.
@@ -165,13 +168,26 @@ where
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut line_open = true;
+    // Something changed since the last frame; a key or a resize is drawn at once.
+    let (mut dirty, mut urgent) = (true, true);
+    let mut drawn = tokio::time::Instant::now();
     loop {
-        terminal.draw(|frame| render(frame, &app))?;
+        if dirty && (urgent || drawn.elapsed() >= FRAME) {
+            terminal.draw(|frame| render(frame, &app))?;
+            drawn = tokio::time::Instant::now();
+            (dirty, urgent) = (false, false);
+        }
         let mut batch = Vec::new();
         tokio::select! {
             key = keys.next() => match key {
-                Some(Ok(Event::Key(k))) => batch.push(AppEvent::Key(k)),
-                Some(Ok(Event::Resize(w, h))) => batch.push(AppEvent::Resize(w, h)),
+                Some(Ok(Event::Key(k))) => {
+                    urgent = true;
+                    batch.push(AppEvent::Key(k));
+                }
+                Some(Ok(Event::Resize(w, h))) => {
+                    urgent = true;
+                    batch.push(AppEvent::Resize(w, h));
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     stop.send_if_modified(|s| s.raise(Stop::Drain));
@@ -202,9 +218,15 @@ where
                     batch.push(AppEvent::LineEnded);
                 }
             },
-            Some(ev) = looked_rx.recv() => batch.push(ev),
+            Some(ev) = looked_rx.recv() => {
+                urgent = true;
+                batch.push(ev);
+            }
             _ = tick.tick() => {}
+            // Line events came too soon after the last frame: draw them now.
+            _ = tokio::time::sleep_until(drawn + FRAME), if dirty => {}
         }
+        dirty = true;
         app.update(AppEvent::Tick(Instant::now()));
         for ev in batch {
             if matches!(ev, AppEvent::LineEnded) && app.stopping.is_none() {

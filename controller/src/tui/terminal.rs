@@ -39,6 +39,8 @@ pub fn init() -> io::Result<(Term, Guard)> {
     let chained = Arc::clone(&previous);
     std::panic::set_hook(Box::new(move |info| {
         let _ = restore();
+        // The screen behind the UI may scroll the message away: the log keeps it.
+        tracing::error!("the terminal UI panicked: {info}");
         chained(info);
     }));
     let mut guard = Guard {

@@ -394,13 +394,25 @@ async fn line_with_tui(
             stop_tx.send_if_modified(|s| s.raise(level));
         }
     });
-    tokio::select! {
-        _ = person.wait_signed_in() => {}
+    let mut asked = run_stop_rx.clone();
+    let stopped_early = tokio::select! {
+        _ = person.wait_signed_in() => false,
+        _ = asked.wait_for(|s| *s != run::Stop::Run) => true,
         done = &mut screen => {
             // Quit before anyone signed in: nothing was tested.
             done.context("the terminal UI stopped")?.context("the terminal UI failed")?;
             return Ok((Ok(run::Summary::default()), None));
         }
+    };
+    if stopped_early {
+        // A signal before anyone signed in: the line never started; the UI sees its stream
+        // end and leaves.
+        drop(events);
+        screen
+            .await
+            .context("the terminal UI stopped")?
+            .context("the terminal UI failed")?;
+        return Ok((Ok(run::Summary::default()), None));
     }
     let opts = RunOptions {
         stop: Some(run_stop_rx),
