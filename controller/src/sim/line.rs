@@ -85,11 +85,13 @@ impl SimLine {
         })
     }
 
-    /// The simulated operator of this line, signing records as `signed_in` does.
+    /// The simulated operator of this line, signing records as `signed_in` does. Its jigs must
+    /// be the line's first benches (their ports first); `signed_in` answers for any others.
     pub fn operator(&self, signed_in: Arc<dyn Operator>) -> SimulatedOperator {
         SimulatedOperator {
             answers: self.answers.clone(),
             signed_in,
+            benches: self.ports.len(),
         }
     }
 

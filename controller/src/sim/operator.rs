@@ -37,18 +37,24 @@ impl LibraryAnswers {
     }
 }
 
-/// The simulated operator: answers at once from the library; records are signed by whoever
-/// is signed in at the bench (`signed_in`).
+/// The simulated operator: answers at once from the library for the simulated benches (the
+/// first `benches` of the line); questions about phones on other benches (real jigs on the
+/// same line) go to whoever is signed in (`signed_in`), who also signs the records.
 #[derive(Clone)]
 pub struct SimulatedOperator {
     /// The library's answers.
     pub answers: Arc<LibraryAnswers>,
     /// Who is signed in (a person at the TUI, or a fixed id on a headless line).
     pub signed_in: Arc<dyn Operator>,
+    /// The simulated benches: bench indexes below this.
+    pub benches: usize,
 }
 
 impl Operator for SimulatedOperator {
     fn ask(&self, question: Question) -> Answering {
+        if question.at.bench >= self.benches {
+            return self.signed_in.ask(question);
+        }
         let answer = self
             .answers
             .answer(&question.imei, &question)
@@ -61,5 +67,39 @@ impl Operator for SimulatedOperator {
 
     fn signed_in(&self) -> String {
         self.signed_in.signed_in()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::run::{Nobody, SlotId};
+
+    #[tokio::test]
+    async fn it_answers_for_simulated_benches_only() {
+        let library = crate::sim::builtin_phones().unwrap();
+        let phone = &library.phones[0];
+        let (prompt, choice) = phone.answers.iter().next().unwrap();
+        let operator = SimulatedOperator {
+            answers: Arc::new(LibraryAnswers::new(&library)),
+            signed_in: Arc::new(Nobody("op-3".into())),
+            benches: 1,
+        };
+        let question = |bench| Question {
+            at: SlotId { bench, slot: 0 },
+            imei: phone.imei.clone(),
+            model: phone.model.clone(),
+            prompt: prompt.clone(),
+            text: String::new(),
+            choices: vec![choice.clone()],
+        };
+        let simulated = operator.ask(question(0)).await.unwrap();
+        assert_eq!(simulated.choice, *choice);
+        assert_eq!(simulated.by, SIMULATED_OPERATOR);
+        // A real jig on the same line: its phone's questions go to the person (here nobody).
+        assert_eq!(operator.ask(question(1)).await, None);
+        assert_eq!(operator.signed_in(), "op-3");
     }
 }

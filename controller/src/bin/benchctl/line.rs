@@ -272,14 +272,12 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     } else {
         let who = operator_id.unwrap_or_else(login_name);
         let signed_in = std::sync::Arc::new(run::Nobody(who));
+        if !a.ports.is_empty() && !plan.prompts.is_empty() {
+            eprintln!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s) for their phones, so they grade retest; run the terminal UI to answer them", plan.prompts.len());
+        }
         let operator: std::sync::Arc<dyn run::Operator> = match &sim_line {
             Some(line) => std::sync::Arc::new(line.operator(signed_in)),
-            None => {
-                if !plan.prompts.is_empty() {
-                    eprintln!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s), so every phone grades retest; run the terminal UI to answer them", plan.prompts.len());
-                }
-                signed_in
-            }
+            None => signed_in,
         };
         let opts = RunOptions {
             stop: Some(signal_rx),
