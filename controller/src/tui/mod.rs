@@ -7,7 +7,8 @@
 //! ([`render`]) as a pure function of `&App`. The run talks to the UI through the [`Seams`]:
 //! its [`LineEvent`] stream in, a [`Person`] for the prompts, a stop watch out.
 //!
-//! Files: `app.rs` (state and update), `event.rs`, `keys.rs` (the one key table: dispatch
+//! Files: `app.rs` (the state and `update`), `state.rs` (its parts), `follow.rs` (line events
+//! applied to the state), `input.rs` (keys and typing), `event.rs`, `keys.rs` (the one key table: dispatch
 //! and help), `person.rs` (the `Operator`), `metrics.rs` (shift arithmetic), `demo.rs` (a line in every state, for tests and benches), `terminal.rs`
 //! (take and give back the terminal, panic hook), `view/` (one file per part of the screen),
 //! `snapshots.rs` (screens as insta snapshots on `TestBackend`).
@@ -19,9 +20,12 @@
 pub mod app;
 pub mod demo;
 pub mod event;
+mod follow;
+mod input;
 pub mod keys;
 pub mod metrics;
 pub mod person;
+pub mod state;
 pub mod terminal;
 pub mod view;
 
