@@ -3,16 +3,73 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchline_sim::{Library, Phone};
+use annotate_snippets::{Level, Renderer};
+use benchline_sim::{Library, Phone, PhoneError};
 
 use crate::grade::{Disposition, Verdict};
-use crate::plan::Plan;
+use crate::plan::{Diagnostic, Plan};
 use crate::run::record::{PhoneRecord, StepStatus};
 use crate::run::RunOptions;
 use crate::sim::{self, LineError, LineOptions};
+
+/// A phone library that cannot be used, rendered as plan errors are: every problem at
+/// file:line:col with its source line and a hint (see [`render_library_error`]).
+/// Its `Display` is the whole rendering, so it has no `source` to print again.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", render_library_error(.0))]
+pub struct LibraryError(pub PhoneError);
+
+impl From<PhoneError> for LibraryError {
+    fn from(e: PhoneError) -> Self {
+        LibraryError(e)
+    }
+}
+
+/// Loads a phone library (a file or a directory of `*.toml`), every problem rendered.
+pub fn load_library(path: &Path) -> Result<Library, LibraryError> {
+    Library::load(path).map_err(LibraryError)
+}
+
+/// Renders a phone library's problems like plan diagnostics: located ones with the plan's
+/// [`Diagnostic`] rendering, whole-file ones (not a regular file, too large, unreadable) as a
+/// titled error with its hint, then how many there were.
+pub fn render_library_error(e: &PhoneError) -> String {
+    let PhoneError::Invalid(p) = e else {
+        return format!("error: {e}");
+    };
+    let mut out = String::new();
+    for problem in &p.problems {
+        let origin = problem.path.display().to_string();
+        let located = problem
+            .at
+            .as_ref()
+            .and_then(|at| Some((at, p.source(&problem.path)?)));
+        match located {
+            Some((at, source)) => {
+                let d = Diagnostic::new(problem.message.clone(), at.span.clone())
+                    .hint(problem.hint.clone());
+                let _ = writeln!(out, "{}", d.render(&origin, source));
+            }
+            None => {
+                let title = format!("{origin}: {}", problem.message);
+                let msg = Level::Error
+                    .title(&title)
+                    .footer(Level::Help.title(&problem.hint));
+                let _ = writeln!(out, "{}", Renderer::plain().render(msg));
+            }
+        }
+    }
+    let _ = write!(
+        out,
+        "phone library: {} error(s); nothing was run",
+        p.problems.len()
+    );
+    out
+}
 
 /// Result of a dry run.
 #[derive(Debug, Default)]
@@ -37,55 +94,84 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-/// Compares a record's grade (cosmetic, functional, disposition, repairs, marketplace) with the
-/// outcome the library expects for the phone; the error says what differs and why.
+/// Compares a record's grade (cosmetic, functional, disposition, repairs, marketplace, and the
+/// R2v3 categories when the phone states them) with the outcome the library expects for the
+/// phone; the error says what differs and why.
 pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let Some(e) = &p.expected else {
         return Err("the phone states no expected outcome".into());
     };
     let g = &r.grade;
     let repair: Vec<String> = g.repair.iter().map(|x| x.as_str().to_string()).collect();
-    let actual = (
-        g.cosmetic.clone().unwrap_or_default(),
-        g.functional,
-        g.disposition.as_str().to_string(),
+    let actual = Outcome {
+        cosmetic: g.cosmetic.clone().unwrap_or_default(),
+        functional: g.functional,
+        disposition: g.disposition.as_str().to_string(),
         repair,
-        g.marketplace.clone(),
-    );
-    let expected = (
-        e.cosmetic.clone(),
-        e.functional,
-        e.disposition.clone(),
-        e.repair.clone(),
-        e.marketplace.clone(),
-    );
+        marketplace: g.marketplace.clone(),
+        r2_functional: e.r2_functional.as_ref().map(|_| g.r2_functional.clone()),
+        r2_cosmetic: e
+            .r2_cosmetic
+            .as_ref()
+            .map(|_| g.r2_cosmetic.clone().unwrap_or_else(|| "-".into())),
+    };
+    let expected = Outcome {
+        cosmetic: e.cosmetic.clone(),
+        functional: e.functional,
+        disposition: e.disposition.clone(),
+        repair: e.repair.clone(),
+        marketplace: e.marketplace.clone(),
+        r2_functional: e.r2_functional.clone(),
+        r2_cosmetic: e.r2_cosmetic.clone(),
+    };
     if actual == expected {
         return Ok(());
     }
-    let show = |o: &(String, u8, String, Vec<String>, Option<String>)| {
-        let repair = if o.3.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", o.3.join("+"))
-        };
-        format!(
-            "cosmetic {} functional {} {}{repair}, marketplace {}",
-            o.0,
-            o.1,
-            o.2,
-            o.4.as_deref().unwrap_or("-")
-        )
-    };
     Err(format!(
-        "expected {}; got {} because: {}",
-        show(&expected),
-        show(&actual),
+        "expected {expected}; got {actual} because: {}",
         if g.reasons.is_empty() {
             "no rule fired".into()
         } else {
             g.reasons.join("; ")
         }
     ))
+}
+
+/// The parts of a grade a phone's expectation is compared on (R2v3 only when it states them).
+#[derive(PartialEq)]
+struct Outcome {
+    cosmetic: String,
+    functional: u8,
+    disposition: String,
+    repair: Vec<String>,
+    marketplace: Option<String>,
+    r2_functional: Option<String>,
+    r2_cosmetic: Option<String>,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let repair = if self.repair.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.repair.join("+"))
+        };
+        write!(
+            f,
+            "cosmetic {} functional {} {}{repair}, marketplace {}",
+            self.cosmetic,
+            self.functional,
+            self.disposition,
+            self.marketplace.as_deref().unwrap_or("-")
+        )?;
+        if let Some(r2) = &self.r2_functional {
+            write!(f, ", R2 functional {r2}")?;
+        }
+        if let Some(r2) = &self.r2_cosmetic {
+            write!(f, ", R2 cosmetic {r2}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `plan` on `jigs` simulated jigs of `slots` slots against every phone of `library`.
@@ -96,15 +182,24 @@ pub async fn dry_run(
     slots: usize,
     seed: u64,
 ) -> Result<Report, LineError> {
-    let by_imei: HashMap<String, Phone> = library
-        .phones
-        .iter()
-        .map(|p| (p.imei.clone(), p.clone()))
-        .collect();
     let mut report = Report {
         phones: library.phones.len(),
         ..Report::default()
     };
+    // A loaded library has no IMEI twice; one built by hand might, and its records could not
+    // be told apart.
+    let mut by_imei: HashMap<String, Phone> = HashMap::new();
+    for p in &library.phones {
+        match by_imei.get(&p.imei) {
+            Some(first) => report.mismatches.push(format!(
+                "{} ({}): has the IMEI of {} too; its results cannot be told apart",
+                p.id, p.imei, first.id
+            )),
+            None => {
+                by_imei.insert(p.imei.clone(), p.clone());
+            }
+        }
+    }
     let mut records = Vec::new();
     let line = LineOptions {
         seed,

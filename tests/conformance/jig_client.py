@@ -7,7 +7,7 @@ PTYs the way the README says a host must, and prints one line per check ("ok - .
 
     python3 tests/conformance/jig_client.py [--benchctl target/debug/benchctl] [--verbose]
 
-Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 3,
+Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 4,
 (3) a small client class over a raw PTY, (4) the sim-jig processes, (5) the checks.
 """
 
@@ -25,14 +25,16 @@ import time
 import zlib
 
 # Published in firmware/protocol/README.md (constants table, section 8).
-PROTOCOL_VERSION = 3
-SCHEMA_HASH = 0xF20F603F378B5D5D
+PROTOCOL_VERSION = 4
+SCHEMA_HASH = 0x311E79D5055DA36A
 MAX_FRAME_PAYLOAD = 256
 MAX_COBS = 258  # 256 + ceil(256 / 254); the delimiter makes MAX_ENCODED_FRAME = 259
 MAX_TEXT = 24
 MAX_TOUCH_COLS = 48
 MAX_INSTRUMENTS = 8
 KEPT_REPLIES = 32
+CUTOFF_V = 3.0  # DCIR_CUTOFF_MV, section 9.12
+HELD_V = 0.1    # DCIR_HELD_MV
 CONTENTION_MS = 80
 PROGRESS_MIN_MS = 150
 PROGRESS_STEP_PCT = 10
@@ -212,7 +214,7 @@ class Reader:
 
 
 # --------------------------------------------------------------------------------------------
-# 2. The message schema of protocol 3 (README section 6)
+# 2. The message schema of protocol 4 (README section 6)
 # --------------------------------------------------------------------------------------------
 
 TEXT = ("str", MAX_TEXT)
@@ -254,7 +256,7 @@ STRUCTS = {
               ("design_mah", "u16"), ("cycle_count", "u16"), ("serial", "u16"),
               ("manufacturer", TEXT), ("device", TEXT)],
     "Dcir": [("v1_v", "f32"), ("i1_a", "f32"), ("v2_v", "f32"), ("i2_a", "f32"),
-             ("resistance_ohm", "f32")],
+             ("resistance_ohm", "f32"), ("collapsed", "bool"), ("v_min_v", "f32")],
     "Cc": [("rp", "RpLevel"), ("cc1_v", "f32"), ("cc2_v", "f32")],
     "Continuity": [("pins", ("vec", "PinReading", 8))],
     "PinReading": [("pin", "PortPin"), ("resistance_ohm", "f32"), ("leakage_a", "f32")],
@@ -633,11 +635,11 @@ def check_worked_examples():
     for frame, want in examples:
         seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(frame)))
         ok &= (seq, kind, msg) == want
-    hello_frame = ("01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 "
-                   "30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7")
+    hello_frame = ("01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 30 "
+                   "30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03")
     seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(hello_frame)))
     ok &= (seq, kind, msg) == (0, "Reply", ("Hello", {
-        "protocol_version": 3, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
+        "protocol_version": 4, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
         "jig_kind": "Combo", "jig_serial": "BL-0001", "slots": 4,
         "instruments": ["SlotMux", "Gauge"], "boot_id": 0x12345678}))
     check(ok, "framing: decodes the jig frames of examples (b), (c), (d) and (e)")
@@ -712,13 +714,21 @@ def check_procedures(c, slot, label):
 
     r = c.call("BatteryDcir", slot, 500, 2000, 2500, 1000)
     ok = is_reply(r, "Dcir")
-    if ok:
+    if ok and r[1]["collapsed"]:
+        # Section 9.12: the cell could not hold a step; no resistance, a voltage at or below cut-off.
         d = r[1]
-        ok = (abs(d["i1_a"] - 0.5) < 0.05 and abs(d["i2_a"] - 2.5) < 0.1 and 2.0 < d["v2_v"] < d["v1_v"] < 4.6
+        ok = (d["resistance_ohm"] == float("inf") and d["v_min_v"] < CUTOFF_V + HELD_V
+              and d["v_min_v"] <= min(d["v1_v"], d["v2_v"]))
+    elif ok:
+        d = r[1]
+        ok = (abs(d["i1_a"] - 0.5) < 0.05 and abs(d["i2_a"] - 2.5) < 0.1
+              and CUTOFF_V <= d["v2_v"] < d["v1_v"] < 4.6
               and 0.005 < d["resistance_ohm"] < 2.0
               and abs(d["resistance_ohm"] - (d["v1_v"] - d["v2_v"]) / (d["i2_a"] - d["i1_a"]))
-              < 0.01 * d["resistance_ohm"])
-    check(ok, "%s: BatteryDcir 0.5 A / 2.5 A: currents drawn, V1 > V2, R = (V1-V2)/(I2-I1)" % label, r)
+              < 0.01 * d["resistance_ohm"]
+              and 0 <= min(d["v1_v"], d["v2_v"]) - d["v_min_v"] < 0.01)
+    check(ok, "%s: BatteryDcir 0.5 A / 2.5 A: currents drawn, V1 > V2, R = (V1-V2)/(I2-I1), "
+              "or collapsed with R = +inf (section 9.12)" % label, r)
 
     r = c.call("PortCc", slot)
     ok = is_reply(r, "Cc") and all(0.0 <= r[1][k] <= 5.5 for k in ("cc1_v", "cc2_v"))

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use benchctl::grade::{grade, Disposition, Input};
+use benchctl::grade::{grade, Disposition, Input, Marketplace, R2Cosmetic, R2Functional};
 use benchctl::plan::{matches, Bounds, Plan};
 use proptest::prelude::*;
 
@@ -20,14 +20,14 @@ fn limited(plan: &Plan, model: &str) -> Vec<(String, Bounds)> {
     out
 }
 
-fn marketplace_rank(m: &Option<String>) -> u8 {
-    match m.as_deref() {
-        Some("Premium") => 0,
-        Some("Excellent") => 1,
-        Some("Good") => 2,
-        Some("Fair") => 3,
-        _ => 4,
-    }
+/// A recorded marketplace grade in the vocabulary's order (higher is better; none lowest).
+fn marketplace_rank(m: &Option<String>) -> Option<Marketplace> {
+    m.as_deref().and_then(Marketplace::from_name)
+}
+
+/// A recorded R2v3 functional category in the vocabulary's order (higher is better).
+fn r2_rank(c: &str) -> Option<R2Functional> {
+    R2Functional::from_name(c)
 }
 
 /// A value somewhere around the pass band, from a unit fraction.
@@ -59,7 +59,7 @@ fn worsen(b: &Bounds, v: f64, amount: f64) -> f64 {
     }
 }
 
-fn input(plan: &Plan, fractions: &[f64], answers: [usize; 3], model: usize) -> Input {
+fn input(plan: &Plan, fractions: &[f64], answers: [usize; 5], model: usize) -> Input {
     let mut values = BTreeMap::new();
     for ((id, b), f) in limited(plan, "").iter().zip(fractions.iter().cycle()) {
         values.insert(id.clone(), spread(b, *f));
@@ -87,7 +87,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn grading_is_deterministic(fr in prop::collection::vec(0.0f64..1.0, 40), a in any::<[usize; 3]>(), m in 0usize..8) {
+    fn grading_is_deterministic(fr in prop::collection::vec(0.0f64..1.0, 40), a in any::<[usize; 5]>(), m in 0usize..8) {
         let plan = Plan::standard().unwrap();
         let i = input(&plan, &fr, a, m);
         prop_assert_eq!(grade(&plan, &i), grade(&plan, &i.clone()));
@@ -96,7 +96,7 @@ proptest! {
     #[test]
     fn a_worse_measurement_never_gives_a_better_outcome(
         fr in prop::collection::vec(0.0f64..1.0, 40),
-        a in any::<[usize; 3]>(),
+        a in any::<[usize; 5]>(),
         m in 0usize..8,
         which in any::<prop::sample::Index>(),
         amount in 0.001f64..2.0,
@@ -113,14 +113,17 @@ proptest! {
         prop_assert!(g1.functional >= g0.functional, "{id}: functional {} -> {}", g0.functional, g1.functional);
         prop_assert!(g1.disposition >= g0.disposition, "{id}: {:?} -> {:?}", g0.disposition, g1.disposition);
         prop_assert!(g0.repair.iter().all(|p| g1.repair.contains(p)), "{id}: repair {:?} -> {:?}", g0.repair, g1.repair);
-        prop_assert!(marketplace_rank(&g1.marketplace) >= marketplace_rank(&g0.marketplace), "{id}: {:?} -> {:?}", g0.marketplace, g1.marketplace);
+        prop_assert!(marketplace_rank(&g1.marketplace) <= marketplace_rank(&g0.marketplace), "{id}: {:?} -> {:?}", g0.marketplace, g1.marketplace);
+        prop_assert!(r2_rank(&g1.r2_functional) <= r2_rank(&g0.r2_functional), "{id}: {} -> {}", g0.r2_functional, g1.r2_functional);
+        let c = |g: &benchctl::grade::Grade| g.r2_cosmetic.as_deref().and_then(R2Cosmetic::from_name);
+        prop_assert!(c(&g1) <= c(&g0), "{id}: {:?} -> {:?}", g0.r2_cosmetic, g1.r2_cosmetic);
     }
 }
 
 #[test]
 fn an_incomplete_test_is_retested() {
     let plan = Plan::standard().unwrap();
-    let mut i = input(&plan, &[0.5], [0, 0, 0], 0);
+    let mut i = input(&plan, &[0.5], [0; 5], 0);
     i.incomplete.push("step dcir could not be measured".into());
     let (_, g) = grade(&plan, &i);
     assert_eq!(g.disposition, Disposition::Retest);
@@ -140,10 +143,16 @@ fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
         };
         values.insert(id, v);
     }
-    let answers = [("cosmetic", "B"), ("pixels", "pass"), ("burn_in", "none")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let answers = [
+        ("cosmetic", "B"),
+        ("pixels", "pass"),
+        ("burn_in", "none"),
+        ("lock", "unlocked"),
+        ("sanitized", "verified"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     let (judged, g) = grade(
         &plan,
         &Input {
@@ -166,7 +175,7 @@ fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
             g.marketplace.as_deref(),
             g.r2_functional.as_str()
         ),
-        (Disposition::Resale, 0, Some("Excellent"), "F1")
+        (Disposition::Resale, 0, Some("Excellent"), "F6")
     );
 }
 

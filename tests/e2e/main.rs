@@ -7,6 +7,7 @@ mod export;
 mod faults;
 mod grading;
 mod harness;
+mod library;
 mod line;
 mod liveness;
 mod plans;

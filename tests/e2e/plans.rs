@@ -75,23 +75,23 @@ cosmetic_prompt = "cosmetic"
 parts_when_repairs = 2
 
 [grading.r2_functional]
-0 = "F1"
-1 = "F2"
-2 = "F2"
-3 = "F3"
-4 = "F3"
-5 = "F4"
-6 = "F4"
-7 = "F5"
-8 = "F5"
-9 = "F6"
+0 = "F6"
+1 = "F5"
+2 = "F3"
+3 = "controlled"
+4 = "controlled"
+5 = "controlled"
+6 = "controlled"
+7 = "controlled"
+8 = "controlled"
+9 = "controlled"
 
 [grading.r2_cosmetic]
-A = "C1"
-B = "C2"
+A = "C7"
+B = "C6"
 C = "C4"
-D = "C6"
-E = "C8"
+D = "C3"
+E = "C2"
 
 [grading.marketplace]
 A = "Premium"
@@ -121,6 +121,21 @@ repair = "screen"
 name = "wrecked"
 when = { answer = { cosmetic = ["E"] }, any_fail = true }
 disposition = "recycle"
+
+[[prompt]]
+id = "lock"
+question = "Activation lock on?"
+choices = ["unlocked", "locked"]
+
+[[prompt]]
+id = "sanitized"
+question = "Data erasure verified?"
+choices = ["verified", "failed"]
+
+[grading.r2_prerequisites]
+sanitized = { sanitized = ["verified"] }
+unlocked = { lock = ["unlocked"] }
+battery = ["gauge.state_of_health"]
 "#;
 
 /// The minimal plan with each `(from, to)` replaced; every `from` must occur exactly once, so a
@@ -622,14 +637,17 @@ fn parts_when_repairs_out_of_range() {
 
 #[test]
 fn r2_functional_incomplete() {
-    check("r2_functional_incomplete", &mutate(&[("9 = \"F6\"\n", "")]));
+    check(
+        "r2_functional_incomplete",
+        &mutate(&[("9 = \"controlled\"\n", "")]),
+    );
 }
 
 #[test]
 fn r2_functional_invalid_category() {
     check(
         "r2_functional_invalid_category",
-        &mutate(&[(r#"3 = "F3""#, r#"3 = "F7""#)]),
+        &mutate(&[(r#"2 = "F3""#, r#"2 = "F7""#)]),
     );
 }
 
@@ -637,7 +655,10 @@ fn r2_functional_invalid_category() {
 fn r2_functional_grade_out_of_range() {
     check(
         "r2_functional_grade_out_of_range",
-        &mutate(&[("9 = \"F6\"\n", "9 = \"F6\"\n10 = \"F6\"\n")]),
+        &mutate(&[(
+            "9 = \"controlled\"\n",
+            "9 = \"controlled\"\n10 = \"controlled\"\n",
+        )]),
     );
 }
 
@@ -651,7 +672,7 @@ fn r2_cosmetic_invalid_category() {
 
 #[test]
 fn r2_cosmetic_incomplete() {
-    check("r2_cosmetic_incomplete", &mutate(&[("E = \"C8\"\n", "")]));
+    check("r2_cosmetic_incomplete", &mutate(&[("E = \"C2\"\n", "")]));
 }
 
 #[test]
@@ -660,6 +681,170 @@ fn marketplace_invalid_grade() {
         "marketplace_invalid_grade",
         &mutate(&[(r#"A = "Premium""#, r#"A = "Mint""#)]),
     );
+}
+
+// ---- R2v3 (REC v1.2: higher is better), its prerequisites, marketplace needs battery -------------
+
+#[test]
+fn r2_functional_inverted() {
+    // The former standard mapping: fully functional (CTIA 0) as F1, the worst as F6.
+    check(
+        "r2_functional_inverted",
+        &mutate(&[
+            (r#"0 = "F6""#, r#"0 = "F1""#),
+            (r#"9 = "controlled""#, r#"9 = "F6""#),
+        ]),
+    );
+}
+
+#[test]
+fn r2_functional_unknown_category_with_suggestion() {
+    check(
+        "r2_functional_unknown_category_with_suggestion",
+        &mutate(&[(r#"5 = "controlled""#, r#"5 = "Controlled""#)]),
+    );
+}
+
+#[test]
+fn r2_cosmetic_inverted() {
+    check(
+        "r2_cosmetic_inverted",
+        &mutate(&[(r#"A = "C7""#, r#"A = "C1""#)]),
+    );
+}
+
+#[test]
+fn r2_cosmetic_max_names_unknown_category() {
+    check(
+        "r2_cosmetic_max_names_unknown_category",
+        &mutate(&[(
+            "[grading.marketplace]",
+            "[grading.r2_cosmetic_max]\nF7 = \"C6\"\nF5 = \"C11\"\n\n[grading.marketplace]",
+        )]),
+    );
+}
+
+#[test]
+fn marketplace_inverted() {
+    check(
+        "marketplace_inverted",
+        &mutate(&[(r#"A = "Premium""#, r#"A = "Fair""#)]),
+    );
+}
+
+#[test]
+fn functioning_categories_without_prerequisites() {
+    check(
+        "functioning_categories_without_prerequisites",
+        &mutate(&[(
+            "[grading.r2_prerequisites]\nsanitized = { sanitized = [\"verified\"] }\nunlocked = { lock = [\"unlocked\"] }\nbattery = [\"gauge.state_of_health\"]\n",
+            "",
+        )]),
+    );
+}
+
+#[test]
+fn prerequisites_without_lock() {
+    check(
+        "prerequisites_without_lock",
+        &mutate(&[("unlocked = { lock = [\"unlocked\"] }\n", "")]),
+    );
+}
+
+#[test]
+fn prerequisite_names_unknown_prompt_and_choice() {
+    check(
+        "prerequisite_names_unknown_prompt_and_choice",
+        &mutate(&[
+            (
+                r#"unlocked = { lock = ["unlocked"] }"#,
+                r#"unlocked = { lok = ["unlocked"] }"#,
+            ),
+            (
+                r#"{ sanitized = ["verified"] }"#,
+                r#"{ sanitized = ["yes"] }"#,
+            ),
+        ]),
+    );
+}
+
+#[test]
+fn prerequisite_battery_names_a_port_measurement() {
+    check(
+        "prerequisite_battery_names_a_port_measurement",
+        &mutate(&[(
+            r#"battery = ["gauge.state_of_health"]"#,
+            r#"battery = ["gauge.state_of_health", "charge.current"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn marketplace_with_battery_health_below_80() {
+    check(
+        "marketplace_with_battery_health_below_80",
+        &mutate(&[("min = 80.0", "min = 75.0")]),
+    );
+}
+
+#[test]
+fn marketplace_without_battery_prerequisite() {
+    check(
+        "marketplace_without_battery_prerequisite",
+        &mutate(&[(
+            r#"battery = ["gauge.state_of_health"]"#,
+            r#"battery = ["dcir.resistance"]"#,
+        )]),
+    );
+}
+
+#[test]
+fn marketplace_in_a_plan_that_never_measures_the_battery() {
+    let text = r#"[plan]
+id = "port-check"
+version = "1.0.0"
+description = "Port check that sells phones"
+
+[[step]]
+id = "charge"
+procedure = "port.charge"
+
+[[step.limit]]
+measurement = "current"
+unit = "A"
+min = 0.50
+
+[[prompt]]
+id = "cosmetic"
+question = "Cosmetic condition (CTIA A-E)?"
+choices = ["A", "B", "C", "D", "E"]
+
+[grading]
+cosmetic_prompt = "cosmetic"
+r2_functional = { 0 = "controlled", 1 = "controlled", 2 = "controlled", 3 = "controlled", 4 = "controlled", 5 = "controlled", 6 = "controlled", 7 = "controlled", 8 = "controlled", 9 = "controlled" }
+r2_cosmetic = { A = "C7", B = "C6", C = "C4", D = "C3", E = "C2" }
+marketplace = { A = "Premium", B = "Excellent", C = "Good", D = "Fair" }
+
+[[grading.rule]]
+name = "does not charge"
+when = { fail = ["charge.current"] }
+functional = 4
+repair = "port"
+"#;
+    check(
+        "marketplace_in_a_plan_that_never_measures_the_battery",
+        text,
+    );
+}
+
+#[test]
+fn rule_disposition_parts_is_accepted() {
+    let text = mutate(&[(
+        "name = \"wrecked\"\nwhen = { answer = { cosmetic = [\"E\"] }, any_fail = true }\ndisposition = \"recycle\"",
+        "name = \"locked\"\nwhen = { answer = { lock = [\"locked\"] } }\ndisposition = \"parts\"",
+    )]);
+    let plan = Plan::parse(&text, "plan.toml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.grading.rules.len(), 4);
 }
 
 // ---- [[grading.rule]] ---------------------------------------------------------------------------
@@ -774,10 +959,10 @@ fn rule_whose_only_effect_is_functional_zero() {
 }
 
 #[test]
-fn rule_disposition_other_than_recycle() {
+fn rule_disposition_other_than_recycle_or_parts() {
     check(
-        "rule_disposition_other_than_recycle",
-        &mutate(&[(r#"disposition = "recycle""#, r#"disposition = "parts""#)]),
+        "rule_disposition_other_than_recycle_or_parts",
+        &mutate(&[(r#"disposition = "recycle""#, r#"disposition = "resale""#)]),
     );
 }
 

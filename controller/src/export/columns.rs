@@ -40,7 +40,10 @@ pub const COLUMNS: [(&str, &str); 46] = [
     ("repair", "parts to repair, `;`-separated"),
     ("cosmetic", "CTIA cosmetic grade A-E"),
     ("functional", "CTIA functional grade 0-9"),
-    ("r2_functional", "R2v3 functional category F1-F6"),
+    (
+        "r2_functional",
+        "R2v3 functional category F1-F6, or `controlled` (an R2 controlled stream)",
+    ),
     ("r2_cosmetic", "R2v3 cosmetic category C0-C9"),
     (
         "marketplace",

@@ -3,11 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::view::View;
-
-/// Grade values `--grade` accepts, besides CTIA cosmetic letters and R2v3 codes.
-pub const DISPOSITIONS: [&str; 5] = ["resale", "repair", "parts", "recycle", "retest"];
-/// Marketplace grades.
-pub const MARKETPLACE: [&str; 4] = ["premium", "excellent", "good", "fair"];
+use crate::grade::{CtiaCosmetic, Disposition, Marketplace, R2Cosmetic, R2Functional};
 
 /// A selection of records; empty lists select everything.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -16,7 +12,8 @@ pub struct Filter {
     pub since_ms: Option<u64>,
     /// Finished before, ms since the Unix epoch.
     pub until_ms: Option<u64>,
-    /// Dispositions, marketplace grades, CTIA cosmetic letters or R2v3 codes (lower case).
+    /// Dispositions, marketplace grades, CTIA cosmetic letters, R2v3 codes or `controlled`
+    /// (lower case).
     pub grades: Vec<String>,
     /// Model codes.
     pub models: Vec<String>,
@@ -31,7 +28,7 @@ pub enum FilterError {
     #[error("{0:?} is not a time: give an RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23, midnight UTC) or an age (36h, 7d)")]
     Time(String),
     /// Not a grade.
-    #[error("{0:?} is not a grade: give a disposition (resale, repair, parts, recycle, retest), a marketplace grade (premium, excellent, good, fair), a CTIA cosmetic grade (A-E) or an R2v3 code (F1-F6, C0-C9)")]
+    #[error("{0:?} is not a grade: give a disposition (resale, repair, parts, recycle, retest), a marketplace grade (premium, excellent, good, fair), a CTIA cosmetic grade (A-E), an R2v3 code (F1-F6, C0-C9) or controlled (an R2 controlled stream)")]
     Grade(String),
 }
 
@@ -83,10 +80,12 @@ fn split_offset(t: &str) -> (&str, i64) {
 /// Checks and normalises a `--grade` value.
 pub fn parse_grade(text: &str) -> Result<String, FilterError> {
     let g = text.trim().to_lowercase();
-    let ok = DISPOSITIONS.contains(&g.as_str())
-        || MARKETPLACE.contains(&g.as_str())
-        || matches!(g.as_str(), "a" | "b" | "c" | "d" | "e")
-        || matches!(g.as_bytes(), [b'f', b'1'..=b'6'] | [b'c', b'0'..=b'9']);
+    // The grade vocabulary of `grade::vocab`, case-insensitive.
+    let ok = Disposition::parse(&g).is_some()
+        || Marketplace::parse(&g).is_some()
+        || CtiaCosmetic::parse(&g).is_some()
+        || R2Functional::parse(&g).is_some()
+        || R2Cosmetic::parse(&g).is_some();
     if ok {
         Ok(g)
     } else {
@@ -145,10 +144,10 @@ mod tests {
 
     #[test]
     fn grades_are_checked_and_lower_cased() {
-        for ok in ["Resale", "PREMIUM", "b", "F3", "c0"] {
+        for ok in ["Resale", "PREMIUM", "b", "F3", "c0", "controlled", "F6"] {
             assert!(parse_grade(ok).is_ok(), "{ok}");
         }
-        for bad in ["sell", "F7", "g", ""] {
+        for bad in ["sell", "F7", "F0", "C10", "g", ""] {
             assert!(parse_grade(bad).is_err(), "{bad}");
         }
     }

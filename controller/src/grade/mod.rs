@@ -4,13 +4,15 @@
 
 pub mod bin;
 mod verdict;
+pub mod vocab;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::plan::{matches, Part, Plan};
+use crate::plan::{matches, Part, Plan, Prerequisites, RuleDisposition};
 pub use verdict::{judge, Verdict};
+pub use vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 
 /// What grading looks at.
 #[derive(Debug, Clone, Default)]
@@ -76,20 +78,30 @@ impl Disposition {
             Disposition::Retest => "retest",
         }
     }
+
+    /// The disposition named `text` (case-insensitive), if any.
+    pub fn parse(text: &str) -> Option<Disposition> {
+        Disposition::ALL
+            .iter()
+            .copied()
+            .find(|d| d.as_str().eq_ignore_ascii_case(text.trim()))
+    }
 }
 
-/// The outcome.
+/// The outcome, in the form records keep it (the names of [`vocab`]'s values).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Grade {
     /// CTIA cosmetic grade A-E (the operator's answer).
     pub cosmetic: Option<String>,
     /// CTIA functional grade 0-9.
     pub functional: u8,
-    /// R2v3 functional category.
+    /// R2v3 functional category F1-F6 ([`R2Functional`]), or `controlled` for an R2
+    /// controlled stream (no functioning category, or an R2 prerequisite not met).
     pub r2_functional: String,
-    /// R2v3 cosmetic category.
+    /// R2v3 cosmetic category C0-C9 ([`R2Cosmetic`]).
     pub r2_cosmetic: Option<String>,
-    /// Marketplace grade, only for phones sold as is.
+    /// Marketplace grade ([`Marketplace`]), only for phones sold as is that meet the R2
+    /// prerequisites.
     pub marketplace: Option<String>,
     /// Disposition.
     pub disposition: Disposition,
@@ -135,14 +147,14 @@ pub fn judge_all(plan: &Plan, input: &Input) -> Vec<Judged> {
     out
 }
 
-/// Grades: verdicts, rules, then the disposition.
+/// Grades: verdicts, rules, R2 prerequisites, then the disposition and the categories.
 pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
     let judged = judge_all(plan, input);
     let policy = &plan.grading;
     let any_fail = judged.iter().any(|j| j.verdict == Verdict::Fail);
     let mut functional = 0u8;
     let mut repair: Vec<Part> = Vec::new();
-    let mut recycle = false;
+    let mut decided: Option<RuleDisposition> = None;
     let mut reasons = Vec::new();
     for rule in &policy.rules {
         let w = &rule.when;
@@ -155,12 +167,7 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
         };
         let fires = (w.fail.is_empty() || hit(&w.fail, Verdict::Fail))
             && (w.marginal.is_empty() || hit(&w.marginal, Verdict::Marginal))
-            && w.answer.iter().all(|(prompt, choices)| {
-                input
-                    .answers
-                    .get(prompt)
-                    .is_some_and(|a| choices.contains(a))
-            })
+            && answered(&w.answer, &input.answers)
             && (!w.any_fail || any_fail);
         if !fires {
             continue;
@@ -171,51 +178,111 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
                 repair.push(part);
             }
         }
-        recycle |= rule.recycle;
+        decided = decided.max(rule.disposition);
         reasons.push(rule.name.clone());
     }
     repair.sort();
     for j in judged.iter().filter(|j| j.verdict == Verdict::Fail) {
         reasons.push(describe(j));
     }
+    let pre = policy.r2_prerequisites.as_ref();
+    let unmet = pre
+        .map(|p| unmet_prerequisites(p, &judged, &input.answers))
+        .unwrap_or_default();
+    let prerequisites_met = unmet.is_empty();
     let cosmetic = input.answers.get(&policy.cosmetic_prompt).cloned();
     let disposition = if !input.incomplete.is_empty() {
         reasons.extend(input.incomplete.iter().cloned());
         Disposition::Retest
-    } else if recycle {
+    } else if decided == Some(RuleDisposition::Recycle) {
         Disposition::Recycle
-    } else if repair.len() >= policy.parts_when_repairs {
+    } else if decided == Some(RuleDisposition::Parts) || repair.len() >= policy.parts_when_repairs {
         Disposition::Parts
     } else if !repair.is_empty() {
         Disposition::Repair
+    } else if !prerequisites_met {
+        // No rule decided where it goes, but it is not sellable before the prerequisite is
+        // met (a lock to clear, an erasure to verify): back through the line.
+        Disposition::Retest
     } else {
         Disposition::Resale
     };
-    let marketplace = match (disposition, functional) {
-        (Disposition::Resale, 0) => cosmetic
-            .as_ref()
-            .and_then(|c| policy.marketplace.get(c))
-            .cloned(),
+    for u in &unmet {
+        reasons.push(format!("R2 prerequisite not met: {u}"));
+    }
+    let ctia = cosmetic.as_deref().and_then(CtiaCosmetic::from_name);
+    let r2_functional = policy
+        .r2_functional
+        .get(usize::from(functional))
+        .copied()
+        .filter(|_| prerequisites_met)
+        .unwrap_or(R2Functional::Controlled);
+    let r2_cosmetic = ctia.and_then(|c| policy.r2_cosmetic.get(&c)).map(|c| {
+        match policy.r2_cosmetic_max.get(&r2_functional) {
+            Some(max) => (*c).min(*max),
+            None => *c,
+        }
+    });
+    let marketplace = match (disposition, functional, prerequisites_met) {
+        (Disposition::Resale, 0, true) => ctia.and_then(|c| policy.marketplace.get(&c)).copied(),
         _ => None,
     };
     let grade = Grade {
-        r2_cosmetic: cosmetic
-            .as_ref()
-            .and_then(|c| policy.r2_cosmetic.get(c))
-            .cloned(),
         cosmetic,
         functional,
-        r2_functional: policy
-            .r2_functional
-            .get(usize::from(functional))
-            .cloned()
-            .unwrap_or_default(),
-        marketplace,
+        r2_functional: r2_functional.as_str().to_string(),
+        r2_cosmetic: r2_cosmetic.map(|c| c.as_str().to_string()),
+        marketplace: marketplace.map(|m| m.as_str().to_string()),
         disposition,
         repair,
         reasons,
     };
     (judged, grade)
+}
+
+/// Whether every prompt listed has one of its listed answers.
+fn answered(wanted: &BTreeMap<String, Vec<String>>, answers: &BTreeMap<String, String>) -> bool {
+    wanted
+        .iter()
+        .all(|(prompt, choices)| answers.get(prompt).is_some_and(|a| choices.contains(a)))
+}
+
+/// The R2 prerequisites the phone does not meet, each said in words (empty: all met). A
+/// battery measurement that was not measured is not met: battery life must be known.
+pub fn unmet_prerequisites(
+    pre: &Prerequisites,
+    judged: &[Judged],
+    answers: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let say = |wanted: &BTreeMap<String, Vec<String>>| {
+        wanted
+            .iter()
+            .map(|(prompt, choices)| {
+                let got = answers.get(prompt).map_or("no answer", String::as_str);
+                format!("{prompt} is {got}, needs {}", choices.join(" or "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !answered(&pre.sanitized, answers) {
+        out.push(format!(
+            "data sanitization not verified ({})",
+            say(&pre.sanitized)
+        ));
+    }
+    if !answered(&pre.unlocked, answers) {
+        out.push(format!("locked or encumbered ({})", say(&pre.unlocked)));
+    }
+    for pattern in &pre.battery {
+        let mut seen = judged.iter().filter(|j| matches(pattern, &j.id)).peekable();
+        if seen.peek().is_none() {
+            out.push(format!("battery life unknown ({pattern} not measured)"));
+        } else if seen.any(|j| j.verdict == Verdict::Fail) {
+            out.push(format!("not enough battery life ({pattern} failed)"));
+        }
+    }
+    out
 }
 
 fn describe(j: &Judged) -> String {
@@ -236,4 +303,156 @@ fn describe(j: &Judged) -> String {
 
 fn round(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::panic)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values that pass every limit of the standard plan, and the answers of a like-new phone.
+    fn like_new() -> (Plan, Input) {
+        let plan = Plan::standard().unwrap_or_else(|e| panic!("{e}"));
+        let mut values = BTreeMap::new();
+        for (k, v) in [
+            ("gauge.state_of_health", 95.0),
+            ("gauge.temperature", 298.0),
+            ("dcir.resistance", 0.12),
+            ("cc.cc1", 0.94),
+            ("cc.cc2", 0.94),
+            ("charge.current", 1.8),
+            ("touch.bad_nodes", 0.0),
+            ("backlight.current", 0.06),
+        ] {
+            values.insert(k.to_string(), v);
+        }
+        for pin in [
+            "vbus", "gnd", "dplus", "dminus", "cc1", "cc2", "sbu1", "sbu2",
+        ] {
+            values.insert(format!("continuity.{pin}.resistance"), 0.08);
+            values.insert(format!("continuity.{pin}.leakage"), 0.0);
+        }
+        let answers = [
+            ("cosmetic", "A"),
+            ("pixels", "pass"),
+            ("burn_in", "none"),
+            ("lock", "unlocked"),
+            ("sanitized", "verified"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let input = Input {
+            model: "PX7".into(),
+            values,
+            answers,
+            incomplete: Vec::new(),
+        };
+        (plan, input)
+    }
+
+    #[test]
+    fn a_like_new_phone_is_f6_c7_premium() {
+        let (plan, input) = like_new();
+        let (_, g) = grade(&plan, &input);
+        assert_eq!(g.disposition, Disposition::Resale, "{:?}", g.reasons);
+        assert_eq!(g.r2_functional, "F6");
+        assert_eq!(g.r2_cosmetic.as_deref(), Some("C7"));
+        assert_eq!(g.marketplace.as_deref(), Some("Premium"));
+    }
+
+    #[test]
+    fn a_locked_phone_is_harvested_without_a_functioning_category() {
+        let (plan, mut input) = like_new();
+        input.answers.insert("lock".into(), "locked".into());
+        let (_, g) = grade(&plan, &input);
+        assert_eq!(g.disposition, Disposition::Parts);
+        assert_eq!(g.r2_functional, "controlled");
+        assert_eq!(g.r2_cosmetic.as_deref(), Some("C6"));
+        assert_eq!(g.marketplace, None);
+        assert!(
+            g.reasons.iter().any(|r| r.contains("locked or encumbered")),
+            "{:?}",
+            g.reasons
+        );
+    }
+
+    #[test]
+    fn a_failed_erasure_is_harvested_without_a_functioning_category() {
+        let (plan, mut input) = like_new();
+        input.answers.insert("sanitized".into(), "failed".into());
+        let (_, g) = grade(&plan, &input);
+        assert_eq!(g.disposition, Disposition::Parts);
+        assert_eq!(g.r2_functional, "controlled");
+        assert_eq!(g.marketplace, None);
+    }
+
+    #[test]
+    fn an_unanswered_prerequisite_is_never_sold() {
+        let (plan, mut input) = like_new();
+        input.answers.remove("sanitized");
+        let (_, g) = grade(&plan, &input);
+        assert_eq!(g.disposition, Disposition::Retest);
+        assert_eq!(g.r2_functional, "controlled");
+        assert_eq!(g.marketplace, None);
+    }
+
+    #[test]
+    fn a_collapsed_cell_is_a_failed_battery_and_a_controlled_stream() {
+        let (plan, mut input) = like_new();
+        input.values.insert("dcir.resistance".into(), f64::INFINITY);
+        let (_, g) = grade(&plan, &input);
+        assert_eq!(g.disposition, Disposition::Repair);
+        assert_eq!(g.repair, vec![Part::Battery]);
+        assert_eq!(g.r2_functional, "controlled");
+        assert_eq!(g.marketplace, None);
+    }
+
+    #[test]
+    fn f3_goes_with_c6_at_best() {
+        let (plan, mut input) = like_new();
+        input.values.insert("gauge.temperature".into(), 325.0);
+        let (_, g) = grade(&plan, &input);
+        assert_eq!((g.functional, g.disposition), (2, Disposition::Repair));
+        assert_eq!(g.r2_functional, "F3");
+        assert_eq!(g.r2_cosmetic.as_deref(), Some("C6"));
+    }
+
+    proptest! {
+        /// Whatever is measured and answered, a phone that is locked, whose erasure is not
+        /// verified, or whose battery health or DCIR fails never carries a functioning category
+        /// or a marketplace grade.
+        #[test]
+        fn unmet_prerequisites_never_give_a_functioning_category_or_a_marketplace_grade(
+            soh in 50.0f64..100.0,
+            dcir in prop_oneof![0.05f64..0.6, Just(f64::INFINITY)],
+            cosmetic in 0usize..5,
+            lock in 0usize..2,
+            sanitized in prop_oneof![Just(Some(0usize)), Just(Some(1)), Just(None)],
+        ) {
+            let (plan, mut input) = like_new();
+            input.values.insert("gauge.state_of_health".into(), soh);
+            input.values.insert("dcir.resistance".into(), dcir);
+            input.answers.insert("cosmetic".into(), ["A", "B", "C", "D", "E"][cosmetic].into());
+            input.answers.insert("lock".into(), ["unlocked", "locked"][lock].into());
+            match sanitized {
+                Some(s) => {
+                    input.answers.insert("sanitized".into(), ["verified", "failed"][s].into());
+                }
+                None => {
+                    input.answers.remove("sanitized");
+                }
+            }
+            let (_, g) = grade(&plan, &input);
+            let met = lock == 0 && sanitized == Some(0) && soh >= 80.0 && dcir <= 0.35;
+            if !met {
+                prop_assert_eq!(g.r2_functional.as_str(), "controlled");
+                prop_assert_eq!(g.marketplace, None);
+                prop_assert_ne!(g.disposition, Disposition::Resale);
+            } else {
+                prop_assert_eq!(g.r2_functional.as_str(), "F6");
+            }
+        }
+    }
 }

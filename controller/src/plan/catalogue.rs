@@ -91,6 +91,8 @@ pub const PROCEDURES: &[Procedure] = &[
             ("v2", "V"),
             ("i2", "A"),
             ("resistance", "ohm"),
+            ("collapsed", "count"),
+            ("v_min", "V"),
         ],
     },
     Procedure {

@@ -12,6 +12,7 @@ mod parse;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 pub use catalogue::Procedure;
 pub use diagnostic::{Diagnostic, PlanErrors};
 
@@ -129,14 +130,38 @@ pub struct Policy {
     pub cosmetic_prompt: String,
     /// Number of parts to repair from which the phone goes to parts harvest.
     pub parts_when_repairs: usize,
-    /// CTIA functional grade (index) to R2v3 functional category.
-    pub r2_functional: Vec<String>,
-    /// CTIA cosmetic grade to R2v3 cosmetic category.
-    pub r2_cosmetic: BTreeMap<String, String>,
-    /// CTIA cosmetic grade to marketplace grade, for phones sold as is.
-    pub marketplace: BTreeMap<String, String>,
+    /// CTIA functional grade (index 0-9) to R2v3 functional category, or `controlled` (an R2
+    /// controlled stream). Never maps a better CTIA grade to a worse category.
+    pub r2_functional: Vec<R2Functional>,
+    /// CTIA cosmetic grade to R2v3 cosmetic category. Never maps a better CTIA grade to a worse
+    /// category.
+    pub r2_cosmetic: BTreeMap<CtiaCosmetic, R2Cosmetic>,
+    /// The best cosmetic category a functional category may go with (SERI's cross-reference:
+    /// F5 and F3 at best C6); a functional category not listed is not capped.
+    pub r2_cosmetic_max: BTreeMap<R2Functional, R2Cosmetic>,
+    /// CTIA cosmetic grade to marketplace grade, for phones sold as is. Never maps a better CTIA
+    /// grade to a worse marketplace grade.
+    pub marketplace: BTreeMap<CtiaCosmetic, Marketplace>,
+    /// What R2v3 requires before a phone carries a functioning category (F1-F6) or a
+    /// marketplace grade; `None` when the plan awards neither.
+    pub r2_prerequisites: Option<Prerequisites>,
     /// Rules.
     pub rules: Vec<Rule>,
+}
+
+/// R2v3's prerequisites of a functioning category: logical data sanitization (Appendix B), no
+/// lock or encumbrance (activation lock, FRP) and enough battery life. Each is plan data: the
+/// prompt answers that count as met, and the battery measurements that must be measured and
+/// pass their limits.
+#[derive(Debug, Clone, Default)]
+pub struct Prerequisites {
+    /// Data sanitization verified: prompt id to the answers that mean verified.
+    pub sanitized: BTreeMap<String, Vec<String>>,
+    /// No lock or encumbrance: prompt id to the answers that mean unlocked.
+    pub unlocked: BTreeMap<String, Vec<String>>,
+    /// Battery life: measurement patterns (`step.measurement`) that must be measured and must
+    /// not fail.
+    pub battery: Vec<String>,
 }
 
 /// A part the repair bench can replace.
@@ -173,8 +198,18 @@ pub struct Rule {
     pub functional: u8,
     /// Part it sends to repair.
     pub repair: Option<Part>,
-    /// Sends the phone to recycling.
-    pub recycle: bool,
+    /// Sends the phone to recycling or parts harvest (`None`: no disposition of its own).
+    pub disposition: Option<RuleDisposition>,
+}
+
+/// The dispositions a rule may decide by itself (the others follow from repairs and
+/// completeness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RuleDisposition {
+    /// Harvest for parts (e.g. an activation-locked phone that cannot be resold).
+    Parts,
+    /// Recycle.
+    Recycle,
 }
 
 /// Conditions of a rule; each list holds when any of its items holds.

@@ -10,9 +10,9 @@ use super::catalogue::{procedure_names, Procedure};
 use super::diagnostic::Diagnostic;
 use super::node::{self, Entry, Node};
 use super::*;
+use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 
 const JIG_KINDS: [&str; 4] = ["combo", "battery", "port", "screen"];
-const MARKETPLACE: [&str; 4] = ["Premium", "Excellent", "Good", "Fair"];
 
 /// Parses and validates; every problem is reported.
 pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
@@ -896,13 +896,15 @@ impl Cx {
                 "parts_when_repairs",
                 "r2_functional",
                 "r2_cosmetic",
+                "r2_cosmetic_max",
+                "r2_prerequisites",
                 "marketplace",
                 "rule",
             ],
         )?;
         let cosmetic = self.req_str(&f, "cosmetic_prompt").and_then(|(s, span)| match prompts.iter().find(|p| p.id == s) {
             Some(p) => {
-                if p.choices.iter().any(|c| !["A", "B", "C", "D", "E"].contains(&c.as_str())) {
+                if p.choices.iter().any(|c| CtiaCosmetic::from_name(c).is_none()) {
                     self.err(format!("prompt `{s}` has choices other than the CTIA grades A-E"), span, "give the cosmetic prompt choices = [\"A\", \"B\", \"C\", \"D\", \"E\"]");
                 }
                 Some(p.clone())
@@ -925,34 +927,10 @@ impl Cx {
             }
             None => 3,
         };
-        let mut r2_functional = vec![String::new(); 10];
-        match f.get("r2_functional") {
-            Some(Node::Table(entries, span)) => {
-                for e in entries {
-                    match (e.key.parse::<usize>(), &e.node) {
-                        (Ok(i), Node::Str(v, vs)) if i <= 9 => {
-                            if !(v.len() == 2 && v.starts_with('F') && ('1'..='6').contains(&v.chars().nth(1).unwrap_or('0'))) {
-                                self.err(format!("`{v}` is not an R2v3 functional category"), vs.clone(), "R2v3 functional categories are F1 to F6");
-                            }
-                            r2_functional[i] = v.to_string();
-                        }
-                        _ => self.err(format!("r2_functional key `{}` is not a CTIA functional grade 0-9 with a string value", e.key), e.key_span.clone(), "write e.g. 0 = \"F1\""),
-                    }
-                }
-                if r2_functional.iter().any(String::is_empty) {
-                    self.err(
-                        "r2_functional must map every CTIA functional grade 0 to 9",
-                        span.clone(),
-                        "add the missing grades",
-                    );
-                }
-            }
-            _ => self.err(
-                "missing [grading.r2_functional]",
-                f.span.clone(),
-                "map CTIA functional grades 0-9 to R2v3 F1-F6",
-            ),
-        }
+        let r2_functional = self.r2_functional(&f);
+        let r2_key_span = f
+            .entry("r2_functional")
+            .map_or(f.span.clone(), |e| e.key_span.clone());
         let cosmetic_choices: Vec<String> = cosmetic
             .as_ref()
             .map(|p| p.choices.clone())
@@ -961,22 +939,30 @@ impl Cx {
             &f,
             "r2_cosmetic",
             &cosmetic_choices,
-            |v| {
-                v.len() == 2
-                    && v.starts_with('C')
-                    && v.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
-            },
-            "R2v3 cosmetic categories are C0 to C9",
+            R2Cosmetic::from_name,
+            "R2v3 cosmetic categories are C0 to C9 (C9 new open box ... C1 damaged, C0 not categorized)",
             true,
         );
         let marketplace = self.grade_map(
             &f,
             "marketplace",
             &cosmetic_choices,
-            |v| MARKETPLACE.contains(&v),
+            Marketplace::from_name,
             "marketplace grades are Premium, Excellent, Good, Fair",
             false,
         );
+        let r2_cosmetic_max = self.r2_cosmetic_max(&f);
+        let r2_prerequisites = f
+            .get("r2_prerequisites")
+            .and_then(|n| self.prerequisites(n, steps, prompts));
+        if let Some((map, _)) = &r2_functional {
+            if map.iter().any(|c| c.is_functioning()) {
+                self.check_prerequisites(&f, r2_prerequisites.as_ref(), r2_key_span);
+            }
+        }
+        if !marketplace.is_empty() {
+            self.check_marketplace_battery(&f, r2_prerequisites.as_ref(), steps);
+        }
         let mut rules = Vec::new();
         match f.get("rule") {
             Some(Node::Array(items, _)) => {
@@ -996,38 +982,455 @@ impl Cx {
         Some(Policy {
             cosmetic_prompt: cosmetic?.id,
             parts_when_repairs,
-            r2_functional,
+            r2_functional: r2_functional?.0,
             r2_cosmetic,
+            r2_cosmetic_max,
             marketplace,
+            r2_prerequisites,
             rules,
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn grade_map(
+    /// `[grading.r2_functional]`: every CTIA functional grade 0-9 to an R2v3 category or
+    /// `controlled`, never a better grade to a worse category. The map and its table's span.
+    fn r2_functional(&mut self, f: &Fields<'_, '_>) -> Option<(Vec<R2Functional>, Range<usize>)> {
+        let (entries, span) = match f.get("r2_functional") {
+            Some(Node::Table(entries, span)) => (entries, span.clone()),
+            Some(other) => {
+                self.err(
+                    "[grading.r2_functional] must be a table",
+                    other.span(),
+                    "write 0 = \"F6\" per CTIA functional grade",
+                );
+                return None;
+            }
+            None => {
+                self.err(
+                    "missing [grading.r2_functional]",
+                    f.span.clone(),
+                    "map CTIA functional grades 0-9 to R2v3 F1-F6 or \"controlled\" (SERI: 0 F6, 1 F5, 2 F3, 3-9 controlled)",
+                );
+                return None;
+            }
+        };
+        let mut map: [Option<(R2Functional, Range<usize>)>; 10] = Default::default();
+        let errors_before = self.diags.len();
+        for e in entries {
+            match (e.key.parse::<usize>(), &e.node) {
+                (Ok(i), Node::Str(v, vs)) if i <= 9 => match R2Functional::from_name(v) {
+                    Some(c) => map[i] = Some((c, vs.clone())),
+                    None => self.err(
+                        format!("`{v}` is not an R2v3 functional category"),
+                        vs.clone(),
+                        format!(
+                            "{}R2v3 functional categories are F1 to F6 (F6 like new ... F1 collectible/specialty), or \"controlled\" for an R2 controlled stream",
+                            suggest(v, &R2Functional::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>()).unwrap_or_default()
+                        ),
+                    ),
+                },
+                _ => self.err(
+                    format!(
+                        "r2_functional key `{}` is not a CTIA functional grade 0-9 with a string value",
+                        e.key
+                    ),
+                    e.key_span.clone(),
+                    "write e.g. 0 = \"F6\"",
+                ),
+            }
+        }
+        if self.diags.len() > errors_before {
+            return None;
+        }
+        let missing: Vec<String> = (0..10)
+            .filter(|i| map[*i].is_none())
+            .map(|i| i.to_string())
+            .collect();
+        if !missing.is_empty() {
+            self.err(
+                "r2_functional must map every CTIA functional grade 0 to 9",
+                span,
+                format!("add grade {}", missing.join(", ")),
+            );
+            return None;
+        }
+        let map: Vec<(R2Functional, Range<usize>)> = map.into_iter().flatten().collect();
+        let ordered: Vec<(String, R2Functional, Range<usize>)> = map
+            .iter()
+            .enumerate()
+            .map(|(i, (c, s))| (i.to_string(), *c, s.clone()))
+            .collect();
+        self.check_direction(
+            "r2_functional",
+            "CTIA functional grade",
+            &ordered,
+            "R2v3 categories rise with condition (F6 like new ... F1 collectible/specialty, below them controlled): map better CTIA grades to the same or a higher category; SERI's cross-reference is 0 F6, 1 F5, 2 F3, 3-9 controlled",
+        );
+        Some((map.into_iter().map(|(c, _)| c).collect(), span))
+    }
+
+    /// Refuses a map that gives a better grade (earlier in `ordered`, best first) a worse value
+    /// than a worse grade gets; reports the first such pair at the better grade's value.
+    fn check_direction<V: Copy + Ord + std::fmt::Display>(
+        &mut self,
+        key: &str,
+        what: &str,
+        ordered: &[(String, V, Range<usize>)],
+        hint: &str,
+    ) {
+        for (i, (better, v, span)) in ordered.iter().enumerate() {
+            if let Some((worse, w, _)) = ordered[i + 1..].iter().find(|(_, w, _)| w > v) {
+                self.err(
+                    format!(
+                        "[grading.{key}] maps {what} {better} to {v}, but the worse grade {worse} to the better {w}"
+                    ),
+                    span.clone(),
+                    hint.to_string(),
+                );
+                return;
+            }
+        }
+    }
+
+    /// `[grading.r2_cosmetic_max]`: R2v3 functional category to the best cosmetic category it
+    /// may go with.
+    fn r2_cosmetic_max(&mut self, f: &Fields<'_, '_>) -> BTreeMap<R2Functional, R2Cosmetic> {
+        let mut out = BTreeMap::new();
+        match f.get("r2_cosmetic_max") {
+            Some(Node::Table(entries, _)) => {
+                for e in entries {
+                    let Some(functional) = R2Functional::from_name(e.key) else {
+                        self.err(
+                            format!("`{}` is not an R2v3 functional category", e.key),
+                            e.key_span.clone(),
+                            "keys are F1 to F6 or controlled, e.g. F5 = \"C6\"",
+                        );
+                        continue;
+                    };
+                    match &e.node {
+                        Node::Str(v, _) if R2Cosmetic::from_name(v).is_some() => {
+                            if let Some(c) = R2Cosmetic::from_name(v) {
+                                out.insert(functional, c);
+                            }
+                        }
+                        other => self.err(
+                            format!("bad value for `{}` in [grading.r2_cosmetic_max]", e.key),
+                            other.span(),
+                            "give the best R2v3 cosmetic category C0 to C9 this functional category may go with, e.g. F5 = \"C6\"",
+                        ),
+                    }
+                }
+            }
+            Some(other) => self.err(
+                "[grading.r2_cosmetic_max] must be a table",
+                other.span(),
+                "write F5 = \"C6\" per functional category",
+            ),
+            None => {}
+        }
+        out
+    }
+
+    /// `[grading.r2_prerequisites]`.
+    fn prerequisites(
+        &mut self,
+        n: &Node<'_>,
+        steps: &[Step],
+        prompts: &[Prompt],
+    ) -> Option<Prerequisites> {
+        let f = self.fields(
+            n,
+            "[grading.r2_prerequisites]",
+            &["sanitized", "unlocked", "battery"],
+        )?;
+        let mut out = Prerequisites::default();
+        for key in ["sanitized", "unlocked"] {
+            if let Some(node) = f.get(key) {
+                let example = if key == "sanitized" {
+                    "sanitized = { sanitized = [\"verified\"] }"
+                } else {
+                    "unlocked = { lock = [\"unlocked\"] }"
+                };
+                let answers = self.answer_table(
+                    node,
+                    prompts,
+                    (
+                        &format!("`{key}`"),
+                        &format!("`{key}` in [grading.r2_prerequisites]"),
+                    ),
+                    example,
+                );
+                if answers.is_empty()
+                    && matches!(node, Node::Table(entries, _) if entries.is_empty())
+                {
+                    self.err(
+                        format!("`{key}` in [grading.r2_prerequisites] names no prompt"),
+                        node.span(),
+                        format!("write {key} = {{ prompt_id = [\"answer that means met\"] }}"),
+                    );
+                }
+                if key == "sanitized" {
+                    out.sanitized = answers;
+                } else {
+                    out.unlocked = answers;
+                }
+            }
+        }
+        if let Some(list) = f.get("battery") {
+            let patterns = self.str_list(list, "battery", None);
+            let spans: Vec<Range<usize>> = match list {
+                Node::Array(items, _) => items.iter().map(|i| i.span()).collect(),
+                _ => Vec::new(),
+            };
+            for (p, span) in patterns.iter().zip(spans) {
+                let errors_before = self.diags.len();
+                self.check_measurement_ref(p, span.clone(), steps, "battery");
+                if self.diags.len() > errors_before {
+                    continue;
+                }
+                let step = p
+                    .split_once('.')
+                    .and_then(|(s, _)| steps.iter().find(|st| st.id == s));
+                if let Some(step) = step.filter(|s| s.procedure.channel.as_str() != "battery") {
+                    self.err(
+                        format!(
+                            "`{p}` is not a battery measurement ({} runs on the {} channel)",
+                            step.procedure.name,
+                            step.procedure.channel.as_str()
+                        ),
+                        span,
+                        "battery names battery.gauge or battery.dcir measurements, e.g. gauge.state_of_health",
+                    );
+                }
+            }
+            out.battery = patterns;
+        }
+        Some(out)
+    }
+
+    /// A plan that awards functioning categories must state every R2 prerequisite.
+    fn check_prerequisites(
+        &mut self,
+        f: &Fields<'_, '_>,
+        pre: Option<&Prerequisites>,
+        r2_span: Range<usize>,
+    ) {
+        const WHY: &str = "R2v3 allows a functioning category (F1-F6) only after logical data sanitization, with no lock or encumbrance and enough battery life";
+        let Some(pre) = pre else {
+            if f.get("r2_prerequisites").is_none() {
+                self.err(
+                    "[grading.r2_functional] awards functioning categories, but the plan states no [grading.r2_prerequisites]",
+                    r2_span,
+                    format!("{WHY}: add [grading.r2_prerequisites] with sanitized, unlocked and battery, or map every grade to \"controlled\""),
+                );
+            }
+            return;
+        };
+        let span = f
+            .entry("r2_prerequisites")
+            .map_or(f.span.clone(), |e| e.key_span.clone());
+        let missing = [
+            (
+                "sanitized",
+                pre.sanitized.is_empty(),
+                "sanitized = { sanitized = [\"verified\"] }",
+            ),
+            (
+                "unlocked",
+                pre.unlocked.is_empty(),
+                "unlocked = { lock = [\"unlocked\"] }",
+            ),
+            (
+                "battery",
+                pre.battery.is_empty(),
+                "battery = [\"gauge.state_of_health\"]",
+            ),
+        ];
+        for (key, absent, example) in missing {
+            if absent
+                && f.get("r2_prerequisites").is_some_and(|n| match n {
+                    Node::Table(entries, _) => !entries.iter().any(|e| e.key == key),
+                    _ => false,
+                })
+            {
+                self.err(
+                    format!("[grading.r2_prerequisites] has no `{key}`"),
+                    span.clone(),
+                    format!("{WHY}: add e.g. {example}"),
+                );
+            }
+        }
+    }
+
+    /// Every marketplace grade requires battery health of at least 80 %: the plan must limit
+    /// `state_of_health` from 80 % (for every model) and require it among the R2 battery
+    /// prerequisites, which a phone must meet before it gets a marketplace grade.
+    fn check_marketplace_battery(
+        &mut self,
+        f: &Fields<'_, '_>,
+        pre: Option<&Prerequisites>,
+        steps: &[Step],
+    ) {
+        const NEED: &str = "marketplace grades need battery health of at least 80 %";
+        let span = f
+            .entry("marketplace")
+            .map_or(f.span.clone(), |e| e.key_span.clone());
+        // Steps that measure state_of_health with a limit, and the lowest passing minimum.
+        let limited: Vec<(&Step, Option<f64>)> = steps
+            .iter()
+            .filter(|s| s.procedure.name == "battery.gauge")
+            .filter_map(|s| {
+                let l = s
+                    .limits
+                    .iter()
+                    .find(|l| matches(&l.pattern, "state_of_health"))?;
+                let lowest = std::iter::once(l.bounds)
+                    .chain(l.models.values().copied())
+                    .map(|b| b.min)
+                    .try_fold(f64::INFINITY, |acc, m| m.map(|m| acc.min(m)));
+                Some((s, lowest))
+            })
+            .collect();
+        // A state_of_health limit or a step that is already refused is not missing twice.
+        let refused = self.broken_limits.iter().any(|(id, _)| {
+            steps
+                .iter()
+                .any(|s| &s.id == id && s.procedure.name == "battery.gauge")
+        }) || self
+            .broken_steps
+            .iter()
+            .any(|id| !steps.iter().any(|s| &s.id == id));
+        if limited.is_empty() && refused {
+            return;
+        }
+        if limited.is_empty() {
+            self.err(
+                format!("{NEED}, but no step limits `state_of_health`"),
+                span,
+                "add a battery.gauge step with a [[step.limit]] measurement = \"state_of_health\", unit = \"%\", min = 80.0, and require it in [grading.r2_prerequisites] battery; or remove [grading.marketplace]",
+            );
+            return;
+        }
+        let required = |s: &Step| {
+            pre.is_some_and(|p| {
+                p.battery.iter().any(|r| {
+                    r.split_once('.')
+                        .is_some_and(|(id, m)| id == s.id && matches(m, "state_of_health"))
+                })
+            })
+        };
+        let good = limited
+            .iter()
+            .find(|(s, lowest)| lowest.is_some_and(|m| m >= 80.0) && required(s));
+        if good.is_some() {
+            return;
+        }
+        if let Some((s, lowest)) = limited
+            .iter()
+            .find(|(_, lowest)| !lowest.is_some_and(|m| m >= 80.0))
+        {
+            let from = match lowest {
+                Some(m) => format!("passes state_of_health from {m} %"),
+                None => "sets no minimum for state_of_health".to_string(),
+            };
+            self.err(
+                format!("{NEED}, but step `{}` {from}", s.id),
+                span,
+                "set min = 80.0 on the state_of_health limit and on every per-model limit, or remove [grading.marketplace]",
+            );
+            return;
+        }
+        let id = limited.first().map_or("gauge", |(s, _)| s.id.as_str());
+        self.err(
+            format!("{NEED}, but [grading.r2_prerequisites] battery does not require `{id}.state_of_health`"),
+            span,
+            format!("add \"{id}.state_of_health\" to battery in [grading.r2_prerequisites]: a phone gets a marketplace grade only when the prerequisites are met"),
+        );
+    }
+
+    /// `prompt = [choices]` entries (a rule's `answer`, a prerequisite), each checked against
+    /// the prompt's choices.
+    fn answer_table(
+        &mut self,
+        a: &Node<'_>,
+        prompts: &[Prompt],
+        (who, owner): (&str, &str),
+        example: &str,
+    ) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let Node::Table(entries, _) = a else {
+            self.err(
+                format!("{who} must be a table of prompt = [choices]"),
+                a.span(),
+                format!("write {example}"),
+            );
+            return out;
+        };
+        for e in entries {
+            let Some(prompt) = prompts.iter().find(|p| p.id == e.key) else {
+                let ids: Vec<&str> = prompts.iter().map(|p| p.id.as_str()).collect();
+                self.err(
+                    format!("{owner} names no prompt `{}`", e.key),
+                    e.key_span.clone(),
+                    format!(
+                        "{}prompts are: {}",
+                        suggest(e.key, &ids).unwrap_or_default(),
+                        ids.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let choices = self.str_list(&e.node, "answers", None);
+            for c in &choices {
+                if !prompt.choices.contains(c) {
+                    self.err(
+                        format!("`{c}` is not a choice of prompt `{}`", prompt.id),
+                        e.node.span(),
+                        format!("choices are: {}", prompt.choices.join(", ")),
+                    );
+                }
+            }
+            out.insert(e.key.to_string(), choices);
+        }
+        out
+    }
+
+    /// A map from the cosmetic prompt's CTIA grades to a vocabulary (`r2_cosmetic`,
+    /// `marketplace`), never mapping a better grade to a worse value.
+    fn grade_map<V: Copy + Ord + std::fmt::Display>(
         &mut self,
         f: &Fields<'_, '_>,
         key: &str,
         grades: &[String],
-        valid: impl Fn(&str) -> bool,
+        valid: impl Fn(&str) -> Option<V>,
         hint: &str,
         complete: bool,
-    ) -> BTreeMap<String, String> {
+    ) -> BTreeMap<CtiaCosmetic, V> {
         let mut out = BTreeMap::new();
+        let mut spans = BTreeMap::new();
         match f.get(key) {
             Some(Node::Table(entries, span)) => {
                 for e in entries {
-                    if !grades.is_empty() && !grades.iter().any(|g| g == e.key) {
+                    let ctia = CtiaCosmetic::from_name(e.key);
+                    if (!grades.is_empty() && !grades.iter().any(|g| g == e.key))
+                        || (grades.is_empty() && ctia.is_none())
+                    {
                         self.err(
                             format!("`{}` is not a cosmetic grade", e.key),
                             e.key_span.clone(),
-                            format!("cosmetic grades are {}", grades.join(", ")),
+                            if grades.is_empty() {
+                                format!("cosmetic grades are {}", CtiaCosmetic::names())
+                            } else {
+                                format!("cosmetic grades are {}", grades.join(", "))
+                            },
                         );
                         continue;
                     }
                     match &e.node {
-                        Node::Str(v, vs) if valid(v) => {
-                            out.insert(e.key.to_string(), v.to_string());
+                        Node::Str(v, vs) if valid(v).is_some() => {
+                            if let (Some(g), Some(v)) = (ctia, valid(v)) {
+                                out.insert(g, v);
+                                spans.insert(g, vs.clone());
+                            }
                         }
                         other => self.err(
                             format!("bad value for `{}` in [grading.{key}]", e.key),
@@ -1036,7 +1439,12 @@ impl Cx {
                         ),
                     }
                 }
-                if complete && grades.iter().any(|g| !out.contains_key(g)) && !grades.is_empty() {
+                if complete
+                    && !grades.is_empty()
+                    && grades
+                        .iter()
+                        .any(|g| CtiaCosmetic::from_name(g).is_some_and(|g| !out.contains_key(&g)))
+                {
                     self.err(
                         format!("[grading.{key}] must map every cosmetic grade"),
                         span.clone(),
@@ -1056,6 +1464,16 @@ impl Cx {
             ),
             None => {}
         }
+        let ordered: Vec<(String, V, Range<usize>)> = out
+            .iter()
+            .filter_map(|(g, v)| Some((g.to_string(), *v, spans.get(g)?.clone())))
+            .collect();
+        self.check_direction(
+            key,
+            "CTIA cosmetic grade",
+            &ordered,
+            &format!("{hint}; the better the CTIA grade (A best), the same or a better value"),
+        );
         out
     }
 
@@ -1079,7 +1497,7 @@ impl Cx {
                             _ => Vec::new(),
                         };
                         for (p, span) in patterns.iter().zip(spans) {
-                            self.check_measurement_ref(p, span, steps);
+                            self.check_measurement_ref(p, span, steps, "the rule");
                         }
                         if key == "fail" {
                             when.fail = patterns
@@ -1089,37 +1507,12 @@ impl Cx {
                     }
                 }
                 if let Some(a) = wf.get("answer") {
-                    if let Node::Table(entries, _) = a {
-                        for e in entries {
-                            let Some(prompt) = prompts.iter().find(|p| p.id == e.key) else {
-                                let ids: Vec<&str> =
-                                    prompts.iter().map(|p| p.id.as_str()).collect();
-                                self.err(
-                                    format!("rule names no prompt `{}`", e.key),
-                                    e.key_span.clone(),
-                                    format!("prompts are: {}", ids.join(", ")),
-                                );
-                                continue;
-                            };
-                            let choices = self.str_list(&e.node, "answers", None);
-                            for c in &choices {
-                                if !prompt.choices.contains(c) {
-                                    self.err(
-                                        format!("`{c}` is not a choice of prompt `{}`", prompt.id),
-                                        e.node.span(),
-                                        format!("choices are: {}", prompt.choices.join(", ")),
-                                    );
-                                }
-                            }
-                            when.answer.insert(e.key.to_string(), choices);
-                        }
-                    } else {
-                        self.err(
-                            "answer must be a table of prompt = [choices]",
-                            a.span(),
-                            "write answer = { cosmetic = [\"D\", \"E\"] }",
-                        );
-                    }
+                    when.answer = self.answer_table(
+                        a,
+                        prompts,
+                        ("answer", "rule"),
+                        "answer = { cosmetic = [\"D\", \"E\"] }",
+                    );
                 }
                 match wf.get("any_fail") {
                     Some(Node::Bool(b, _)) => when.any_fail = *b,
@@ -1186,17 +1579,18 @@ impl Cx {
             }
             None => None,
         };
-        let recycle = match f.get("disposition") {
-            Some(Node::Str("recycle", _)) => true,
+        let disposition = match f.get("disposition") {
+            Some(Node::Str("recycle", _)) => Some(RuleDisposition::Recycle),
+            Some(Node::Str("parts", _)) => Some(RuleDisposition::Parts),
             Some(other) => {
-                self.err("a rule's disposition can only be \"recycle\"", other.span(), "repair comes from `repair`, parts from parts_when_repairs, resale when nothing fires");
-                false
+                self.err("a rule's disposition can only be \"recycle\" or \"parts\"", other.span(), "repair comes from `repair`, retest from an incomplete test, resale when nothing fires");
+                None
             }
-            None => false,
+            None => None,
         };
         // `functional = 0` alone changes nothing; an effect already reported is not repeated.
         let effect_reported = self.diags.len() > errors_before_effect;
-        if functional == 0 && repair.is_none() && !recycle && !effect_reported {
+        if functional == 0 && repair.is_none() && disposition.is_none() && !effect_reported {
             self.err(
                 "the rule has no effect",
                 f.span.clone(),
@@ -1208,11 +1602,19 @@ impl Cx {
             when,
             functional,
             repair,
-            recycle,
+            disposition,
         })
     }
 
-    fn check_measurement_ref(&mut self, reference: &str, span: Range<usize>, steps: &[Step]) {
+    /// Checks a `step.measurement` reference; `owner` names what holds it in hints ("the
+    /// rule", "battery").
+    fn check_measurement_ref(
+        &mut self,
+        reference: &str,
+        span: Range<usize>,
+        steps: &[Step],
+        owner: &str,
+    ) {
         let Some((step_id, pattern)) = reference.split_once('.') else {
             self.err(
                 format!("`{reference}` does not name a measurement"),
@@ -1269,7 +1671,7 @@ impl Cx {
             self.err(
                 format!("`{reference}` has no limit in step `{step_id}`, so it can never fail"),
                 span,
-                "add a [[step.limit]] for it or remove it from the rule",
+                format!("add a [[step.limit]] for it or remove it from {owner}"),
             );
         }
     }
@@ -1277,7 +1679,11 @@ impl Cx {
 
 impl<'n, 'a> Fields<'n, 'a> {
     fn get(&self, key: &str) -> Option<&'n Node<'a>> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.node)
+        self.entry(key).map(|e| &e.node)
+    }
+
+    fn entry(&self, key: &str) -> Option<&'n Entry<'a>> {
+        self.entries.iter().find(|e| e.key == key)
     }
 }
 

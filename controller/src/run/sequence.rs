@@ -351,13 +351,24 @@ async fn measure(
                 high_ms: ms("high_ms"),
             };
             match call(req).await? {
-                Reply::Dcir(d) => Ok(vec![
-                    Measurement::num("v1", d.v1_v.into(), "V"),
-                    Measurement::num("i1", d.i1_a.into(), "A"),
-                    Measurement::num("v2", d.v2_v.into(), "V"),
-                    Measurement::num("i2", d.i2_a.into(), "A"),
-                    Measurement::num("resistance", d.resistance_ohm.into(), "ohm"),
-                ]),
+                Reply::Dcir(d) => {
+                    // A battery that could not hold the load (protocol README 9.12) has no
+                    // finite resistance: recorded `open`, which fails any upper limit.
+                    let resistance = if d.collapsed {
+                        f64::INFINITY
+                    } else {
+                        d.resistance_ohm.into()
+                    };
+                    Ok(vec![
+                        Measurement::num("v1", d.v1_v.into(), "V"),
+                        Measurement::num("i1", d.i1_a.into(), "A"),
+                        Measurement::num("v2", d.v2_v.into(), "V"),
+                        Measurement::num("i2", d.i2_a.into(), "A"),
+                        Measurement::num("resistance", resistance, "ohm"),
+                        Measurement::num("collapsed", f64::from(u8::from(d.collapsed)), "count"),
+                        Measurement::num("v_min", d.v_min_v.into(), "V"),
+                    ])
+                }
                 other => Err(unexpected(ctx, &other)),
             }
         }

@@ -196,3 +196,126 @@ fn a_disk_is_nearly_full_under_2_percent_or_512_mib_free() {
     assert!(nearly_full(space(256 << 20, 2 * gib)));
     assert!(!nearly_full(space(gib, 2 * gib)));
 }
+
+/// `body` with its Luhn check digit appended (an IMEI from its first 14 digits).
+fn luhn(body: &str) -> String {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let d2 = d * 2;
+                d2 / 10 + d2 % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// Dead cells (protocol README 9.12): an A54 whose cell collapses under the 1 C DCIR load
+/// (true DCIR 2.5-5 ohm at 10-90 % charge) once measured 0.333 ohm and went to resale. On the
+/// standard plan every one of them now grades as a battery to repair, never resale, with the
+/// DCIR named in the reasons; the same phone with its own healthy cell does not collapse.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collapsing_cell_grades_battery_repair_never_resale() {
+    let library = crate::sim::builtin_phones().unwrap();
+    let healthy = library
+        .phones
+        .iter()
+        .find(|p| {
+            p.model == "A54"
+                && p.ocv() - f64::from(p.battery.design_mah) / 1000.0 * p.battery.dcir_mohm / 1000.0
+                    > 3.1
+        })
+        .unwrap()
+        .clone();
+    let mut phones = vec![healthy.clone()];
+    for (i, ohm) in [2.5, 3.0, 4.0, 5.0].into_iter().enumerate() {
+        for (j, soc) in [10.0, 50.0, 90.0].into_iter().enumerate() {
+            let mut p = healthy.clone();
+            p.id = format!("dead-{ohm}-{soc}");
+            p.imei = luhn(&format!("3508867200{i}{j}00"));
+            p.battery.dcir_mohm = ohm * 1000.0;
+            p.battery.soc_pct = soc;
+            p.expected = None;
+            phones.push(p);
+        }
+    }
+    let count = phones.len();
+    let line = LineOptions {
+        once: true,
+        ..LineOptions::new(benchline_sim::Library { phones }, 1, 4)
+    };
+    let opts = RunOptions {
+        count: Some(count),
+        ..RunOptions::new(Arc::new(crate::plan::Plan::standard().unwrap()), Vec::new())
+    };
+    let mut records = Vec::new();
+    crate::sim::run_simulated(&line, opts, "dead-cells", |r, _| {
+        records.push(r.clone());
+        true
+    })
+    .await
+    .unwrap();
+    assert_eq!(records.len(), count);
+
+    let dcir = |r: &PhoneRecord| {
+        let step = r
+            .steps
+            .iter()
+            .find(|s| s.procedure == "battery.dcir")
+            .unwrap_or_else(|| panic!("{}: no DCIR step", r.phone.imei));
+        let value = |name: &str| {
+            step.measurements
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap_or_else(|| panic!("{}: no {name}", r.phone.imei))
+                .value
+                .clone()
+        };
+        (value("resistance"), value("collapsed"), value("v_min"))
+    };
+    for r in &records {
+        let (resistance, collapsed, v_min) = dcir(r);
+        let grade = serde_json::to_value(&r.grade).unwrap();
+        if r.phone.imei == healthy.imei {
+            assert_eq!(collapsed.as_f64(), Some(0.0), "{grade}");
+            assert!(
+                resistance.as_f64().is_some_and(|ohm| ohm < 0.35),
+                "{resistance}"
+            );
+            continue;
+        }
+        let what = format!("{}: {grade}", r.phone.imei);
+        assert_eq!(resistance, serde_json::json!("open"), "{what}");
+        assert_eq!(collapsed.as_f64(), Some(1.0), "{what}");
+        assert!(
+            v_min.as_f64().is_some_and(|v| v < 3.0),
+            "{what}: v_min {v_min}"
+        );
+        assert_ne!(
+            r.grade.disposition,
+            crate::grade::Disposition::Resale,
+            "{what}"
+        );
+        assert_eq!(r.grade.marketplace, None, "{what}");
+        assert!(
+            grade["repair"]
+                .as_array()
+                .is_some_and(|parts| parts.iter().any(|p| p == "battery")),
+            "{what}"
+        );
+        assert!(
+            r.grade
+                .reasons
+                .iter()
+                .any(|reason| reason.to_lowercase().contains("dcir")
+                    || reason.to_lowercase().contains("internal resistance")),
+            "{what}"
+        );
+    }
+}

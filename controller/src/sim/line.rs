@@ -141,12 +141,12 @@ const BUILTIN_PHONES: [(&str, &str); 8] = [
 
 /// The phone library built into the binary (the files of `fixtures/phones/`).
 pub fn builtin_phones() -> Result<benchline_sim::Library, benchline_sim::PhoneError> {
-    let mut lib = benchline_sim::Library::default();
-    for (name, text) in BUILTIN_PHONES {
-        lib.phones
-            .extend(benchline_sim::Library::parse(text, name.as_ref())?.phones);
-    }
-    Ok(lib)
+    // One library: ids and IMEIs are checked across the files, as for a directory.
+    benchline_sim::Library::parse_files(
+        BUILTIN_PHONES
+            .iter()
+            .map(|(name, text)| (std::path::Path::new(*name), *text)),
+    )
 }
 
 /// Why a simulated line could not run.

@@ -31,4 +31,4 @@ pub use message::*;
 pub use schema::schema_hash;
 
 /// Version of this protocol. A jig whose `Hello` reports another version is refused by the host.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;

@@ -491,8 +491,18 @@ pub struct Dcir {
     pub v2_v: f32,
     /// Current of the high step, A.
     pub i2_a: f32,
-    /// (V1 - V2) / (I2 - I1), ohm.
+    /// (V1 - V2) / (I2 - I1), ohm; `+inf` when the battery collapsed (it could not deliver the
+    /// load's current: its resistance is effectively infinite, never the small number the
+    /// formula would give).
     pub resistance_ohm: f32,
+    /// True when the battery could not hold a load step: a reading under load fell below the
+    /// cell's discharge cut-off (`range::DCIR_CUTOFF_MV`), or a step's current stayed below half
+    /// its setpoint with the voltage held within `range::DCIR_HELD_MV` of the cut-off (README
+    /// section 9.12).
+    pub collapsed: bool,
+    /// Lowest battery voltage the jig read while the load was on (V1, V2 and, when the
+    /// procedure reports progress, the samples of its steps), V.
+    pub v_min_v: f32,
 }
 
 /// Pull-up the jig presents on CC (source side).

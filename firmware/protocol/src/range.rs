@@ -21,6 +21,14 @@ pub const DCIR_HIGH_MS: RangeInclusive<u32> = 1..=10_000;
 /// gives no meaningful resistance. A step in range that the load then fails to draw (measured
 /// I2 - I1 below this) is the load's fault: `HardwareFault(Load)`.
 pub const DCIR_MIN_STEP_MA: u16 = 10;
+/// Discharge cut-off of a phone's Li-ion cell, mV. A `BatteryDcir` reading under load below it
+/// means the battery cannot deliver the step's current: the reply says `collapsed` (README
+/// section 9.12). This is the cell's physics (the end of its usable voltage), not a grading limit.
+pub const DCIR_CUTOFF_MV: u16 = 3_000;
+/// How close to the cut-off, mV, a step's voltage counts as held there by the cell's protection
+/// or the load's compliance: a step that draws less than half its setpoint at a voltage below
+/// `DCIR_CUTOFF_MV + DCIR_HELD_MV` collapsed. With the voltage higher the cell was not the limit.
+pub const DCIR_HELD_MV: u16 = 100;
 /// `PortCharge` settle time, ms: up to 30 s for the phone to negotiate.
 pub const CHARGE_SETTLE_MS: RangeInclusive<u32> = 0..=30_000;
 /// `ScreenBacklight` settle time, ms: up to 10 s.

@@ -282,15 +282,24 @@ fn any_reply() -> impl Strategy<Value = Reply> {
             }
         )),
         any_gauge().prop_map(Reply::Gauge),
-        (any_f32(), any_f32(), any_f32(), any_f32(), any_f32()).prop_map(
-            |(v1_v, i1_a, v2_v, i2_a, resistance_ohm)| Reply::Dcir(Dcir {
-                v1_v,
-                i1_a,
-                v2_v,
-                i2_a,
-                resistance_ohm,
-            })
-        ),
+        (
+            (any_f32(), any_f32(), any_f32(), any_f32(), any_f32()),
+            any::<bool>(),
+            any_f32()
+        )
+            .prop_map(
+                |((v1_v, i1_a, v2_v, i2_a, resistance_ohm), collapsed, v_min_v)| {
+                    Reply::Dcir(Dcir {
+                        v1_v,
+                        i1_a,
+                        v2_v,
+                        i2_a,
+                        resistance_ohm,
+                        collapsed,
+                        v_min_v,
+                    })
+                }
+            ),
         (any_rp_level(), any_f32(), any_f32()).prop_map(|(rp, cc1_v, cc2_v)| Reply::Cc(Cc {
             rp,
             cc1_v,

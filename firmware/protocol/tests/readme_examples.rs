@@ -23,7 +23,7 @@ const README: &str = include_str!("../README.md");
 
 /// The schema hash published in the README. Changing any message layout changes it; the README
 /// (constants table, handshake section, example (c)) must then be updated with it.
-const SCHEMA_HASH: u64 = 0xF20F_603F_378B_5D5D;
+const SCHEMA_HASH: u64 = 0x311E_79D5_055D_A36A;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -70,7 +70,7 @@ where
 
 #[test]
 fn constants_match_readme() -> TestResult {
-    assert_eq!(PROTOCOL_VERSION, 3);
+    assert_eq!(PROTOCOL_VERSION, 4);
     assert_eq!(
         schema_hash(),
         SCHEMA_HASH,
@@ -98,6 +98,8 @@ fn constants_match_readme() -> TestResult {
             "DCIR_SAMPLE_SETTLE_MS",
             duration::DCIR_SAMPLE_SETTLE_MS.into(),
         ),
+        ("DCIR_CUTOFF_MV", range::DCIR_CUTOFF_MV.into()),
+        ("DCIR_HELD_MV", range::DCIR_HELD_MV.into()),
     ] {
         readme_has(&format!("| `{name}` | `{value}` |"))?;
     }
@@ -123,6 +125,11 @@ fn constants_match_readme() -> TestResult {
         duration::DCIR_SAMPLE_SETTLE_MS
     ))?;
     readme_has(&format!("`PROTOCOL_VERSION` (**{PROTOCOL_VERSION}**)"))?;
+    readme_has(&format!(
+        "`DCIR_CUTOFF_MV`, **{}** mV",
+        range::DCIR_CUTOFF_MV
+    ))?;
+    readme_has(&format!("`DCIR_HELD_MV` (**{}** mV)", range::DCIR_HELD_MV))?;
     readme_has(&format!("| `schema_hash()` | `0x{:016X}` |", schema_hash()))?;
     readme_has(&format!("its own **`0x{:016X}`**", schema_hash()))?;
     readme_has(&format!("`MAX_FRAME_PAYLOAD` = **{MAX_FRAME_PAYLOAD}**"))?;
@@ -183,18 +190,18 @@ fn example_c_handshake() -> TestResult {
         &hello_reply()?,
         &Expected {
             postcard:
-                "00 00 00 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
-                       30 30 31 04 02 00 01 F8 AC D1 91 01",
-            crc: 0xF7EB_4477,
+                "00 00 00 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 00 07 42 4C 2D 30 30 \
+                       30 31 04 02 00 01 F8 AC D1 91 01",
+            crc: 0x035E_0D41,
             cobs:
-                "01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
-                   30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7",
-            frame: "01 01 01 12 03 DD BA AD BC F3 87 D8 87 F2 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
-                    30 30 30 31 04 02 0B 01 F8 AC D1 91 01 77 44 EB F7 00",
+                "01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 30 \
+                   30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03",
+            frame: "01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
+                    30 30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03 00",
         },
     )?;
     readme_has(&format!(
-        "DD BA AD BC F3 87 D8 87 F2 01 schema_hash = 0x{:016X}",
+        "EA C6 F6 AA D0 BA 9E 8F 31    schema_hash = 0x{:016X} (varint, 9 bytes)",
         schema_hash()
     ))?;
     readme_has(&format!(
@@ -617,6 +624,8 @@ fn jig_msg_tables_match_code() -> TestResult {
                     v2_v: f,
                     i2_a: f,
                     resistance_ohm: f,
+                    collapsed: false,
+                    v_min_v: f,
                 }),
             ),
             (
@@ -802,4 +811,35 @@ fn small_enum_tables_match_code() -> TestResult {
             ("Info", LogLevel::Info),
         ],
     )
+}
+
+#[test]
+fn dcir_reply_fields_match_readme() -> TestResult {
+    // The fields in declaration order, and the encoding section 9.12 shows for a collapse.
+    readme_has(
+        "| `Dcir` | `v1_v: f32`, `i1_a: f32`, `v2_v: f32`, `i2_a: f32`, `resistance_ohm: f32`",
+    )?;
+    readme_has(
+        "`collapsed: bool` (the battery could not hold a load step, section 9.12), `v_min_v: f32`",
+    )?;
+    let collapsed = benchline_protocol::Dcir {
+        v1_v: 3.5,
+        i1_a: 1.0,
+        v2_v: 0.0,
+        i2_a: 0.0,
+        resistance_ohm: f32::INFINITY,
+        collapsed: true,
+        v_min_v: 0.0,
+    };
+    let bytes = postcard::to_allocvec(&collapsed)?;
+    assert_eq!(
+        hex(&bytes),
+        "00 00 60 40 00 00 80 3F 00 00 00 00 00 00 00 00 00 00 80 7F 01 00 00 00 00"
+    );
+    readme_has(&format!(
+        "`resistance_ohm = +inf` (`{}`)",
+        hex(&f32::INFINITY.to_le_bytes())
+    ))?;
+    readme_has("`collapsed = true` (byte `01`)")?;
+    readme_has("`collapsed = false` (byte `00`)")
 }

@@ -13,8 +13,11 @@
 //! Stated tolerances of the measurements against a phone's truth (tested in `tests/truth.rs`):
 //! state of health +-0.1 % (integer mAh registers), cycle count exact, DCIR +-(1 mOhm + 2 %),
 //! CC voltage +-42 mV (one comparator step), pin resistance +-7 mOhm (half of one 12.5 mOhm ADC step), touch faults exact.
+//! A cell that cannot hold a DCIR step above its discharge cut-off ([`cell`]) is reported
+//! collapsed, never with a resistance.
 
 pub mod bus;
+pub mod cell;
 pub mod clock;
 pub mod device;
 pub mod jig;

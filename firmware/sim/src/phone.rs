@@ -2,46 +2,28 @@
 //! files of the phone library (`fixtures/phones/*.toml`, one `[[phone]]` table per phone).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Why a phone library could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PhoneError {
-    /// The file could not be read.
-    #[error("cannot read phone library {path}: {cause}; check the path")]
-    Read {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        cause: std::io::Error,
-    },
-    /// The file is not a valid phone library.
-    #[error("{path} is not a valid phone library: {message}")]
-    Parse {
-        /// File.
-        path: PathBuf,
-        /// What the TOML parser said, with line and column.
-        message: String,
-    },
-    /// A phone's values are physically impossible.
-    #[error("{path}: phone {id}: {message}")]
-    Invalid {
-        /// File.
-        path: PathBuf,
-        /// Phone id.
-        id: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// No phone in the library.
-    #[error("phone library {path} holds no phones; add [[phone]] tables")]
-    Empty {
-        /// File or directory.
-        path: PathBuf,
-    },
-}
+mod check;
+mod library;
+#[cfg(test)]
+mod tests;
+
+pub use check::{
+    testable_design_mah, BACKLIGHT_MA_MAX, BACKLIGHT_V_MAX, CHARGE_MA_MAX, DCIR_TEST_C,
+    IDENTITY_BYTES, TEMPERATURE_C,
+};
+pub use library::{line_col, Library, Location, PhoneError, Problem, Problems, MAX_FILE_BYTES};
+
+/// CTIA cosmetic grades an `expected.cosmetic` may name.
+pub const COSMETIC_GRADES: [&str; 5] = ["A", "B", "C", "D", "E"];
+/// Dispositions an `expected.disposition` may name (`retest` is never an expectation).
+pub const DISPOSITIONS: [&str; 4] = ["resale", "repair", "parts", "recycle"];
+/// Parts an `expected.repair` may name.
+pub const REPAIR_PARTS: [&str; 3] = ["battery", "port", "screen"];
+/// Marketplace grades an `expected.marketplace` may name.
+pub const MARKETPLACE_GRADES: [&str; 4] = ["Premium", "Excellent", "Good", "Fair"];
 
 /// Connector of the phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -101,6 +83,13 @@ pub struct Expected {
     /// Marketplace grade (Premium, Excellent, Good, Fair), absent when not sellable as is.
     #[serde(default)]
     pub marketplace: Option<String>,
+    /// R2v3 functional category (`F1`-`F6`, or `controlled` for an R2 controlled stream);
+    /// compared with the record's only when given.
+    #[serde(default)]
+    pub r2_functional: Option<String>,
+    /// R2v3 cosmetic category (`C0`-`C9`); compared with the record's only when given.
+    #[serde(default)]
+    pub r2_cosmetic: Option<String>,
 }
 
 /// The battery pack and its gauge.
@@ -296,118 +285,5 @@ impl Phone {
         };
         self.pin_ohm(pin)?;
         rd
-    }
-
-    fn validate(&self, path: &Path) -> Result<(), PhoneError> {
-        let bad = |message: String| PhoneError::Invalid {
-            path: path.to_path_buf(),
-            id: self.id.clone(),
-            message,
-        };
-        let b = &self.battery;
-        if b.design_mah == 0 {
-            return Err(bad("battery.design_mah must be above 0".into()));
-        }
-        if !(1.0..=110.0).contains(&b.health_pct) {
-            return Err(bad(format!(
-                "battery.health_pct {} is outside 1-110 %",
-                b.health_pct
-            )));
-        }
-        if !(1.0..=5000.0).contains(&b.dcir_mohm) {
-            return Err(bad(format!(
-                "battery.dcir_mohm {} is outside 1-5000 mOhm",
-                b.dcir_mohm
-            )));
-        }
-        if self.screen.cols as usize > benchline_protocol::MAX_TOUCH_COLS || self.screen.rows == 0 {
-            return Err(bad(format!(
-                "screen is {}x{}; rows must be 1-255 and cols 1-{}",
-                self.screen.rows,
-                self.screen.cols,
-                benchline_protocol::MAX_TOUCH_COLS
-            )));
-        }
-        for p in self
-            .port
-            .open_pins
-            .iter()
-            .chain(self.port.pin_ohm_override.keys())
-            .chain(self.port.leakage_ua.keys())
-        {
-            if !PIN_NAMES.contains(&p.as_str()) {
-                return Err(bad(format!(
-                    "unknown port pin {p:?}; pins are {}",
-                    PIN_NAMES.join(", ")
-                )));
-            }
-        }
-        if self.imei.len() > 16 || self.model.len() > 16 || self.serial.len() > 16 {
-            return Err(bad(
-                "model, imei and serial are at most 16 characters".into()
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A set of phones.
-#[derive(Debug, Clone, Default)]
-pub struct Library {
-    /// The phones, in file order.
-    pub phones: Vec<Phone>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LibraryFile {
-    phone: Vec<Phone>,
-}
-
-impl Library {
-    /// Parses one library file's text; `path` names it in errors.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, PhoneError> {
-        let file: LibraryFile = toml::from_str(text).map_err(|e| PhoneError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        for p in &file.phone {
-            p.validate(path)?;
-        }
-        Ok(Library { phones: file.phone })
-    }
-
-    /// Loads a file, or every `*.toml` in a directory (sorted by name).
-    pub fn load(path: &Path) -> Result<Self, PhoneError> {
-        let read_err = |cause| PhoneError::Read {
-            path: path.to_path_buf(),
-            cause,
-        };
-        let mut files = Vec::new();
-        if path.is_dir() {
-            for entry in std::fs::read_dir(path).map_err(read_err)? {
-                let p = entry.map_err(read_err)?.path();
-                if p.extension().is_some_and(|e| e == "toml") {
-                    files.push(p);
-                }
-            }
-            files.sort();
-        } else {
-            files.push(path.to_path_buf());
-        }
-        let mut lib = Library::default();
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|cause| PhoneError::Read {
-                path: f.clone(),
-                cause,
-            })?;
-            lib.phones.extend(Library::parse(&text, &f)?.phones);
-        }
-        if lib.phones.is_empty() {
-            return Err(PhoneError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(lib)
     }
 }

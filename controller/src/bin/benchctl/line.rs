@@ -22,12 +22,12 @@ pub(crate) struct CheckArgs {
     /// Phone library (a directory of TOML files, or one file) to dry-run against.
     #[arg(long, value_name = "DIR")]
     against: Option<PathBuf>,
-    /// Simulated jigs for the dry run.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    jigs: usize,
-    /// Slots per simulated jig.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    slots: usize,
+    /// Simulated jigs for the dry run (1-64).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=64))]
+    jigs: u8,
+    /// Slots per simulated jig (1-4).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=4))]
+    slots: u8,
     /// Seed of the simulated line.
     #[arg(long, value_name = "S", default_value_t = 1)]
     seed: u64,
@@ -159,8 +159,8 @@ fn line_noise(rate: Option<f64>, stall: Option<f64>, seed: u64) -> Option<sim::N
 
 fn load_phones(path: &Option<PathBuf>) -> Result<benchline_sim::Library, Failure> {
     match path {
-        Some(p) => benchline_sim::Library::load(p).map_err(bad_input),
-        None => sim::builtin_phones().map_err(bad_input),
+        Some(p) => benchctl::dryrun::load_library(p).map_err(bad_input),
+        None => sim::builtin_phones().map_err(|e| bad_input(benchctl::dryrun::LibraryError(e))),
     }
 }
 
@@ -482,7 +482,19 @@ fn load_plan(path: &Option<PathBuf>) -> Result<benchctl::plan::Plan, Failure> {
 }
 
 pub(crate) fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
-    let plan = load_plan(&Some(a.file.clone()))?;
+    // The plan and the library are both checked, so that every problem shows at once.
+    let plan = load_plan(&Some(a.file.clone()));
+    let library = a
+        .against
+        .as_ref()
+        .map(|dir| load_phones(&Some(dir.clone())));
+    let plan = match (plan, &library) {
+        (Err(p), Some(Err(l))) => {
+            return Err(bad_input(anyhow::anyhow!("{:#}\n{:#}", p.error, l.error)))
+        }
+        (Err(p), _) => return Err(p),
+        (Ok(plan), _) => plan,
+    };
     println!(
         "{}: plan {} version {} is valid: {} steps, {} prompts, {} grading rules (sha256 {})",
         a.file.display(),
@@ -493,14 +505,15 @@ pub(crate) fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         plan.grading.rules.len(),
         plan.hash
     );
-    let Some(dir) = a.against else { return Ok(()) };
-    let library = benchline_sim::Library::load(&dir).map_err(bad_input)?;
+    let Some(library) = library.transpose()? else {
+        return Ok(());
+    };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = rt.block_on(benchctl::dryrun::dry_run(
         std::sync::Arc::new(plan),
         library,
-        a.jigs,
-        a.slots,
+        usize::from(a.jigs),
+        usize::from(a.slots),
         a.seed,
     ))?;
     rt.shutdown_timeout(Duration::from_millis(200));

@@ -27,10 +27,15 @@ impl Ina226 {
         };
         match index {
             0 => {
-                let i = env.wiring.load_a;
+                // The pack behind the load (`crate::cell`): a tripped protection delivers
+                // nothing, and the load pulls the bus to 0 V; no noise on an open path.
+                let out = crate::cell::under_load(p, env.wiring.load_a);
+                if out.tripped {
+                    return (0.0, 0.0, 0.010);
+                }
                 (
-                    p.terminal_voltage(i) + noise(env.rng, 0.000_5),
-                    i + noise(env.rng, 0.000_2),
+                    out.volts + noise(env.rng, 0.000_5),
+                    out.amps + noise(env.rng, 0.000_2),
                     0.010,
                 )
             }

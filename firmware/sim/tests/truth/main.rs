@@ -4,7 +4,8 @@
 //!
 //! The modules test the behavioural contract of `firmware/protocol/README.md`: [`contract`]
 //! (resend, slot states, state requests, typed errors, undecodable frames, boot),
-//! [`progress`] (progress events) and [`timing`] (nominal durations).
+//! [`progress`] (progress events), [`timing`] (nominal durations) and [`collapse`] (a battery
+//! that cannot hold the DCIR load).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::cell::RefCell;
@@ -15,6 +16,7 @@ use benchline_jig::Clock;
 use benchline_protocol::*;
 use benchline_sim::{build_jig, Library, Phone, Rig, SimClock, SimJig};
 
+mod collapse;
 mod contract;
 mod progress;
 mod timing;
@@ -209,12 +211,21 @@ fn every_phone_measures_its_truth() {
             "{id}: a DCIR pulse takes 11 s of jig time"
         );
         let truth = phone.battery.dcir_mohm;
-        close(
-            f64::from(d.resistance_ohm) * 1000.0,
-            truth,
-            1.0 + truth * 0.02,
-            &format!("{id} DCIR mOhm"),
-        );
+        // A cell that cannot hold 1 C above its cut-off is reported collapsed (README 9.12).
+        let v_high = phone.ocv() - c / 1000.0 * truth / 1000.0;
+        let cutoff = f64::from(range::DCIR_CUTOFF_MV) / 1000.0;
+        if v_high < cutoff - 0.01 {
+            assert!(d.collapsed, "{id}: {d:?}");
+            assert_eq!(d.resistance_ohm, f32::INFINITY, "{id}");
+        } else if v_high > cutoff + 0.01 {
+            assert!(!d.collapsed, "{id}: {d:?}");
+            close(
+                f64::from(d.resistance_ohm) * 1000.0,
+                truth,
+                1.0 + truth * 0.02,
+                &format!("{id} DCIR mOhm"),
+            );
+        }
 
         let Reply::Cc(cc) = b.call(Request::PortCc { slot: 0 }) else {
             panic!("{id}")
