@@ -117,7 +117,7 @@ fn judge(records: &[PhoneRecord], by_imei: &HashMap<String, Phone>) -> (usize, u
             retests += 1;
             continue;
         }
-        let verdict = match by_imei.get(&r.phone.imei) {
+        let verdict = match by_imei.get(&*r.phone.imei) {
             Some(p) => outcome_matches(p, r).map_err(|e| format!("{} ({}): {e}", p.id, p.imei)),
             None => Err(format!(
                 "{}: not in the library (identity read wrong?)",

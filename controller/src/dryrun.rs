@@ -104,16 +104,19 @@ pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let g = &r.grade;
     let repair: Vec<String> = g.repair.iter().map(|x| x.as_str().to_string()).collect();
     let actual = Outcome {
-        cosmetic: g.cosmetic.clone().unwrap_or_default(),
+        cosmetic: g.cosmetic.as_deref().unwrap_or_default().to_string(),
         functional: g.functional,
         disposition: g.disposition.as_str().to_string(),
         repair,
-        marketplace: g.marketplace.clone(),
-        r2_functional: e.r2_functional.as_ref().map(|_| g.r2_functional.clone()),
+        marketplace: g.marketplace.as_deref().map(str::to_string),
+        r2_functional: e
+            .r2_functional
+            .as_ref()
+            .map(|_| g.r2_functional.to_string()),
         r2_cosmetic: e
             .r2_cosmetic
             .as_ref()
-            .map(|_| g.r2_cosmetic.clone().unwrap_or_else(|| "-".into())),
+            .map(|_| g.r2_cosmetic.as_deref().unwrap_or("-").to_string()),
     };
     let expected = Outcome {
         cosmetic: e.cosmetic.clone(),
@@ -230,7 +233,7 @@ pub async fn dry_run(
         *report.functional.entry(g.functional).or_default() += 1;
         *report
             .marketplace
-            .entry(g.marketplace.clone().unwrap_or_else(|| "-".into()))
+            .entry(g.marketplace.as_deref().unwrap_or("-").to_string())
             .or_default() += 1;
         for s in &r.steps {
             let e = report.steps.entry(s.id.clone()).or_default();
@@ -250,7 +253,7 @@ pub async fn dry_run(
                 StepStatus::Skipped => e[4] += 1,
             }
         }
-        let Some(phone) = by_imei.get(&r.phone.imei) else {
+        let Some(phone) = by_imei.get(&*r.phone.imei) else {
             report.mismatches.push(format!(
                 "{}: not in the library (identity read wrong?)",
                 r.phone.imei
@@ -275,7 +278,7 @@ pub async fn dry_run(
     }
     report.mismatches.sort();
     for p in &library.phones {
-        if !seen.contains(&p.imei) {
+        if !seen.contains(p.imei.as_str()) {
             report
                 .mismatches
                 .push(format!("{} ({}): was not graded", p.id, p.imei));

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use benchctl::grade::{grade, Disposition, Input, Marketplace, R2Cosmetic, R2Functional};
-use benchctl::plan::{matches, Bounds, Plan};
+use benchctl::grade::{
+    measured_steps, Disposition, Grade, Input, Judged, Marketplace, R2Cosmetic, R2Functional,
+};
+use benchctl::plan::{matches, Bounds, Catalogue, Plan};
 use proptest::prelude::*;
 
 /// Every limited measurement of the plan with its bounds for `model` (`""`: the defaults).
@@ -21,7 +23,7 @@ fn limited(plan: &Plan, model: &str) -> Vec<(String, Bounds)> {
 }
 
 /// A recorded marketplace grade in the vocabulary's order (higher is better; none lowest).
-fn marketplace_rank(m: &Option<String>) -> Option<Marketplace> {
+fn marketplace_rank(m: &Option<std::borrow::Cow<'_, str>>) -> Option<Marketplace> {
     m.as_deref().and_then(Marketplace::from_name)
 }
 
@@ -59,7 +61,29 @@ fn worsen(b: &Bounds, v: f64, amount: f64) -> f64 {
     }
 }
 
-fn input(plan: &Plan, fractions: &[f64], answers: [usize; 5], model: usize) -> Input {
+/// A phone as a test states it: values by `step.measurement`, judged as the run judges them
+/// when graded.
+#[derive(Debug, Clone)]
+struct Case {
+    model: String,
+    values: BTreeMap<String, f64>,
+    answers: BTreeMap<String, String>,
+    incomplete: Vec<String>,
+}
+
+/// Grades a case from its step records, as the run does.
+fn grade(plan: &Plan, c: &Case) -> (Vec<Judged>, Grade<'static>) {
+    benchctl::grade::grade(
+        plan,
+        &Input {
+            steps: measured_steps(plan, &c.model, &c.values),
+            answers: c.answers.clone(),
+            incomplete: c.incomplete.clone(),
+        },
+    )
+}
+
+fn input(plan: &Plan, fractions: &[f64], answers: [usize; 5], model: usize) -> Case {
     let mut values = BTreeMap::new();
     for ((id, b), f) in limited(plan, "").iter().zip(fractions.iter().cycle()) {
         values.insert(id.clone(), spread(b, *f));
@@ -72,7 +96,7 @@ fn input(plan: &Plan, fractions: &[f64], answers: [usize; 5], model: usize) -> I
         );
     }
     let models: Vec<&String> = plan.models.keys().collect();
-    Input {
+    Case {
         model: models
             .get(model % models.len().max(1))
             .map(|m| m.to_string())
@@ -115,7 +139,7 @@ proptest! {
         prop_assert!(g0.repair.iter().all(|p| g1.repair.contains(p)), "{id}: repair {:?} -> {:?}", g0.repair, g1.repair);
         prop_assert!(marketplace_rank(&g1.marketplace) <= marketplace_rank(&g0.marketplace), "{id}: {:?} -> {:?}", g0.marketplace, g1.marketplace);
         prop_assert!(r2_rank(&g1.r2_functional) <= r2_rank(&g0.r2_functional), "{id}: {} -> {}", g0.r2_functional, g1.r2_functional);
-        let c = |g: &benchctl::grade::Grade| g.r2_cosmetic.as_deref().and_then(R2Cosmetic::from_name);
+        let c = |g: &Grade| g.r2_cosmetic.as_deref().and_then(R2Cosmetic::from_name);
         prop_assert!(c(&g1) <= c(&g0), "{id}: {:?} -> {:?}", g0.r2_cosmetic, g1.r2_cosmetic);
     }
 }
@@ -155,7 +179,7 @@ fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
     .collect();
     let (judged, g) = grade(
         &plan,
-        &Input {
+        &Case {
             model: "PX7".into(),
             values,
             answers,
@@ -173,7 +197,7 @@ fn a_perfect_phone_is_resold_at_its_cosmetic_grade() {
             g.disposition,
             g.functional,
             g.marketplace.as_deref(),
-            g.r2_functional.as_str()
+            &*g.r2_functional
         ),
         (Disposition::Resale, 0, Some("Excellent"), "F6")
     );

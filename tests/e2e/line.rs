@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
+use benchctl::plan::Catalogue;
 use benchline_protocol::{
     decode_frame, encode_frame, JigMsg, Packet, Reply, Request, MAX_ENCODED_FRAME,
 };
@@ -215,7 +216,7 @@ fn every_number_a_run_records_is_one_the_plan_catalogue_knows() {
             .filter(|s| s["status"] == "measured" && s["procedure"] != "identify")
         {
             let procedure =
-                benchctl::plan::Procedure::find(s["procedure"].as_str().unwrap()).unwrap();
+                benchctl::plan::Procedure::from_name(s["procedure"].as_str().unwrap()).unwrap();
             let known: BTreeSet<(String, &str)> =
                 procedure.measurement_names().into_iter().collect();
             for m in s["measurements"]
@@ -231,7 +232,7 @@ fn every_number_a_run_records_is_one_the_plan_catalogue_knows() {
                 assert!(
                     known.contains(&key),
                     "{} records {key:?}, which plans cannot name",
-                    procedure.name
+                    procedure.name()
                 );
             }
         }

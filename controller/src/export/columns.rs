@@ -2,6 +2,8 @@
 //! the end). `export/README`-style documentation of each column lives in `COLUMNS` itself and is
 //! printed into the README table by a test, so the two cannot drift.
 
+use benchline_protocol::Procedure as P;
+
 use super::view::View;
 
 /// Column name and what it holds.
@@ -95,7 +97,7 @@ fn joined<'s>(items: impl Iterator<Item = &'s str>, sep: &str) -> String {
     items.collect::<Vec<_>>().join(sep)
 }
 
-/// The row of one record, in [`COLUMNS`] order.
+/// The row of one record, in [`COLUMNS`] order. Procedures are named by the protocol's table.
 pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.len()] {
     let g = &v.grade;
     let opt = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().unwrap_or_default().to_string();
@@ -145,19 +147,19 @@ pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.l
                 .map(|s| s.id.as_ref()),
             ";",
         ),
-        num(v.value("battery.gauge", "state_of_health")),
-        num(v.value("battery.gauge", "cycle_count")),
-        num(v.value("battery.gauge", "full_charge_capacity")),
-        num(v.value("battery.gauge", "design_capacity")),
-        num(v.value("battery.gauge", "temperature")),
-        num(v.value("battery.dcir", "resistance")),
-        num(v.value("port.cc", "cc1")),
-        num(v.value("port.cc", "cc2")),
-        num(v.worst("port.continuity", ".resistance")),
-        num(v.worst("port.continuity", ".leakage")),
-        num(v.value("port.charge", "current")),
-        num(v.value("screen.touch", "bad_nodes")),
-        num(v.value("screen.backlight", "current")),
+        num(v.value(P::BatteryGauge.name(), "state_of_health")),
+        num(v.value(P::BatteryGauge.name(), "cycle_count")),
+        num(v.value(P::BatteryGauge.name(), "full_charge_capacity")),
+        num(v.value(P::BatteryGauge.name(), "design_capacity")),
+        num(v.value(P::BatteryGauge.name(), "temperature")),
+        num(v.value(P::BatteryDcir.name(), "resistance")),
+        num(v.value(P::PortCc.name(), "cc1")),
+        num(v.value(P::PortCc.name(), "cc2")),
+        num(v.worst(P::PortContinuity.name(), ".resistance")),
+        num(v.worst(P::PortContinuity.name(), ".leakage")),
+        num(v.value(P::PortCharge.name(), "current")),
+        num(v.value(P::ScreenTouch.name(), "bad_nodes")),
+        num(v.value(P::ScreenBacklight.name(), "current")),
     ]
 }
 

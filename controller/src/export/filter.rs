@@ -109,7 +109,7 @@ impl Filter {
         let g = &v.grade;
         let grade_ok = self.grades.is_empty()
             || [
-                Some(g.disposition.as_ref()),
+                Some(g.disposition.as_str()),
                 g.marketplace.as_deref(),
                 g.cosmetic.as_deref(),
                 Some(g.r2_functional.as_ref()),

@@ -71,7 +71,7 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
         );
         let mut grade = format!(
             "{}  functional {} ({})",
-            g.disposition.to_uppercase(),
+            g.disposition.as_str().to_uppercase(),
             g.functional,
             g.r2_functional
         );
@@ -82,7 +82,15 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
             let _ = write!(grade, "  marketplace {m}");
         }
         if !g.repair.is_empty() {
-            let _ = write!(grade, "  repair: {}", g.repair.join(", "));
+            let _ = write!(
+                grade,
+                "  repair: {}",
+                g.repair
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         let _ = writeln!(out, "    {grade}");
         for reason in &g.reasons {

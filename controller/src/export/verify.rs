@@ -267,13 +267,10 @@ fn check_body(
             ),
         );
     }
-    if !store.has_device_entry(&header.phone.imei, seq)? {
+    if !store.has_device_entry(&header.imei, seq)? {
         report.add(
             seq,
-            format!(
-                "is missing from the device index (IMEI {})",
-                header.phone.imei
-            ),
+            format!("is missing from the device index (IMEI {})", header.imei),
         );
     }
     match header.finished_ms() {

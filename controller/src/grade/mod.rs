@@ -1,26 +1,29 @@
-//! Grading: a pure function from a plan, the measured values and the operator's answers to
-//! verdicts, a grade (CTIA cosmetic and functional, R2v3 categories, marketplace grade), a
-//! disposition and the reasons that decided it. No I/O, no clock, no randomness.
+//! Grading: a pure function from a plan, the step records of a test (with the verdict the run
+//! recorded on every limited measurement) and the operator's answers to a grade (CTIA cosmetic
+//! and functional, R2v3 categories, marketplace grade), a disposition and the reasons that
+//! decided it. No I/O, no clock, no randomness. A verdict is computed once, by [`judge_reading`]
+//! as the run measures; grading reads it from the steps.
 
 pub mod bin;
 mod verdict;
 pub mod vocab;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::{matches, Part, Plan, Prerequisites, RuleDisposition};
+use crate::run::record::{MeasuredValue, Measurement, Reading, Step, StepRecord, StepStatus};
 pub use verdict::{judge, Verdict};
 pub use vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 
 /// What grading looks at.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
-    /// Model code the jig identified (selects per-model limits).
-    pub model: String,
-    /// Measured values by `step.measurement`; an open circuit is `f64::INFINITY`.
-    pub values: BTreeMap<String, f64>,
+    /// The test's step records, each limited measurement carrying the verdict the run recorded
+    /// ([`judge_reading`]); only measured steps count.
+    pub steps: Vec<StepRecord>,
     /// Prompt answers by prompt id.
     pub answers: BTreeMap<String, String>,
     /// Why the test is incomplete (steps not measured, prompts not answered); empty when complete.
@@ -43,7 +46,7 @@ pub struct Judged {
 }
 
 /// Where the phone goes.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Disposition {
     /// Sell as is.
@@ -88,27 +91,40 @@ impl Disposition {
     }
 }
 
-/// The outcome, in the form records keep it (the names of [`vocab`]'s values).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Grade {
+impl std::fmt::Display for Disposition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome, in the form records keep it (the names of [`vocab`]'s values): part of the
+/// one record type ([`crate::run::record::Record`]), owned when graded, borrowed when read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Grade<'a> {
     /// CTIA cosmetic grade A-E (the operator's answer).
-    pub cosmetic: Option<String>,
+    #[serde(borrow, default)]
+    pub cosmetic: Option<Cow<'a, str>>,
     /// CTIA functional grade 0-9.
     pub functional: u8,
     /// R2v3 functional category F1-F6 ([`R2Functional`]), or `controlled` for an R2
     /// controlled stream (no functioning category, or an R2 prerequisite not met).
-    pub r2_functional: String,
+    #[serde(borrow)]
+    pub r2_functional: Cow<'a, str>,
     /// R2v3 cosmetic category C0-C9 ([`R2Cosmetic`]).
-    pub r2_cosmetic: Option<String>,
+    #[serde(borrow, default)]
+    pub r2_cosmetic: Option<Cow<'a, str>>,
     /// Marketplace grade ([`Marketplace`]), only for phones sold as is that meet the R2
     /// prerequisites.
-    pub marketplace: Option<String>,
+    #[serde(borrow, default)]
+    pub marketplace: Option<Cow<'a, str>>,
     /// Disposition.
     pub disposition: Disposition,
     /// Parts to repair.
+    #[serde(default)]
     pub repair: Vec<Part>,
     /// The rules and failed measurements that decided it.
-    pub reasons: Vec<String>,
+    #[serde(borrow, default)]
+    pub reasons: Vec<Cow<'a, str>>,
 }
 
 /// Judges one value of a step against the step's limit for `name` on `model`: the bounds and
@@ -125,31 +141,78 @@ pub fn judge_step(
     Some((b, verdict))
 }
 
-/// Judges every measured value that has a limit.
-pub fn judge_all(plan: &Plan, input: &Input) -> Vec<Judged> {
+/// Judges one measurement of `step` on `model` against the plan's limit for it, once: sets its
+/// `min`, `max` and `verdict` and returns the verdict, or `None` (and leaves it unjudged) when
+/// the plan does not limit it or it is not a number.
+pub fn judge_reading<V: MeasuredValue>(
+    step: &crate::plan::Step,
+    model: &str,
+    m: &mut Reading<'_, V>,
+) -> Option<Verdict> {
+    let (b, verdict) = judge_step(step, model, &m.name, m.number()?)?;
+    (m.min, m.max, m.verdict) = (b.min, b.max, Some(verdict));
+    Some(verdict)
+}
+
+/// The verdicts recorded in `steps` (measured steps only), in plan order and by measurement
+/// name within a step; nothing is judged again.
+pub fn recorded<V: MeasuredValue>(plan: &Plan, steps: &[Step<'_, V>]) -> Vec<Judged> {
     let mut out = Vec::new();
     for step in &plan.steps {
-        for (id, &value) in input.values.range(format!("{}.", step.id)..) {
-            let Some(name) = id.strip_prefix(&format!("{}.", step.id)) else {
-                break;
-            };
-            if let Some((b, verdict)) = judge_step(step, &input.model, name, value) {
-                out.push(Judged {
-                    id: id.clone(),
-                    value,
-                    min: b.min,
-                    max: b.max,
-                    verdict,
-                });
-            }
-        }
+        let mut judged: Vec<Judged> = steps
+            .iter()
+            .filter(|s| s.id == step.id && s.status == StepStatus::Measured)
+            .flat_map(|s| s.measurements.iter())
+            .filter_map(|m| {
+                Some(Judged {
+                    id: format!("{}.{}", step.id, m.name),
+                    value: m.number()?,
+                    min: m.min,
+                    max: m.max,
+                    verdict: m.verdict?,
+                })
+            })
+            .collect();
+        judged.sort_by(|a, b| a.id.cmp(&b.id));
+        out.extend(judged);
     }
     out
 }
 
+/// Step records of a phone of `model` measured with `values` (by `step.measurement`), each
+/// measurement judged as the run judges it ([`judge_reading`]): for grading values that did
+/// not come from a run (tests, what-ifs).
+pub fn measured_steps(plan: &Plan, model: &str, values: &BTreeMap<String, f64>) -> Vec<StepRecord> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            let prefix = format!("{}.", step.id);
+            let measurements = values
+                .iter()
+                .filter_map(|(id, &v)| {
+                    let name = id.strip_prefix(&prefix)?;
+                    let mut m = Measurement::num(name, v, "");
+                    judge_reading(step, model, &mut m);
+                    Some(m)
+                })
+                .collect();
+            StepRecord {
+                id: step.id.clone(),
+                procedure: step.procedure.name(),
+                channel: step.procedure.channel().as_str(),
+                status: StepStatus::Measured,
+                attempts: 1,
+                errors: Vec::new(),
+                measurements,
+                duration_s: 0.0,
+            }
+        })
+        .collect()
+}
+
 /// Grades: verdicts, rules, R2 prerequisites, then the disposition and the categories.
-pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
-    let judged = judge_all(plan, input);
+pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade<'static>) {
+    let judged = recorded(plan, &input.steps);
     let policy = &plan.grading;
     let any_fail = judged.iter().any(|j| j.verdict == Verdict::Fail);
     let mut functional = 0u8;
@@ -228,14 +291,14 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade) {
         _ => None,
     };
     let grade = Grade {
-        cosmetic,
+        cosmetic: cosmetic.map(Cow::Owned),
         functional,
-        r2_functional: r2_functional.as_str().to_string(),
-        r2_cosmetic: r2_cosmetic.map(|c| c.as_str().to_string()),
-        marketplace: marketplace.map(|m| m.as_str().to_string()),
+        r2_functional: Cow::Borrowed(r2_functional.as_str()),
+        r2_cosmetic: r2_cosmetic.map(|c| Cow::Borrowed(c.as_str())),
+        marketplace: marketplace.map(|m| Cow::Borrowed(m.as_str())),
         disposition,
         repair,
-        reasons,
+        reasons: reasons.into_iter().map(Cow::Owned).collect(),
     };
     (judged, grade)
 }
@@ -311,8 +374,27 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A phone as tests state it: its values by `step.measurement`, judged as the run would.
+    #[derive(Clone)]
+    struct Case {
+        model: String,
+        values: BTreeMap<String, f64>,
+        answers: BTreeMap<String, String>,
+    }
+
+    fn grade(plan: &Plan, c: &Case) -> (Vec<Judged>, Grade<'static>) {
+        super::grade(
+            plan,
+            &Input {
+                steps: measured_steps(plan, &c.model, &c.values),
+                answers: c.answers.clone(),
+                incomplete: Vec::new(),
+            },
+        )
+    }
+
     /// Values that pass every limit of the standard plan, and the answers of a like-new phone.
-    fn like_new() -> (Plan, Input) {
+    fn like_new() -> (Plan, Case) {
         let plan = Plan::standard().unwrap_or_else(|e| panic!("{e}"));
         let mut values = BTreeMap::new();
         for (k, v) in [
@@ -343,11 +425,10 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let input = Input {
+        let input = Case {
             model: "PX7".into(),
             values,
             answers,
-            incomplete: Vec::new(),
         };
         (plan, input)
     }
@@ -447,11 +528,11 @@ mod tests {
             let (_, g) = grade(&plan, &input);
             let met = lock == 0 && sanitized == Some(0) && soh >= 80.0 && dcir <= 0.35;
             if !met {
-                prop_assert_eq!(g.r2_functional.as_str(), "controlled");
+                prop_assert_eq!(&*g.r2_functional, "controlled");
                 prop_assert_eq!(g.marketplace, None);
                 prop_assert_ne!(g.disposition, Disposition::Resale);
             } else {
-                prop_assert_eq!(g.r2_functional.as_str(), "F6");
+                prop_assert_eq!(&*g.r2_functional, "F6");
             }
         }
     }

@@ -1,11 +1,11 @@
 //! One value against its bounds.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::Bounds;
 
 /// Verdict on one measurement; ordered from best to worst.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Inside the limits, outside the marginal band.

@@ -20,7 +20,8 @@ pub struct LinkStats {
 }
 
 /// A snapshot of [`LinkStats`]: in a record, what the link absorbed while that phone was tested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
 pub struct LinkCounters {
     /// Frames dropped on the jig's link because they failed to decode (CRC, COBS, size). A bad
     /// frame cannot be told apart by slot, so this counts every slot of the jig.

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
-pub use catalogue::Procedure;
+pub use benchline_protocol::{Connector, Procedure};
+pub use catalogue::Catalogue;
 pub use diagnostic::{Diagnostic, PlanErrors};
 
 /// The standard plan, built into the binary.
@@ -48,16 +49,6 @@ pub struct Plan {
     pub grading: Policy,
 }
 
-/// A phone connector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Connector {
-    /// USB Type-C.
-    UsbC,
-    /// Lightning.
-    Lightning,
-}
-
 /// What to do with the rest of the channel when a step's limits fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFail {
@@ -73,7 +64,7 @@ pub struct Step {
     /// Id used in rules (`gauge.state_of_health`).
     pub id: String,
     /// The procedure.
-    pub procedure: &'static Procedure,
+    pub procedure: Procedure,
     /// Parameters with defaults filled in.
     pub params: BTreeMap<String, f64>,
     /// Timeout beyond the physical duration, ms (`None`: the run's default).
@@ -165,7 +156,9 @@ pub struct Prerequisites {
 }
 
 /// A part the repair bench can replace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Part {
     /// Battery.
@@ -184,6 +177,12 @@ impl Part {
             Part::Port => "port",
             Part::Screen => "screen",
         }
+    }
+}
+
+impl AsRef<str> for Part {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 

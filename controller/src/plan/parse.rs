@@ -6,9 +6,10 @@ use std::ops::Range;
 use sha2::{Digest, Sha256};
 use toml_edit::ImDocument;
 
-use super::catalogue::{procedure_names, Procedure};
+use super::catalogue::{procedure_names, Catalogue};
 use super::diagnostic::Diagnostic;
 use super::node::{self, Entry, Node};
+use super::Procedure;
 use super::*;
 use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 
@@ -271,14 +272,14 @@ impl Cx {
             for kind in jig_kinds.iter().filter(|k| k.as_str() != "combo") {
                 if let Some(step) = steps
                     .iter()
-                    .find(|s| s.procedure.channel.as_str() != kind.as_str())
+                    .find(|s| s.procedure.channel().as_str() != kind.as_str())
                 {
                     self.err(
                         format!(
                             "a {kind} jig cannot run step `{}` ({} runs on the {} channel)",
                             step.id,
-                            step.procedure.name,
-                            step.procedure.channel.as_str()
+                            step.procedure.name(),
+                            step.procedure.channel().as_str()
                         ),
                         kinds_node.span(),
                         "list only jig kinds that have every channel the steps use, or \"combo\"",
@@ -486,10 +487,10 @@ impl Cx {
             s.to_string()
         });
         let procedure = match self.req_str(&f, "procedure") {
-            Some((name, span)) => match Procedure::find(name) {
+            Some((name, span)) => match Procedure::from_name(name) {
                 Some(p) => Some(p),
                 None => {
-                    let names: Vec<&str> = catalogue::PROCEDURES.iter().map(|p| p.name).collect();
+                    let names: Vec<&str> = Procedure::ALL.iter().map(|p| p.name()).collect();
                     let hint = format!(
                         "{}procedures are: {}",
                         suggest(name, &names).unwrap_or_default(),
@@ -503,27 +504,27 @@ impl Cx {
         };
         let procedure = procedure?;
         let mut params: BTreeMap<String, f64> = procedure
-            .params
+            .params()
             .iter()
             .map(|p| (p.name.to_string(), p.default))
             .collect();
         if let Some(pn) = f.get("params") {
-            let names: Vec<&str> = procedure.params.iter().map(|p| p.name).collect();
+            let names: Vec<&str> = procedure.params().iter().map(|p| p.name).collect();
             if let Node::Table(entries, _) = pn {
                 for e in entries {
-                    let Some(spec) = procedure.params.iter().find(|p| p.name == e.key) else {
+                    let Some(spec) = procedure.params().iter().find(|p| p.name == e.key) else {
                         let hint = if names.is_empty() {
-                            format!("{} takes no parameters", procedure.name)
+                            format!("{} takes no parameters", procedure.name())
                         } else {
                             format!(
                                 "{}{} takes: {}",
                                 suggest(e.key, &names).unwrap_or_default(),
-                                procedure.name,
+                                procedure.name(),
                                 names.join(", ")
                             )
                         };
                         self.err(
-                            format!("unknown parameter `{}` for {}", e.key, procedure.name),
+                            format!("unknown parameter `{}` for {}", e.key, procedure.name()),
                             e.key_span.clone(),
                             hint,
                         );
@@ -557,14 +558,14 @@ impl Cx {
                 );
             }
             let get = |k: &str| params.get(k).copied().unwrap_or(0.0);
-            if procedure.name == "battery.dcir" && get("low_c") >= get("high_c") {
+            if procedure == Procedure::BatteryDcir && get("low_c") >= get("high_c") {
                 self.err(
                     "low_c must be below high_c",
                     pn.span(),
                     "IEC 61960 uses 0.2 C then 1 C",
                 );
             }
-            if procedure.name == "screen.touch" && get("node_min") >= get("node_max") {
+            if procedure == Procedure::ScreenTouch && get("node_min") >= get("node_max") {
                 self.err(
                     "node_min must be below node_max",
                     pn.span(),
@@ -629,7 +630,7 @@ impl Cx {
                             }),
                         _ => None,
                     };
-                    match self.limit(l, procedure, models) {
+                    match self.limit(l, &procedure, models) {
                         Some(limit) => {
                             for (m, _) in procedure
                                 .measurement_names()
@@ -769,11 +770,11 @@ impl Cx {
             let hint = format!(
                 "{}{} measures: {}",
                 suggest(pattern, &list).unwrap_or_default(),
-                procedure.name,
+                procedure.name(),
                 list.join(", ")
             );
             self.err(
-                format!("{} has no measurement `{pattern}`", procedure.name),
+                format!("{} has no measurement `{pattern}`", procedure.name()),
                 pspan,
                 hint,
             );
@@ -793,7 +794,7 @@ impl Cx {
             self.err(
                 format!(
                     "wrong unit `{u}`: {} measures `{pattern}` in {unit}",
-                    procedure.name
+                    procedure.name()
                 ),
                 uspan,
                 format!("write unit = \"{unit}\" and the limits in {unit}"),
@@ -1190,12 +1191,14 @@ impl Cx {
                 let step = p
                     .split_once('.')
                     .and_then(|(s, _)| steps.iter().find(|st| st.id == s));
-                if let Some(step) = step.filter(|s| s.procedure.channel.as_str() != "battery") {
+                if let Some(step) =
+                    step.filter(|s| s.procedure.channel() != benchline_protocol::Channel::Battery)
+                {
                     self.err(
                         format!(
                             "`{p}` is not a battery measurement ({} runs on the {} channel)",
-                            step.procedure.name,
-                            step.procedure.channel.as_str()
+                            step.procedure.name(),
+                            step.procedure.channel().as_str()
                         ),
                         span,
                         "battery names battery.gauge or battery.dcir measurements, e.g. gauge.state_of_health",
@@ -1277,7 +1280,7 @@ impl Cx {
         // Steps that measure state_of_health with a limit, and the lowest passing minimum.
         let limited: Vec<(&Step, Option<f64>)> = steps
             .iter()
-            .filter(|s| s.procedure.name == "battery.gauge")
+            .filter(|s| s.procedure == Procedure::BatteryGauge)
             .filter_map(|s| {
                 let l = s
                     .limits
@@ -1294,7 +1297,7 @@ impl Cx {
         let refused = self.broken_limits.iter().any(|(id, _)| {
             steps
                 .iter()
-                .any(|s| &s.id == id && s.procedure.name == "battery.gauge")
+                .any(|s| &s.id == id && s.procedure == Procedure::BatteryGauge)
         }) || self
             .broken_steps
             .iter()
@@ -1653,7 +1656,7 @@ impl Cx {
                 format!(
                     "{}{} measures: {}",
                     suggest(pattern, &list).unwrap_or_default(),
-                    step.procedure.name,
+                    step.procedure.name(),
                     list.join(", ")
                 ),
             );
@@ -1704,11 +1707,7 @@ fn table_id<'a>(n: &Node<'a>) -> Option<(&'a str, Range<usize>)> {
 }
 
 fn connector(s: &str) -> Option<Connector> {
-    match s {
-        "usb-c" => Some(Connector::UsbC),
-        "lightning" => Some(Connector::Lightning),
-        _ => None,
-    }
+    Connector::from_name(s)
 }
 
 /// `MAJOR.MINOR.PATCH`.

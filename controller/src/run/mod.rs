@@ -297,7 +297,7 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
         let disposition = record.grade.disposition;
         LineEvent::Graded {
             at,
-            bin: record.bin.clone(),
+            bin: record.bin.as_deref().unwrap_or_default().to_string(),
             record: Arc::from(record),
             stored,
             disposition,

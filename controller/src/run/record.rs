@@ -1,29 +1,77 @@
-//! The record of one tested phone, printed as one JSON line.
+//! The record of one tested phone, printed as one JSON line: the one record type of benchctl.
+//!
+//! The run writes it ([`PhoneRecord`], owning its text, measurement values as JSON values), and
+//! the store, exports, filters and history read it back from a record body with the same types
+//! borrowed from the body ([`crate::export::View`]: text borrowed where the JSON has no escapes,
+//! measurement values kept as raw JSON, so a raw touch matrix is skipped, never built). Fields
+//! that older schemas lack read as their defaults (see [`crate::store::schema`]).
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub use crate::link::LinkCounters;
 
-/// One measured quantity.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Measurement {
+/// A measured value as a record holds it: a [`Value`] when written, raw JSON when read.
+pub trait MeasuredValue {
+    /// The value as a number (`"open"`, an open circuit, is infinite), if it is one.
+    fn number(&self) -> Option<f64>;
+}
+
+impl MeasuredValue for Value {
+    fn number(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) if s == "open" => Some(f64::INFINITY),
+            _ => None,
+        }
+    }
+}
+
+impl MeasuredValue for &RawValue {
+    fn number(&self) -> Option<f64> {
+        let raw = self.get();
+        if raw == "\"open\"" {
+            return Some(f64::INFINITY);
+        }
+        raw.parse().ok()
+    }
+}
+
+impl MeasuredValue for serde::de::IgnoredAny {
+    fn number(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// One measured quantity; `V` is how its value is held ([`MeasuredValue`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reading<'a, V = Value> {
     /// Name within the step, e.g. `state_of_health`.
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     /// Number, text, `"open"` for an open circuit, or an array of raw values.
-    pub value: Value,
+    pub value: V,
     /// SI unit or count (`V`, `A`, `ohm`, `K`, `mAh`, `%`, `count`, `text`).
-    pub unit: &'static str,
+    #[serde(default)]
+    pub unit: &'a str,
     /// Lower limit from the plan.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     /// Upper limit from the plan.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// Verdict against the limits, when the plan limits this measurement.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Verdict against the limits, when the plan limits this measurement: judged once, by the
+    /// run, and read by grading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<crate::grade::Verdict>,
 }
+
+/// A measurement as the run writes it.
+pub type Measurement = Reading<'static>;
 
 impl Measurement {
     /// A numeric measurement.
@@ -33,8 +81,8 @@ impl Measurement {
         } else {
             Value::String("open".into())
         };
-        Measurement {
-            name: name.into(),
+        Reading {
+            name: Cow::Owned(name.to_string()),
             value,
             unit,
             min: None,
@@ -43,19 +91,10 @@ impl Measurement {
         }
     }
 
-    /// The value as a number (`open` is infinite), if it is one.
-    pub fn number(&self) -> Option<f64> {
-        match &self.value {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) if s == "open" => Some(f64::INFINITY),
-            _ => None,
-        }
-    }
-
     /// A text measurement.
     pub fn text(name: &str, value: &str) -> Self {
-        Measurement {
-            name: name.into(),
+        Reading {
+            name: Cow::Owned(name.to_string()),
             value: Value::String(value.into()),
             unit: "text",
             min: None,
@@ -65,12 +104,19 @@ impl Measurement {
     }
 }
 
+impl<V: MeasuredValue> Reading<'_, V> {
+    /// The value as a number (`open` is infinite), if it is one.
+    pub fn number(&self) -> Option<f64> {
+        self.value.number()
+    }
+}
+
 fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
 /// Outcome of a step.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StepStatus {
     /// Measured.
@@ -81,99 +127,193 @@ pub enum StepStatus {
     Skipped,
 }
 
+impl StepStatus {
+    /// The name records use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Measured => "measured",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+}
+
+impl PartialEq<&str> for StepStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One procedure on one phone.
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Step<'a, V = Value> {
     /// Step id in the plan.
     pub id: String,
     /// Procedure name.
-    pub procedure: &'static str,
+    pub procedure: &'a str,
     /// Channel it ran on.
-    pub channel: &'static str,
+    #[serde(default)]
+    pub channel: &'a str,
     /// Outcome.
     pub status: StepStatus,
     /// Attempts made (more than 1 after a link failure).
     pub attempts: u32,
     /// Why the step failed, or what went wrong in earlier attempts.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
     /// Measurements.
-    pub measurements: Vec<Measurement>,
+    #[serde(borrow)]
+    pub measurements: Vec<Reading<'a, V>>,
     /// Wall-clock time the step took on the host, s.
+    #[serde(default)]
     pub duration_s: f64,
 }
 
+/// A step as the run writes it.
+pub type StepRecord = Step<'static>;
+
 /// Identity of the phone.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PhoneIdentity {
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Phone<'a> {
     /// IMEI.
-    pub imei: String,
+    #[serde(borrow)]
+    pub imei: Cow<'a, str>,
     /// Model code.
-    pub model: String,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
     /// Serial number.
-    pub serial: String,
+    #[serde(borrow)]
+    pub serial: Cow<'a, str>,
 }
 
+/// The phone's identity as the run writes it.
+pub type PhoneIdentity = Phone<'static>;
+
 /// The jig that tested the phone.
-#[derive(Debug, Clone, Serialize)]
-pub struct JigIdentity {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Jig<'a> {
     /// Serial port.
-    pub port: String,
+    #[serde(borrow)]
+    pub port: Cow<'a, str>,
     /// Jig serial number.
-    pub serial: String,
+    #[serde(borrow)]
+    pub serial: Cow<'a, str>,
     /// Firmware version.
-    pub firmware: String,
+    #[serde(borrow)]
+    pub firmware: Cow<'a, str>,
     /// Boot id during the test.
+    #[serde(default)]
     pub boot_id: u32,
 }
 
-/// One tested phone.
-#[derive(Debug, Clone, Serialize)]
-pub struct PhoneRecord {
-    /// Layout version of this record ([`crate::store::SCHEMA`]).
+/// The jig's identity as the run writes it.
+pub type JigIdentity = Jig<'static>;
+
+/// One tested phone, for every schema (1 to [`crate::store::SCHEMA`]); `V` is how measurement
+/// values are held ([`MeasuredValue`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record<'a, V = Value> {
+    /// Layout version of this record ([`crate::store::SCHEMA`]; 1 when absent).
+    #[serde(default = "schema_one")]
     pub schema: u16,
     /// Phone identity.
-    pub phone: PhoneIdentity,
-    /// The station (host) that ran the line.
-    pub station: String,
-    /// The bench the jig stands on.
-    pub bench: String,
+    #[serde(borrow)]
+    pub phone: Phone<'a>,
+    /// The station (host) that ran the line; absent in schema 1.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<Cow<'a, str>>,
+    /// The bench the jig stands on; absent in schema 1.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub bench: Option<Cow<'a, str>>,
     /// Jig.
-    pub jig: JigIdentity,
+    #[serde(borrow)]
+    pub jig: Jig<'a>,
     /// Slot on the jig.
     pub slot: u8,
     /// Operator id.
-    pub operator: String,
+    #[serde(borrow)]
+    pub operator: Cow<'a, str>,
     /// Start, RFC 3339 UTC.
-    pub started: String,
+    #[serde(borrow)]
+    pub started: Cow<'a, str>,
     /// End, RFC 3339 UTC.
-    pub finished: String,
+    #[serde(borrow)]
+    pub finished: Cow<'a, str>,
     /// `complete` when every step measured, else `incomplete`.
-    pub status: &'static str,
+    pub status: &'a str,
     /// The plan that ran.
-    pub plan: PlanIdentity,
+    #[serde(borrow)]
+    pub plan: PlanId<'a>,
     /// Steps: identify, then battery, port and screen steps in plan order.
-    pub steps: Vec<StepRecord>,
+    #[serde(borrow)]
+    pub steps: Vec<Step<'a, V>>,
     /// Operator answers to the plan's prompts.
-    pub answers: std::collections::BTreeMap<String, String>,
-    /// Who gave each answer (an operator id, or the simulated operator), by prompt id.
-    pub answered_by: std::collections::BTreeMap<String, String>,
-    /// The bin label the phone was sent to.
-    pub bin: String,
+    #[serde(borrow, default)]
+    pub answers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// Who gave each answer (an operator id, or the simulated operator), by prompt id; absent
+    /// before schema 3.
+    #[serde(borrow, default)]
+    pub answered_by: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The bin label the phone was sent to; absent before schema 3.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<Cow<'a, str>>,
     /// The grade, disposition and reasons.
-    pub grade: crate::grade::Grade,
+    #[serde(borrow)]
+    pub grade: crate::grade::Grade<'a>,
     /// The jig link's counters since the run opened it (frames dropped, requests resent after a
     /// timeout, resets, reconnections), so an auditor sees faults the link absorbed.
+    #[serde(default)]
     pub link: LinkCounters,
 }
 
-/// Identity of the plan: id, version and the SHA-256 of its file.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanIdentity {
-    /// Plan id.
-    pub id: String,
-    /// Plan version.
-    pub version: String,
-    /// SHA-256 of the plan file, hex.
-    pub hash: String,
+/// A record as the run writes it.
+pub type PhoneRecord = Record<'static>;
+
+fn schema_one() -> u16 {
+    1
 }
+
+impl<'a, V: MeasuredValue> Record<'a, V> {
+    /// Every measurement of every step running `procedure`.
+    pub fn measurements<'s>(
+        &'s self,
+        procedure: &'s str,
+    ) -> impl Iterator<Item = &'s Reading<'a, V>> + 's {
+        self.steps
+            .iter()
+            .filter(move |s| s.procedure == procedure)
+            .flat_map(|s| s.measurements.iter())
+    }
+
+    /// The first value of `name` measured by `procedure`.
+    pub fn value(&self, procedure: &str, name: &str) -> Option<f64> {
+        self.measurements(procedure)
+            .find(|m| m.name == name)
+            .and_then(Reading::number)
+    }
+
+    /// The largest value among the measurements of `procedure` whose names end in `suffix`.
+    pub fn worst(&self, procedure: &str, suffix: &str) -> Option<f64> {
+        self.measurements(procedure)
+            .filter(|m| m.name.ends_with(suffix))
+            .filter_map(Reading::number)
+            .reduce(f64::max)
+    }
+}
+
+/// Identity of the plan: id, version and the SHA-256 of its file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanId<'a> {
+    /// Plan id.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// Plan version.
+    #[serde(borrow)]
+    pub version: Cow<'a, str>,
+    /// SHA-256 of the plan file, hex.
+    #[serde(borrow)]
+    pub hash: Cow<'a, str>,
+}
+
+/// The plan's identity as the run writes it.
+pub type PlanIdentity = PlanId<'static>;

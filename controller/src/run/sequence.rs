@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchline_protocol::{Channel, JigError, Reply, Request};
+use benchline_protocol::procedure::{touch_readings, Reading, Value, DESIGN_CAPACITY, TOUCH_RAW};
+use benchline_protocol::{Channel, JigError, Procedure, Reply, Request};
 
 use super::record::{Measurement, StepRecord, StepStatus};
 use crate::link::{Link, LinkError};
-use crate::plan::{self, OnFail, Plan};
+use crate::plan::catalogue::measurement_name;
+use crate::plan::{self, Catalogue, OnFail, Plan};
 
 /// Attempts of the implicit `identify` step.
 pub const IDENTIFY_ATTEMPTS: u32 = 3;
@@ -201,7 +203,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
         .plan
         .steps
         .iter()
-        .filter(|s| s.procedure.channel == channel)
+        .filter(|s| s.procedure.channel() == channel)
     {
         let applies = match (&step.connectors, connector) {
             (Some(list), Some(c)) => list.contains(&c),
@@ -210,7 +212,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
         if ctx.gone.load(std::sync::atomic::Ordering::SeqCst) {
             let rec = StepRecord {
                 id: step.id.clone(),
-                procedure: step.procedure.name,
+                procedure: step.procedure.name(),
                 channel: channel.as_str(),
                 status: StepStatus::Failed,
                 attempts: 0,
@@ -224,7 +226,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
         if !applies || skip_rest {
             let rec = StepRecord {
                 id: step.id.clone(),
-                procedure: step.procedure.name,
+                procedure: step.procedure.name(),
                 channel: channel.as_str(),
                 status: StepStatus::Skipped,
                 attempts: 0,
@@ -240,7 +242,7 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
             .send(super::LineEvent::StepStarted {
                 at: ctx.at,
                 step: step.id.clone(),
-                procedure: step.procedure.name,
+                procedure: step.procedure.name(),
                 channel: channel.as_str(),
                 expected_s: f64::from(physical) / 1000.0 * ctx.time_scale.max(0.0),
             })
@@ -248,30 +250,25 @@ pub async fn channel(ctx: &Ctx, channel: Channel, model: &str) -> Vec<StepRecord
         let (mut rec, _) = attempt(
             ctx,
             &step.id,
-            step.procedure.name,
+            step.procedure.name(),
             channel,
             step.retries + 1,
             || measure(ctx, step, design_mah),
         )
         .await;
-        if step.procedure.name == "battery.gauge" {
+        if step.procedure == Procedure::BatteryGauge {
             design_mah = rec
                 .measurements
                 .iter()
-                .find(|m| m.name == "design_capacity")
+                .find(|m| m.name == DESIGN_CAPACITY)
                 .and_then(Measurement::number)
                 .map(|v| v as u16);
         }
         let mut failed = false;
         for m in &mut rec.measurements {
-            let Some((b, verdict)) = m
-                .number()
-                .and_then(|v| crate::grade::judge_step(step, model, &m.name, v))
-            else {
-                continue;
-            };
-            failed |= verdict == crate::grade::Verdict::Fail;
-            (m.min, m.max, m.verdict) = (b.min, b.max, Some(verdict));
+            // The one verdict of this measurement: recorded here, read by grading.
+            let verdict = crate::grade::judge_reading(step, model, m);
+            failed |= verdict == Some(crate::grade::Verdict::Fail);
         }
         skip_rest = failed && step.on_fail == OnFail::SkipChannel;
         finished(ctx, &mut out, rec).await;
@@ -294,178 +291,68 @@ fn param(step: &plan::Step, name: &str) -> f64 {
     step.params.get(name).copied().unwrap_or(0.0)
 }
 
+/// A reading of the procedure table as a record's measurement.
+fn measurement(r: Reading<'_>) -> Measurement {
+    let name = measurement_name(r.pin, r.name);
+    match r.value {
+        Value::Num(v) => Measurement::num(&name, v, r.unit),
+        Value::Text(t) => Measurement::text(&name, t),
+    }
+}
+
+/// Runs one step: the table builds the request and reads the reply. Only what differs is
+/// here: `battery.dcir` needs the design capacity (from the channel's gauge step, else read
+/// now) and `screen.touch` reads the scan's rows one request each.
 async fn measure(
     ctx: &Ctx,
     step: &plan::Step,
     design_mah: Option<u16>,
 ) -> Result<Vec<Measurement>, LinkError> {
     let slot = ctx.slot;
-    let ms = |name| param(step, name).max(0.0) as u32;
-    let physical = step.procedure.duration_ms(&step.params);
-    let call = |req| ctx.call(req, physical, step.timeout_ms);
-    match step.procedure.name {
-        "battery.gauge" => match call(Request::BatteryGauge { slot }).await? {
-            Reply::Gauge(g) => {
-                let health = if g.design_mah > 0 {
-                    f64::from(g.full_charge_mah) / f64::from(g.design_mah) * 100.0
-                } else {
-                    0.0
-                };
-                Ok(vec![
-                    Measurement::num("voltage", g.voltage_v.into(), "V"),
-                    Measurement::num("current", g.current_a.into(), "A"),
-                    Measurement::num("temperature", g.temperature_k.into(), "K"),
-                    Measurement::num("state_of_charge", g.state_of_charge_pct.into(), "%"),
-                    Measurement::num("remaining_capacity", g.remaining_mah.into(), "mAh"),
-                    Measurement::num("full_charge_capacity", g.full_charge_mah.into(), "mAh"),
-                    Measurement::num("design_capacity", g.design_mah.into(), "mAh"),
-                    Measurement::num("state_of_health", health, "%"),
-                    Measurement::num("cycle_count", g.cycle_count.into(), "count"),
-                    Measurement::text("manufacturer", &g.manufacturer),
-                    Measurement::text("device", &g.device),
-                ])
-            }
-            other => Err(unexpected(ctx, &other)),
-        },
-        "battery.dcir" => {
-            let design = match design_mah {
-                Some(d) if d > 0 => d,
-                _ => match ctx
-                    .call(Request::BatteryGauge { slot }, 10, step.timeout_ms)
-                    .await?
-                {
-                    Reply::Gauge(g) => g.design_mah,
-                    other => return Err(unexpected(ctx, &other)),
-                },
-            };
-            let amps = |c: f64| {
-                (f64::from(design) * c)
-                    .round()
-                    .clamp(1.0, f64::from(u16::MAX)) as u16
-            };
-            let req = Request::BatteryDcir {
-                slot,
-                low_ma: amps(param(step, "low_c")),
-                low_ms: ms("low_ms"),
-                high_ma: amps(param(step, "high_c")),
-                high_ms: ms("high_ms"),
-            };
-            match call(req).await? {
-                Reply::Dcir(d) => {
-                    // A battery that could not hold the load (protocol README 9.12) has no
-                    // finite resistance: recorded `open`, which fails any upper limit.
-                    let resistance = if d.collapsed {
-                        f64::INFINITY
-                    } else {
-                        d.resistance_ohm.into()
-                    };
-                    Ok(vec![
-                        Measurement::num("v1", d.v1_v.into(), "V"),
-                        Measurement::num("i1", d.i1_a.into(), "A"),
-                        Measurement::num("v2", d.v2_v.into(), "V"),
-                        Measurement::num("i2", d.i2_a.into(), "A"),
-                        Measurement::num("resistance", resistance, "ohm"),
-                        Measurement::num("collapsed", f64::from(u8::from(d.collapsed)), "count"),
-                        Measurement::num("v_min", d.v_min_v.into(), "V"),
-                    ])
-                }
-                other => Err(unexpected(ctx, &other)),
-            }
-        }
-        "port.cc" => match call(Request::PortCc { slot }).await? {
-            Reply::Cc(c) => Ok(vec![
-                Measurement::num("cc1", c.cc1_v.into(), "V"),
-                Measurement::num("cc2", c.cc2_v.into(), "V"),
-            ]),
-            other => Err(unexpected(ctx, &other)),
-        },
-        "port.continuity" => match call(Request::PortContinuity { slot }).await? {
-            Reply::Continuity(c) => {
-                let mut m = Vec::new();
-                for r in &c.pins {
-                    let name = plan::catalogue::pin_name(r.pin);
-                    m.push(Measurement::num(
-                        &format!("{name}.resistance"),
-                        r.resistance_ohm.into(),
-                        "ohm",
-                    ));
-                    m.push(Measurement::num(
-                        &format!("{name}.leakage"),
-                        r.leakage_a.into(),
-                        "A",
-                    ));
-                }
-                Ok(m)
-            }
-            other => Err(unexpected(ctx, &other)),
-        },
-        "port.charge" => match call(Request::PortCharge {
-            slot,
-            settle_ms: ms("settle_ms"),
-        })
-        .await?
+    let procedure = step.procedure;
+    let physical = procedure.duration_ms(&step.params);
+    let design = match (procedure, design_mah) {
+        (Procedure::BatteryDcir, Some(d)) if d > 0 => d,
+        (Procedure::BatteryDcir, _) => match ctx
+            .call(Request::BatteryGauge { slot }, 10, step.timeout_ms)
+            .await?
         {
-            Reply::Charge(c) => Ok(vec![
-                Measurement::num("vbus", c.vbus_v.into(), "V"),
-                Measurement::num("current", c.current_a.into(), "A"),
-            ]),
-            other => Err(unexpected(ctx, &other)),
+            Reply::Gauge(g) => g.design_mah,
+            other => return Err(unexpected(ctx, &other)),
         },
-        "screen.touch" => {
-            let (rows, cols) = match call(Request::ScreenTouch { slot }).await? {
-                Reply::TouchScan(s) => (s.rows, s.cols),
-                other => return Err(unexpected(ctx, &other)),
-            };
-            let mut raw = Vec::with_capacity(usize::from(rows));
-            for row in 0..rows {
-                match ctx
-                    .call(Request::TouchRow { slot, row }, 10, step.timeout_ms)
-                    .await?
-                {
-                    Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
-                    other => return Err(unexpected(ctx, &other)),
-                }
-            }
-            let (lo, hi) = (param(step, "node_min"), param(step, "node_max"));
-            let all: Vec<f64> = raw.iter().flatten().map(|&v| f64::from(v)).collect();
-            let bad = all.iter().filter(|&&v| v < lo || v > hi).count();
-            let min = all.iter().copied().fold(f64::INFINITY, f64::min);
-            let max = all.iter().copied().fold(0.0, f64::max);
-            let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
-            Ok(vec![
-                Measurement::num("rows", rows.into(), "count"),
-                Measurement::num("cols", cols.into(), "count"),
-                Measurement::num("raw_min", if all.is_empty() { 0.0 } else { min }, "count"),
-                Measurement::num("raw_max", max, "count"),
-                Measurement::num("raw_mean", mean, "count"),
-                Measurement::num("bad_nodes", bad as f64, "count"),
-                Measurement {
-                    name: "raw".into(),
-                    value: serde_json::json!(raw),
-                    unit: "count",
-                    min: None,
-                    max: None,
-                    verdict: None,
-                },
-            ])
-        }
-        "screen.backlight" => match call(Request::ScreenBacklight {
-            slot,
-            settle_ms: ms("settle_ms"),
-        })
-        .await?
-        {
-            Reply::Backlight(b) => Ok(vec![
-                Measurement::num("voltage", b.voltage_v.into(), "V"),
-                Measurement::num("current", b.current_a.into(), "A"),
-            ]),
-            other => Err(unexpected(ctx, &other)),
-        },
-        other => Err(LinkError::Protocol {
-            port: ctx.link.port().into(),
-            detail: format!("procedure {other} has no implementation"),
-        }),
+        _ => 0,
+    };
+    let req = procedure.request(slot, &|name| param(step, name), design);
+    let reply = ctx.call(req, physical, step.timeout_ms).await?;
+    let mut out = Vec::new();
+    if !procedure.readings(&reply, &mut |r| out.push(measurement(r))) {
+        return Err(unexpected(ctx, &reply));
     }
+    if let Reply::TouchScan(scan) = reply {
+        let mut raw = Vec::with_capacity(usize::from(scan.rows));
+        for row in 0..scan.rows {
+            match ctx
+                .call(Request::TouchRow { slot, row }, 10, step.timeout_ms)
+                .await?
+            {
+                Reply::TouchRow(r) => raw.push(r.raw.to_vec()),
+                other => return Err(unexpected(ctx, &other)),
+            }
+        }
+        let (lo, hi) = (param(step, "node_min"), param(step, "node_max"));
+        touch_readings(raw.iter().flatten().copied(), lo, hi, &mut |r| {
+            out.push(measurement(r))
+        });
+        out.push(Measurement {
+            name: TOUCH_RAW.into(),
+            value: serde_json::json!(raw),
+            unit: "count",
+            min: None,
+            max: None,
+            verdict: None,
+        });
+    }
+    Ok(out)
 }
 
 /// Values of measured steps as `step.measurement` for grading.

@@ -5,6 +5,7 @@
 //! [`RECHECK`]), a release is repeated until the jig confirms it, and a jig out of service is
 //! waited for with an alarm every [`REMIND`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -348,6 +349,7 @@ async fn identify(
                 .and_then(|m| m.value.as_str())
                 .unwrap_or_default()
                 .to_string()
+                .into()
         };
         let phone = PhoneIdentity {
             imei: text("imei"),
@@ -467,8 +469,8 @@ pub async fn test_phone(
     ctx.events
         .send(LineEvent::PhoneIdentified {
             at: ctx.at,
-            imei: phone.imei.clone(),
-            model: phone.model.clone(),
+            imei: phone.imei.to_string(),
+            model: phone.model.to_string(),
         })
         .await;
     tracing::info!(port = ctx.link.port(), bench = %ctx.place.bench, slot = ctx.slot, imei = %phone.imei, model = %phone.model, "testing the phone");
@@ -532,8 +534,8 @@ pub async fn test_phone(
         }
         let question = Question {
             at: ctx.at,
-            imei: phone.imei.clone(),
-            model: phone.model.clone(),
+            imei: phone.imei.to_string(),
+            model: phone.model.to_string(),
             prompt: prompt.id.clone(),
             text: prompt.question.clone(),
             choices: prompt.choices.clone(),
@@ -553,13 +555,14 @@ pub async fn test_phone(
             None => incomplete.push(format!("prompt {} was not answered", prompt.id)),
         }
     }
+    // The verdicts were recorded as the steps measured: grading reads them from the steps.
     let input = grade::Input {
-        model: phone.model.clone(),
-        values: sequence::values(&steps),
-        answers: answers.clone(),
+        steps,
+        answers,
         incomplete,
     };
     let (_, grade) = grade::grade(&ctx.plan, &input);
+    let grade::Input { steps, answers, .. } = input;
     let hello = ctx.link.hello();
     let complete = steps.iter().all(|s| s.status != StepStatus::Failed);
     let slot_delta = ctx.counters.snapshot().since(&slot_before);
@@ -573,37 +576,46 @@ pub async fn test_phone(
     Tested::Done(Box::new(PhoneRecord {
         schema: crate::store::SCHEMA,
         phone,
-        station: ctx.place.station.clone(),
-        bench: ctx.place.bench.clone(),
+        station: Some(ctx.place.station.clone().into()),
+        bench: Some(ctx.place.bench.clone().into()),
         jig: JigIdentity {
-            port: ctx.link.port().to_string(),
+            port: ctx.link.port().to_string().into(),
             serial: hello
                 .as_ref()
                 .map(|h| h.jig_serial.to_string())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
             firmware: hello
                 .as_ref()
                 .map(|h| h.firmware_version.to_string())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
             boot_id: hello.as_ref().map_or(0, |h| h.boot_id),
         },
         slot: ctx.slot,
-        operator: asker.operator.signed_in(),
-        started,
-        finished: now(),
+        operator: asker.operator.signed_in().into(),
+        started: started.into(),
+        finished: now().into(),
         status: if complete { "complete" } else { "incomplete" },
         plan: PlanIdentity {
-            id: ctx.plan.id.clone(),
-            version: ctx.plan.version.clone(),
-            hash: ctx.plan.hash.clone(),
+            id: ctx.plan.id.clone().into(),
+            version: ctx.plan.version.clone().into(),
+            hash: ctx.plan.hash.clone().into(),
         },
         steps,
-        answers,
-        answered_by,
-        bin: ctx.place.bins.label(grade.disposition).to_string(),
+        answers: owned(answers),
+        answered_by: owned(answered_by),
+        bin: Some(ctx.place.bins.label(grade.disposition).to_string().into()),
         grade,
         link,
     }))
+}
+
+/// A map of owned text in the record's form.
+fn owned(map: BTreeMap<String, String>) -> BTreeMap<Cow<'static, str>, Cow<'static, str>> {
+    map.into_iter()
+        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+        .collect()
 }
 
 /// Asks one question and waits for its answer: `None` when nobody answered within the

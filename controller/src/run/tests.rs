@@ -89,11 +89,11 @@ async fn the_operator_answers_each_prompt_and_the_record_names_who() {
     let prompts = crate::plan::Plan::standard().unwrap().prompts;
     for (record, bin, disposition) in &graded {
         assert_eq!(record.operator, "op-7");
-        assert_eq!(&record.bin, bin);
+        assert_eq!(record.bin.as_deref(), Some(bin.as_str()));
         assert_eq!(bin, &disposition.as_str().to_ascii_uppercase());
         for p in &prompts {
-            assert_eq!(record.answers[&p.id], p.choices[0], "{}", p.id);
-            assert_eq!(record.answered_by[&p.id], "op-7");
+            assert_eq!(record.answers[p.id.as_str()], p.choices[0], "{}", p.id);
+            assert_eq!(record.answered_by[p.id.as_str()], "op-7");
         }
     }
     // Every question named the phone it was about.

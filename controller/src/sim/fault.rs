@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-/// Request names a fault can be attached to.
+/// Request names a fault can be attached to: the procedure table's names
+/// (`benchline_protocol::Procedure::name`) and those of the other requests.
 const PROCEDURES: [&str; 15] = benchline_protocol::Request::PROCEDURES;
 
 /// What goes wrong.
@@ -128,7 +129,7 @@ mod tests {
             f,
             Fault {
                 kind: FaultKind::Hang(Duration::from_millis(250)),
-                procedure: "battery.dcir".into(),
+                procedure: benchline_protocol::Procedure::BatteryDcir.name().into(),
                 nth: 3
             }
         );

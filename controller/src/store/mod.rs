@@ -204,7 +204,7 @@ impl Pending {
         let header = Header::parse(&body).map_err(StoreError::BadRecord)?;
         let finished_ms = header.finished_ms().map_err(StoreError::BadRecord)?;
         Ok(Pending {
-            imei: header.phone.imei,
+            imei: header.imei,
             finished_ms,
             body,
         })

@@ -11,7 +11,9 @@
 //! | 2 | adds the `by_time` index; records carry `schema`, `station` and `bench` |
 //! | 3 | records carry `answered_by` (who gave each prompt answer) and `bin` (where the phone went) |
 
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::run::record::Record;
 
 use super::entry::{key_seq, time_key};
 use super::StoreError;
@@ -25,33 +27,33 @@ pub const META_SCHEMA: &[u8] = b"schema";
 pub const META_HEAD: &[u8] = b"head";
 
 /// The few fields of a record body the store itself needs: its schema, the device and the
-/// finish time (for the indexes).
-#[derive(Debug, Deserialize)]
+/// finish time (for the indexes). A projection of the one record type
+/// ([`crate::run::record::Record`]), read with its measurement values skipped.
+#[derive(Debug)]
 pub struct Header {
     /// Schema of the record (1 when absent).
-    #[serde(default = "schema_one")]
     pub schema: u16,
-    /// The phone.
-    pub phone: HeaderPhone,
+    /// The phone's IMEI.
+    pub imei: String,
     /// End of the test, RFC 3339.
     pub finished: String,
-}
-
-/// The phone part of a [`Header`].
-#[derive(Debug, Deserialize)]
-pub struct HeaderPhone {
-    /// IMEI.
-    pub imei: String,
-}
-
-fn schema_one() -> u16 {
-    1
 }
 
 impl Header {
     /// Reads the header of a record body.
     pub fn parse(body: &[u8]) -> Result<Header, String> {
-        serde_json::from_slice(body).map_err(|e| format!("its JSON does not parse: {e}"))
+        let record: Record<'_, IgnoredAny> =
+            serde_json::from_slice(body).map_err(|e| format!("its JSON does not parse: {e}"))?;
+        Ok(Header::of(&record))
+    }
+
+    /// The header of a record.
+    pub fn of<V>(record: &Record<'_, V>) -> Header {
+        Header {
+            schema: record.schema,
+            imei: record.phone.imei.to_string(),
+            finished: record.finished.to_string(),
+        }
     }
 
     /// Finish time in ms since the Unix epoch.

@@ -2,14 +2,19 @@
 
 use super::*;
 
-fn body(imei: &str, finished: &str) -> Pending {
-    Pending::new(
-        format!(
-            r#"{{"schema":2,"phone":{{"imei":"{imei}","model":"PX7"}},"finished":"{finished}"}}"#
-        )
-        .into_bytes(),
+/// The JSON of a small record of `schema` (none: schema 1, which has no `schema` field).
+fn record(schema: Option<u16>, imei: &str, finished: &str, slot: u8) -> Vec<u8> {
+    let schema = schema
+        .map(|s| format!(r#""schema":{s},"#))
+        .unwrap_or_default();
+    format!(
+        r#"{{{schema}"phone":{{"imei":"{imei}","model":"PX7","serial":"S1"}},"jig":{{"port":"/dev/ttyACM0","serial":"J1","firmware":"1.0.0"}},"slot":{slot},"operator":"alice","started":"{finished}","finished":"{finished}","status":"complete","plan":{{"id":"standard","version":"1","hash":"00"}},"steps":[],"grade":{{"functional":0,"r2_functional":"F6","disposition":"resale"}}}}"#
     )
-    .unwrap()
+    .into_bytes()
+}
+
+fn body(imei: &str, finished: &str) -> Pending {
+    Pending::new(record(Some(2), imei, finished, 0)).unwrap()
 }
 
 #[test]
@@ -58,7 +63,7 @@ fn a_second_process_on_the_same_directory_is_refused_by_name() {
 fn a_record_without_identity_or_time_is_refused_before_it_reaches_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path(), Use::Write).unwrap();
-    let e = Pending::new(br#"{"phone":{"imei":"1"},"finished":"yesterday"}"#.to_vec()).unwrap_err();
+    let e = Pending::new(record(None, "1", "yesterday", 0)).unwrap_err();
     assert!(e.to_string().contains("not RFC 3339"), "{e}");
     assert_eq!(s.head(), None);
     assert!(s.get(1).unwrap().is_none());
@@ -100,8 +105,8 @@ fn a_store_of_a_newer_schema_is_refused_and_left_untouched() {
 fn a_schema_1_store_gains_its_time_index_and_keeps_its_records_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let v1 = [
-        br#"{"phone":{"imei":"9"},"finished":"2026-01-02T03:04:05Z","slot":0}"#.to_vec(),
-        br#"{"phone":{"imei":"8"},"finished":"2026-01-01T00:00:00Z","slot":1}"#.to_vec(),
+        record(None, "9", "2026-01-02T03:04:05Z", 0),
+        record(None, "8", "2026-01-01T00:00:00Z", 1),
     ];
     let mut hashes = Vec::new();
     {

@@ -96,12 +96,12 @@ pub fn record(
     PhoneRecord {
         schema: crate::store::SCHEMA,
         phone: PhoneIdentity {
-            imei: imei.into(),
+            imei: imei.to_string().into(),
             model: "X1".into(),
             serial: "S1".into(),
         },
-        station: "station-1".into(),
-        bench: "bench-1".into(),
+        station: Some("station-1".into()),
+        bench: Some("bench-1".into()),
         jig: JigIdentity {
             port: "/dev/ttyACM0".into(),
             serial: "J1".into(),
@@ -125,13 +125,13 @@ pub fn record(
         steps,
         answers: Default::default(),
         answered_by: Default::default(),
-        bin: disposition.as_str().to_ascii_uppercase(),
+        bin: Some(disposition.as_str().to_ascii_uppercase().into()),
         grade: Grade {
             cosmetic: Some("B".into()),
             functional: 9,
             r2_functional: "F9".into(),
             r2_cosmetic: Some("C3".into()),
-            marketplace: marketplace.map(str::to_string),
+            marketplace: marketplace.map(|m| m.to_string().into()),
             disposition,
             repair: Vec::new(),
             reasons: Vec::new(),

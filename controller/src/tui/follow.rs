@@ -106,7 +106,7 @@ impl App {
                 }
                 let phone = self.phone_mut(at);
                 phone.running.retain(|r| r.channel != channel);
-                if procedure == "battery.dcir" {
+                if procedure == benchline_protocol::Procedure::BatteryDcir.name() {
                     phone.samples.clear();
                 }
                 phone.running.push(Running {
@@ -175,8 +175,8 @@ impl App {
                 slot.question = None;
                 let phone = self.phone_mut(at);
                 if phone.imei.is_empty() {
-                    phone.imei = record.phone.imei.clone();
-                    phone.model = record.phone.model.clone();
+                    phone.imei = record.phone.imei.to_string();
+                    phone.model = record.phone.model.to_string();
                 }
                 phone.running.clear();
                 if phone.steps.len() < record.steps.len() {

@@ -57,7 +57,7 @@ impl Shift {
         self.graded += 1;
         *self.dispositions.entry(disposition).or_default() += 1;
         if let Some(m) = &record.grade.marketplace {
-            *self.marketplace.entry(m.clone()).or_default() += 1;
+            *self.marketplace.entry(m.to_string()).or_default() += 1;
         }
         for step in &record.steps {
             let failed = step.status == StepStatus::Failed
@@ -69,7 +69,7 @@ impl Shift {
                 *self.failing.entry(step.id.clone()).or_default() += 1;
             }
         }
-        if self.seen.insert(record.phone.imei.clone()) {
+        if self.seen.insert(record.phone.imei.to_string()) {
             self.first_graded += 1;
             let measured = record.status == "complete"
                 && record.steps.iter().all(|s| s.status != StepStatus::Failed);

@@ -357,8 +357,12 @@ where
                 return Err(e);
             }
         };
-        // The channel was checked free before the job started.
-        let ci = channel_index(job.channel());
+        // Every job runs a procedure of the table, which names its channel; that channel was
+        // checked free before the job started.
+        let Some(c) = channel else {
+            return Err(JigError::Unsupported);
+        };
+        let ci = channel_index(c);
         let wake_at = procedure::after_ms(self.clock.now_us(), wait_ms);
         self.slots[si].jobs[ci] = Some(Running::new(seq, job, &req, now, wake_at));
         Ok(None)
@@ -419,7 +423,7 @@ where
             return;
         };
         let mut job = running.job;
-        job.stop(&mut self.board, slot);
+        job.stop(&mut self.board, slot, channel);
         // The aborted request is answered now; a failure to send shows up on the next poll.
         let _ = self.reply(running.seq, Reply::Error(JigError::Aborted), true);
     }
@@ -507,7 +511,7 @@ where
                             continue;
                         }
                         Err(e) => {
-                            running.job.stop(&mut self.board, slot);
+                            running.job.stop(&mut self.board, slot, channel);
                             self.reply(running.seq, Reply::Error(e), true)?;
                             continue;
                         }
@@ -543,7 +547,7 @@ where
             }),
             Err(e) => match self.slots[si].jobs[ci].take() {
                 Some(mut running) => {
-                    running.job.stop(&mut self.board, slot);
+                    running.job.stop(&mut self.board, slot, channel);
                     self.reply(running.seq, Reply::Error(e), true)
                 }
                 None => Ok(()),

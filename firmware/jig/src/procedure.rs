@@ -42,19 +42,6 @@ pub enum Job {
 }
 
 impl Job {
-    /// The channel the job occupies.
-    pub fn channel(&self) -> Channel {
-        match self {
-            Job::Dcir(_) => Channel::Battery,
-            Job::Continuity(_) => Channel::Port,
-            Job::Powered(p) => match p.supply() {
-                powered::Supply::Vbus => Channel::Port,
-                powered::Supply::Backlight => Channel::Screen,
-            },
-            Job::Touch(_) => Channel::Screen,
-        }
-    }
-
     /// Performs the next step; `now_us` is the jig time at its start.
     pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
         &mut self,
@@ -97,14 +84,16 @@ impl Job {
         }
     }
 
-    /// Puts the outputs the job drives back in their safe state, and only those: procedures on
-    /// the slot's other channels go on.
+    /// Puts the outputs of the job's `channel` (the one its request occupies, from the
+    /// protocol's procedure table) back in their safe state, and only those: procedures on the
+    /// slot's other channels go on.
     pub fn stop<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
         &mut self,
         board: &mut Board<B, O, I, D>,
         slot: u8,
+        channel: Channel,
     ) {
-        channel_safe(board, slot, self.channel());
+        channel_safe(board, slot, channel);
     }
 }
 

@@ -6,8 +6,11 @@
 //! with a counter of its own. See `README.md` beside this crate for the byte-by-byte layout and a
 //! worked example.
 //!
-//! The crate has five parts:
+//! The crate has these parts:
 //! - [`message`]: the requests, replies, events and typed errors;
+//! - [`procedure`]: the table of procedures a plan can name (name, channel, parameters,
+//!   measurements, request, how a reply becomes measurements), not part of the wire format;
+//! - [`pin`]: the names of the port's pins and the phone's [`Connector`];
 //! - [`frame`]: encoding and decoding of one frame, with the CRC and the size bound;
 //! - [`schema`]: the schema hash that both sides exchange in the handshake;
 //! - [`range`]: the parameter ranges the jig accepts;
@@ -20,6 +23,8 @@
 pub mod duration;
 pub mod frame;
 pub mod message;
+pub mod pin;
+pub mod procedure;
 pub mod range;
 pub mod schema;
 
@@ -28,6 +33,8 @@ pub use frame::{
     MAX_FRAME_PAYLOAD,
 };
 pub use message::*;
+pub use pin::Connector;
+pub use procedure::{Measure, Param, Procedure, Reading, Value};
 pub use schema::schema_hash;
 
 /// Version of this protocol. A jig whose `Hello` reports another version is refused by the host.

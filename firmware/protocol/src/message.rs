@@ -205,20 +205,9 @@ impl Request {
     /// [`JigError::Busy`] names); `None` for requests that occupy no channel.
     pub fn channel(&self) -> Option<Channel> {
         match self {
-            Request::BatteryGauge { .. } | Request::BatteryDcir { .. } => Some(Channel::Battery),
-            Request::PortCc { .. }
-            | Request::PortContinuity { .. }
-            | Request::PortCharge { .. } => Some(Channel::Port),
-            Request::ScreenTouch { .. }
-            | Request::TouchRow { .. }
-            | Request::ScreenBacklight { .. } => Some(Channel::Screen),
-            Request::Hello
-            | Request::Ping { .. }
-            | Request::SlotStatus { .. }
-            | Request::Identify { .. }
-            | Request::Abort { .. }
-            | Request::Release { .. }
-            | Request::Resend { .. } => None,
+            // Reading the last scan's rows occupies the scan's channel.
+            Request::TouchRow { .. } => Some(crate::Procedure::ScreenTouch.channel()),
+            _ => crate::Procedure::of(self).map(crate::Procedure::channel),
         }
     }
 
@@ -241,43 +230,48 @@ impl Request {
         }
     }
 
-    /// Every name [`Request::procedure`] gives, in the order of the variants.
+    /// Every name [`Request::procedure`] gives, in the order of the variants: the procedure
+    /// table's names ([`crate::Procedure::name`]) and those of the other requests.
     pub const PROCEDURES: [&'static str; 15] = [
         "hello",
         "ping",
         "slot.status",
         "identify",
-        "battery.gauge",
-        "battery.dcir",
-        "port.cc",
-        "port.continuity",
-        "port.charge",
-        "screen.touch",
+        crate::Procedure::BatteryGauge.name(),
+        crate::Procedure::BatteryDcir.name(),
+        crate::Procedure::PortCc.name(),
+        crate::Procedure::PortContinuity.name(),
+        crate::Procedure::PortCharge.name(),
+        crate::Procedure::ScreenTouch.name(),
         "screen.touch.row",
-        "screen.backlight",
+        crate::Procedure::ScreenBacklight.name(),
         "abort",
         "release",
         "resend",
     ];
 
-    /// The procedure name used in plans, records and logs.
+    /// The procedure name used in plans, records and logs: the table's name
+    /// ([`crate::Procedure::name`]) for the procedures a plan can name.
     pub fn procedure(&self) -> &'static str {
+        if let Some(p) = crate::Procedure::of(self) {
+            return p.name();
+        }
         match self {
             Request::Hello => "hello",
             Request::Ping { .. } => "ping",
             Request::SlotStatus { .. } => "slot.status",
             Request::Identify { .. } => "identify",
-            Request::BatteryGauge { .. } => "battery.gauge",
-            Request::BatteryDcir { .. } => "battery.dcir",
-            Request::PortCc { .. } => "port.cc",
-            Request::PortContinuity { .. } => "port.continuity",
-            Request::PortCharge { .. } => "port.charge",
-            Request::ScreenTouch { .. } => "screen.touch",
             Request::TouchRow { .. } => "screen.touch.row",
-            Request::ScreenBacklight { .. } => "screen.backlight",
             Request::Abort { .. } => "abort",
             Request::Release { .. } => "release",
             Request::Resend { .. } => "resend",
+            Request::BatteryGauge { .. }
+            | Request::BatteryDcir { .. }
+            | Request::PortCc { .. }
+            | Request::PortContinuity { .. }
+            | Request::PortCharge { .. }
+            | Request::ScreenTouch { .. }
+            | Request::ScreenBacklight { .. } => "",
         }
     }
 }

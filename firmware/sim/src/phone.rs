@@ -25,15 +25,8 @@ pub const REPAIR_PARTS: [&str; 3] = ["battery", "port", "screen"];
 /// Marketplace grades an `expected.marketplace` may name.
 pub const MARKETPLACE_GRADES: [&str; 4] = ["Premium", "Excellent", "Good", "Fair"];
 
-/// Connector of the phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Connector {
-    /// USB Type-C receptacle.
-    UsbC,
-    /// Apple Lightning.
-    Lightning,
-}
+/// Connector of the phone: the protocol crate's one connector type.
+pub use benchline_protocol::Connector;
 
 /// One simulated phone.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -134,7 +127,7 @@ pub struct Port {
     /// Path resistance of a healthy pin, ohm.
     #[serde(default = "default_pin_ohm")]
     pub pin_ohm: f64,
-    /// Pins whose contact is broken (`vbus`, `gnd`, `d+`, `d-`, `cc1`, `cc2`, `sbu1`, `sbu2`).
+    /// Pins whose contact is broken (`vbus`, `gnd`, `dplus`, `dminus`, `cc1`, `cc2`, `sbu1`, `sbu2`).
     #[serde(default)]
     pub open_pins: Vec<String>,
     /// Path resistance of corroded pins, ohm.
@@ -212,8 +205,21 @@ impl Default for Port {
     }
 }
 
-/// Names of the port pins in the order of `benchline_protocol::CONTINUITY_PINS`.
-pub const PIN_NAMES: [&str; 8] = ["vbus", "gnd", "d+", "d-", "cc1", "cc2", "sbu1", "sbu2"];
+/// Names of the port pins in phone files, in the order of `benchline_protocol::CONTINUITY_PINS`:
+/// the protocol's one spelling ([`benchline_protocol::PortPin::name`]).
+pub const PIN_NAMES: [&str; 8] = {
+    let pins = benchline_protocol::CONTINUITY_PINS;
+    [
+        pins[0].name(),
+        pins[1].name(),
+        pins[2].name(),
+        pins[3].name(),
+        pins[4].name(),
+        pins[5].name(),
+        pins[6].name(),
+        pins[7].name(),
+    ]
+};
 
 /// Open-circuit voltage of a Li-ion cell against state of charge (%, V).
 const OCV: [(f64, f64); 9] = [

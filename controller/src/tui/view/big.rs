@@ -130,7 +130,8 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .record
         .grade
         .marketplace
-        .clone()
+        .as_deref()
+        .map(str::to_string)
         .or_else(|| {
             g.record
                 .grade

@@ -248,10 +248,10 @@ fn unknown_pins_are_refused_at_their_key() {
     refused(
         &with(
             "pin_ohm = 0.1,",
-            "pin_ohm = 0.1, leakage_ua = { dplus = 3.0 },",
+            "pin_ohm = 0.1, leakage_ua = { \"d+\" = 3.0 },",
         ),
-        "unknown port pin \"dplus\"",
-        "dplus",
+        "unknown port pin \"d+\"",
+        "\"d+\"",
     );
     refused(
         &with(
