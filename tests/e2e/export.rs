@@ -378,3 +378,39 @@ fn an_empty_store_exports_nothing_and_its_head_verifies() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn the_csv_r2v3_columns_follow_the_rec_like_new_reads_f6_c7() {
+    // The whole built-in library once: like-new, locked, unerased, dead-cell phones among them.
+    let data = fresh_dir();
+    fill(&data, 160, 1, &["--slots", "4"]);
+    let rows = csv_rows(&export(&data, &["--format", "csv"]));
+    let like_new: Vec<_> = rows
+        .iter()
+        .filter(|r| r["cosmetic"] == "A" && r["functional"] == "0" && r["disposition"] == "resale")
+        .collect();
+    assert!(!like_new.is_empty(), "the library has like-new phones");
+    for r in &like_new {
+        assert_eq!(
+            (r["r2_functional"].as_str(), r["r2_cosmetic"].as_str()),
+            ("F6", "C7"),
+            "{r:?}"
+        );
+    }
+    // A locked or unerased phone never carries a functioning category or a marketplace grade.
+    let unmet: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r["answers"].contains("lock=locked") || r["answers"].contains("sanitized=failed")
+        })
+        .collect();
+    assert!(
+        !unmet.is_empty(),
+        "the library has locked or unerased phones"
+    );
+    for r in unmet {
+        assert_eq!(r["r2_functional"], "controlled", "{r:?}");
+        assert_eq!(r["marketplace"], "", "{r:?}");
+        assert_ne!(r["disposition"], "resale", "{r:?}");
+    }
+}
