@@ -183,4 +183,25 @@ mod tests {
         assert_eq!(R2Cosmetic::parse("C10"), None);
         assert!(!R2Functional::Controlled.is_functioning());
     }
+
+    /// The phone library states expected outcomes in the same words (benchline-sim cannot
+    /// depend on the controller, so it keeps its own lists; they must not drift apart).
+    #[test]
+    fn the_phone_library_s_expectations_use_this_vocabulary() {
+        use std::collections::BTreeSet;
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        let cosmetic: Vec<&str> = CtiaCosmetic::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(set(&benchline_sim::phone::COSMETIC_GRADES), set(&cosmetic));
+        let market: Vec<&str> = Marketplace::ALL.iter().map(|v| v.as_str()).collect();
+        assert_eq!(set(&benchline_sim::phone::MARKETPLACE_GRADES), set(&market));
+        // Every disposition but retest (a library phone is never expected to need one).
+        let dispositions: Vec<&str> = crate::grade::Disposition::ALL
+            .iter()
+            .filter(|d| **d != crate::grade::Disposition::Retest)
+            .map(|d| d.as_str())
+            .collect();
+        assert_eq!(set(&benchline_sim::phone::DISPOSITIONS), set(&dispositions));
+        let parts: Vec<&str> = crate::plan::Part::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(set(&benchline_sim::phone::REPAIR_PARTS), set(&parts));
+    }
 }

@@ -170,6 +170,9 @@ pub enum Part {
 }
 
 impl Part {
+    /// Every part.
+    pub const ALL: [Part; 3] = [Part::Battery, Part::Port, Part::Screen];
+
     /// The name used in plans and records.
     pub fn as_str(self) -> &'static str {
         match self {
