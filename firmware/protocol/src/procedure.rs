@@ -479,6 +479,103 @@ mod tests {
         }
     }
 
+    /// One reply of each procedure, as the jig sends it.
+    fn sample_reply(p: Procedure) -> Reply {
+        let text = |t: &str| {
+            let mut s = crate::Text::new();
+            let _ = s.push_str(t);
+            s
+        };
+        match p {
+            Procedure::BatteryGauge => Reply::Gauge(crate::Gauge {
+                voltage_v: 3.9,
+                current_a: 0.0,
+                temperature_k: 298.0,
+                state_of_charge_pct: 50,
+                remaining_mah: 1500,
+                full_charge_mah: 2900,
+                design_mah: 3000,
+                cycle_count: 100,
+                serial: 1,
+                manufacturer: text("ACME"),
+                device: text("CELL"),
+            }),
+            Procedure::BatteryDcir => Reply::Dcir(crate::Dcir {
+                v1_v: 3.8,
+                i1_a: 0.6,
+                v2_v: 3.5,
+                i2_a: 3.0,
+                resistance_ohm: 0.125,
+                collapsed: false,
+                v_min_v: 3.5,
+            }),
+            Procedure::PortCc => Reply::Cc(crate::Cc {
+                rp: crate::RpLevel::Default,
+                cc1_v: 0.4,
+                cc2_v: 0.4,
+            }),
+            Procedure::PortContinuity => {
+                let mut pins = heapless::Vec::new();
+                for pin in crate::CONTINUITY_PINS {
+                    let _ = pins.push(crate::PinReading {
+                        pin,
+                        resistance_ohm: 0.1,
+                        leakage_a: 0.0,
+                    });
+                }
+                Reply::Continuity(crate::Continuity { pins })
+            }
+            Procedure::PortCharge => Reply::Charge(crate::Charge {
+                vbus_v: 5.0,
+                current_a: 1.0,
+            }),
+            Procedure::ScreenTouch => Reply::TouchScan(crate::TouchScan { rows: 2, cols: 2 }),
+            Procedure::ScreenBacklight => Reply::Backlight(crate::Backlight {
+                voltage_v: 18.0,
+                current_a: 0.02,
+            }),
+        }
+    }
+
+    /// The table's declared measurements are exactly what each reply turns into: every numeric
+    /// reading is declared with its unit, and every declared measurement is read (the touch scan's
+    /// node figures come from `touch_readings`).
+    #[test]
+    fn every_reply_reads_as_the_table_declares() {
+        for p in Procedure::ALL {
+            let mut read: heapless::Vec<(&str, &str, bool), 64> = heapless::Vec::new();
+            assert!(p.readings(&sample_reply(p), &mut |r| {
+                let _ = read.push((r.name, r.unit, r.pin.is_some()));
+            }));
+            if p == Procedure::ScreenTouch {
+                touch_readings([1u16, 2, 3, 4].into_iter(), 0.0, 10.0, &mut |r| {
+                    let _ = read.push((r.name, r.unit, false));
+                });
+            }
+            // Text readings (the gauge's manufacturer and device) and the raw touch matrix
+            // (`TOUCH_RAW`) are recorded, never limited: the table declares what a plan can limit.
+            for (name, unit, per_pin) in read.iter().filter(|r| r.1 != TEXT_UNIT) {
+                let m = p.measure(name);
+                assert!(m.is_some(), "{}: {name} is read but not declared", p.name());
+                let m = m.unwrap_or(&p.measurements()[0]);
+                assert_eq!(
+                    (m.unit, m.per_pin),
+                    (*unit, *per_pin),
+                    "{}: {name}",
+                    p.name()
+                );
+            }
+            for m in p.measurements() {
+                assert!(
+                    read.iter().any(|(n, _, _)| *n == m.name),
+                    "{}: {} is declared but never read",
+                    p.name(),
+                    m.name
+                );
+            }
+        }
+    }
+
     #[test]
     fn rounds_like_std() {
         for (x, want) in [
