@@ -94,8 +94,8 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
-/// Compares a record's grade (cosmetic, functional, disposition, repairs, marketplace, and the
-/// R2v3 categories when the phone states them) with the outcome the library expects for the
+/// Compares a record's grade (cosmetic, functional, disposition, repairs, marketplace and the
+/// R2v3 categories, which the phone must state) with the outcome the library expects for the
 /// phone; the error says what differs and why.
 pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     let Some(e) = &p.expected else {
@@ -109,14 +109,10 @@ pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
         disposition: g.disposition.as_str().to_string(),
         repair,
         marketplace: g.marketplace.as_deref().map(str::to_string),
-        r2_functional: e
-            .r2_functional
-            .as_ref()
-            .map(|_| g.r2_functional.to_string()),
-        r2_cosmetic: e
-            .r2_cosmetic
-            .as_ref()
-            .map(|_| g.r2_cosmetic.as_deref().unwrap_or("-").to_string()),
+        // Every plan maps R2v3 categories: a phone that does not state them is a mismatch
+        // (it would otherwise hide a wrong category).
+        r2_functional: Some(g.r2_functional.to_string()),
+        r2_cosmetic: Some(g.r2_cosmetic.as_deref().unwrap_or("-").to_string()),
     };
     let expected = Outcome {
         cosmetic: e.cosmetic.clone(),
@@ -140,7 +136,7 @@ pub fn outcome_matches(p: &Phone, r: &PhoneRecord) -> Result<(), String> {
     ))
 }
 
-/// The parts of a grade a phone's expectation is compared on (R2v3 only when it states them).
+/// The parts of a grade a phone's expectation is compared on (`None` R2v3: not stated).
 #[derive(PartialEq)]
 struct Outcome {
     cosmetic: String,
@@ -167,12 +163,13 @@ impl std::fmt::Display for Outcome {
             self.disposition,
             self.marketplace.as_deref().unwrap_or("-")
         )?;
-        if let Some(r2) = &self.r2_functional {
-            write!(f, ", R2 functional {r2}")?;
-        }
-        if let Some(r2) = &self.r2_cosmetic {
-            write!(f, ", R2 cosmetic {r2}")?;
-        }
+        let stated = |c: &Option<String>| c.clone().unwrap_or_else(|| "not stated".into());
+        write!(
+            f,
+            ", R2 functional {}, R2 cosmetic {}",
+            stated(&self.r2_functional),
+            stated(&self.r2_cosmetic)
+        )?;
         Ok(())
     }
 }

@@ -280,6 +280,32 @@ fn plan_check_against_a_bad_library_exits_2_naming_the_file() {
 }
 
 #[test]
+fn a_phone_that_does_not_state_its_r2_categories_is_a_mismatch() {
+    // A like-new phone of the shipped library with its R2v3 categories left out: the dry run
+    // compares them all the same (a missing one would hide a wrong category).
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/phones/px7.toml"
+    ))
+    .unwrap();
+    let stated = ", r2_functional = \"F6\", r2_cosmetic = \"C7\"";
+    let phone = shipped
+        .split("[[phone]]")
+        .find(|p| p.contains(stated))
+        .expect("a like-new phone in px7.toml");
+    let text = format!("[[phone]]{}", phone.replace(stated, ""));
+    let (file, _dir) = library_file(&text);
+    let mut c = benchctl();
+    c.args(["plan", "check", &standard_plan(), "--against"])
+        .arg(&file);
+    let out = finish(c);
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("R2 functional not stated"), "{all}");
+    assert!(all.contains("R2 functional F6"), "{all}");
+}
+
+#[test]
 fn plan_check_against_a_fifo_does_not_hang() {
     let dir = dir_with(&[("fifo.toml", None)]);
     let mut c = benchctl();

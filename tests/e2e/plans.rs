@@ -798,6 +798,93 @@ fn marketplace_without_battery_prerequisite() {
     );
 }
 
+/// MINIMAL with every CTIA grade mapped to "controlled": only the marketplace needs the
+/// prerequisites.
+fn controlled_only(edits: &[(&str, &str)]) -> String {
+    let mut all = vec![
+        (r#"0 = "F6""#, r#"0 = "controlled""#),
+        (r#"1 = "F5""#, r#"1 = "controlled""#),
+        (r#"2 = "F3""#, r#"2 = "controlled""#),
+    ];
+    all.extend_from_slice(edits);
+    mutate(&all)
+}
+
+#[test]
+fn marketplace_without_any_prerequisites() {
+    check(
+        "marketplace_without_any_prerequisites",
+        &controlled_only(&[(
+            "[grading.r2_prerequisites]\nsanitized = { sanitized = [\"verified\"] }\nunlocked = { lock = [\"unlocked\"] }\nbattery = [\"gauge.state_of_health\"]\n",
+            "",
+        )]),
+    );
+}
+
+#[test]
+fn marketplace_without_lock_or_sanitization_prerequisites() {
+    check(
+        "marketplace_without_lock_or_sanitization_prerequisites",
+        &controlled_only(&[
+            ("unlocked = { lock = [\"unlocked\"] }\n", ""),
+            ("sanitized = { sanitized = [\"verified\"] }\n", ""),
+        ]),
+    );
+}
+
+#[test]
+fn marketplace_with_one_model_below_80() {
+    check(
+        "marketplace_with_one_model_below_80",
+        &mutate(&[(
+            "min = 80.0\nmarginal = 5.0\n",
+            "min = 80.0\nmarginal = 5.0\n\n[step.limit.models.IP12]\nmin = 70.0\n",
+        )]),
+    );
+}
+
+#[test]
+fn functioning_categories_without_battery_health() {
+    check(
+        "functioning_categories_without_battery_health",
+        &mutate(&[
+            (
+                "[grading.marketplace]\nA = \"Premium\"\nB = \"Excellent\"\nC = \"Good\"\nD = \"Fair\"\n",
+                "",
+            ),
+            (
+                r#"battery = ["gauge.state_of_health"]"#,
+                r#"battery = ["dcir.resistance"]"#,
+            ),
+        ]),
+    );
+}
+
+#[test]
+fn functioning_categories_with_battery_health_below_80() {
+    check(
+        "functioning_categories_with_battery_health_below_80",
+        &mutate(&[
+            (
+                "[grading.marketplace]\nA = \"Premium\"\nB = \"Excellent\"\nC = \"Good\"\nD = \"Fair\"\n",
+                "",
+            ),
+            ("min = 80.0", "min = 60.0"),
+        ]),
+    );
+}
+
+#[test]
+fn prerequisite_that_accepts_every_answer() {
+    check(
+        "prerequisite_that_accepts_every_answer",
+        &mutate(&[(
+            r#"{ sanitized = ["verified"] }"#,
+            r#"{ sanitized = ["verified", "failed"] }"#,
+        )]),
+    );
+}
+
 #[test]
 fn marketplace_in_a_plan_that_never_measures_the_battery() {
     let text = r#"[plan]
@@ -1122,5 +1209,66 @@ fn empty_model_override() {
             "[step.limit.models.PX7]\nmin = 0.40",
             "[step.limit.models.PX7]",
         )]),
+    );
+}
+
+/// `benchctl plan check <path>`, killed if it runs too long.
+fn plan_check(path: &Path) -> std::process::Output {
+    let mut c = crate::harness::benchctl();
+    c.args(["plan", "check"]).arg(path);
+    crate::harness::finish(c)
+}
+
+#[test]
+fn plan_check_on_a_fifo_exits_2_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.toml");
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = plan_check(&fifo);
+    let err = crate::harness::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is a FIFO (named pipe), not a regular file"),
+        "{err}"
+    );
+    assert!(err.contains("give the path of a plan file"), "{err}");
+}
+
+#[test]
+fn plan_check_on_a_device_exits_2_without_reading_it() {
+    let out = plan_check(Path::new("/dev/zero"));
+    let err = crate::harness::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is a character device"), "{err}");
+}
+
+#[test]
+fn plan_check_on_an_oversized_plan_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    let mut text = MINIMAL.to_string();
+    text.push_str(&"# padding\n".repeat(120_000));
+    std::fs::write(&big, text).unwrap();
+    let out = plan_check(&big);
+    let err = crate::harness::stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("a plan may hold"), "{err}");
+}
+
+#[test]
+fn the_readme_documents_every_procedure() {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../test-plans/README.md"
+    ))
+    .unwrap();
+    let table = benchctl::plan::catalogue::markdown();
+    assert!(
+        readme.contains(&table),
+        "test-plans/README.md must carry the procedure catalogue exactly as:\n{table}"
     );
 }

@@ -44,7 +44,7 @@ pub const COLUMNS: [(&str, &str); 46] = [
     ("functional", "CTIA functional grade 0-9"),
     (
         "r2_functional",
-        "R2v3 functional category F1-F6, or `controlled` (an R2 controlled stream)",
+        "R2v3 functional category F1-F6 (F6 best), or `controlled` (an R2 controlled stream); records graded under standard-refurb before 2.0.0 used an inverted scale (F1 best)",
     ),
     ("r2_cosmetic", "R2v3 cosmetic category C0-C9"),
     (
@@ -75,7 +75,7 @@ pub const COLUMNS: [(&str, &str); 46] = [
     ("battery_temperature_k", "pack temperature, K"),
     (
         "battery_dcir_ohm",
-        "DC internal resistance (IEC 61960), ohm",
+        "DC internal resistance (IEC 61960), ohm; `inf` when the cell collapsed under the load (a dead cell)",
     ),
     ("port_cc1_v", "CC1 voltage at the sink, V"),
     ("port_cc2_v", "CC2 voltage at the sink, V"),

@@ -252,7 +252,13 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade<'static>) {
     let unmet = pre
         .map(|p| unmet_prerequisites(p, &judged, &input.answers))
         .unwrap_or_default();
+    // Met only when the plan states every prerequisite (an empty list would count as met);
+    // the validator refuses such a plan, this keeps a plan built in code to the same rule.
+    let stated = pre.is_some_and(|p| {
+        !p.sanitized.is_empty() && !p.unlocked.is_empty() && !p.battery.is_empty()
+    });
     let prerequisites_met = unmet.is_empty();
+    let awardable = prerequisites_met && stated;
     let cosmetic = input.answers.get(&policy.cosmetic_prompt).cloned();
     let disposition = if !input.incomplete.is_empty() {
         reasons.extend(input.incomplete.iter().cloned());
@@ -278,7 +284,9 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade<'static>) {
         .r2_functional
         .get(usize::from(functional))
         .copied()
-        .filter(|_| prerequisites_met)
+        // A functioning category describes a phone sold or handed on as functioning; one
+        // routed to repair, parts or recycling is an R2 controlled stream until retested.
+        .filter(|_| awardable && disposition == Disposition::Resale)
         .unwrap_or(R2Functional::Controlled);
     let r2_cosmetic = ctia.and_then(|c| policy.r2_cosmetic.get(&c)).map(|c| {
         match policy.r2_cosmetic_max.get(&r2_functional) {
@@ -286,7 +294,7 @@ pub fn grade(plan: &Plan, input: &Input) -> (Vec<Judged>, Grade<'static>) {
             None => *c,
         }
     });
-    let marketplace = match (disposition, functional, prerequisites_met) {
+    let marketplace = match (disposition, functional, awardable) {
         (Disposition::Resale, 0, true) => ctia.and_then(|c| policy.marketplace.get(&c)).copied(),
         _ => None,
     };
@@ -491,13 +499,26 @@ mod tests {
     }
 
     #[test]
-    fn f3_goes_with_c6_at_best() {
+    fn a_phone_going_to_repair_is_a_controlled_stream_with_c6_at_best() {
+        // CTIA 2 maps to F3, but a functioning category describes a phone sold as
+        // functioning: one routed to repair is a controlled stream until it is retested.
         let (plan, mut input) = like_new();
         input.values.insert("gauge.temperature".into(), 325.0);
         let (_, g) = grade(&plan, &input);
         assert_eq!((g.functional, g.disposition), (2, Disposition::Repair));
-        assert_eq!(g.r2_functional, "F3");
+        assert_eq!(g.r2_functional, "controlled");
         assert_eq!(g.r2_cosmetic.as_deref(), Some("C6"));
+        assert_eq!(g.marketplace, None);
+    }
+
+    #[test]
+    fn a_fully_functional_phone_going_to_screen_repair_is_a_controlled_stream() {
+        let (plan, mut input) = like_new();
+        input.answers.insert("cosmetic".into(), "D".into());
+        let (_, g) = grade(&plan, &input);
+        assert_eq!((g.functional, g.disposition), (0, Disposition::Repair));
+        assert_eq!(g.r2_functional, "controlled");
+        assert_eq!(g.r2_cosmetic.as_deref(), Some("C3"));
     }
 
     proptest! {
@@ -531,8 +552,45 @@ mod tests {
                 prop_assert_eq!(&*g.r2_functional, "controlled");
                 prop_assert_eq!(g.marketplace, None);
                 prop_assert_ne!(g.disposition, Disposition::Resale);
-            } else {
+            } else if g.disposition == Disposition::Resale {
                 prop_assert_eq!(&*g.r2_functional, "F6");
+            } else {
+                prop_assert_eq!(&*g.r2_functional, "controlled");
+            }
+        }
+
+        /// Whatever is measured and answered, only a phone going to resale carries a
+        /// functioning category or a marketplace grade: repair, parts, recycle and retest are
+        /// R2 controlled streams.
+        #[test]
+        fn only_resale_carries_a_functioning_category(
+            temperature in 290.0f64..330.0,
+            charge in 0.3f64..2.5,
+            bad_nodes in prop_oneof![Just(0.0f64), 1.0f64..20.0],
+            cosmetic in 0usize..5,
+            pixels in 0usize..2,
+            lock in 0usize..2,
+            sanitized in prop_oneof![Just(Some(0usize)), Just(Some(1)), Just(None)],
+        ) {
+            let (plan, mut input) = like_new();
+            input.values.insert("gauge.temperature".into(), temperature);
+            input.values.insert("charge.current".into(), charge);
+            input.values.insert("touch.bad_nodes".into(), bad_nodes);
+            input.answers.insert("cosmetic".into(), ["A", "B", "C", "D", "E"][cosmetic].into());
+            input.answers.insert("pixels".into(), ["pass", "fail"][pixels].into());
+            input.answers.insert("lock".into(), ["unlocked", "locked"][lock].into());
+            match sanitized {
+                Some(s) => {
+                    input.answers.insert("sanitized".into(), ["verified", "failed"][s].into());
+                }
+                None => {
+                    input.answers.remove("sanitized");
+                }
+            }
+            let (_, g) = grade(&plan, &input);
+            if g.disposition != Disposition::Resale {
+                prop_assert_eq!(&*g.r2_functional, "controlled");
+                prop_assert_eq!(g.marketplace, None);
             }
         }
     }

@@ -194,10 +194,9 @@ mod tests {
         assert_eq!(set(&benchline_sim::phone::COSMETIC_GRADES), set(&cosmetic));
         let market: Vec<&str> = Marketplace::ALL.iter().map(|v| v.as_str()).collect();
         assert_eq!(set(&benchline_sim::phone::MARKETPLACE_GRADES), set(&market));
-        // Every disposition but retest (a library phone is never expected to need one).
+        // Every disposition, retest included (a phone left with a prompt unanswered).
         let dispositions: Vec<&str> = crate::grade::Disposition::ALL
             .iter()
-            .filter(|d| **d != crate::grade::Disposition::Retest)
             .map(|d| d.as_str())
             .collect();
         assert_eq!(set(&benchline_sim::phone::DISPOSITIONS), set(&dispositions));

@@ -66,3 +66,68 @@ pub fn procedure_names() -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The procedure catalogue as a Markdown table (the one in `test-plans/README.md`), rendered
+/// from the protocol's table: names, channels, parameters with default and range, and
+/// measurements with units.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| procedure | channel | params (default, range) | measurements (unit) |\n|---|---|---|---|\n",
+    );
+    for proc in Procedure::ALL {
+        let params = if proc.params().is_empty() {
+            "none".to_string()
+        } else {
+            proc.params()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "`{}` ({}, {}-{})",
+                        p.name,
+                        number(p.name, p.default),
+                        number(p.name, p.min),
+                        number(p.name, p.max)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (plain, pinned): (Vec<&Measure>, Vec<&Measure>) =
+            proc.measurements().iter().partition(|m| !m.per_pin);
+        let mut measures: Vec<String> = plain
+            .iter()
+            .map(|m| format!("`{}` ({})", m.name, m.unit))
+            .collect();
+        if !pinned.is_empty() {
+            let each = pinned
+                .iter()
+                .map(|m| format!("`PIN.{}` ({})", m.name, m.unit))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let pins = CONTINUITY_PINS
+                .iter()
+                .map(|p| format!("`{}`", p.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            measures.push(format!("{each} for each PIN of {pins}"));
+        }
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            proc.name(),
+            proc.channel().as_str(),
+            params,
+            measures.join(", ")
+        ));
+    }
+    out
+}
+
+/// A parameter value as the catalogue writes it: C-rates (`*_c`) with a decimal point, others
+/// as plain numbers.
+fn number(param: &str, v: f64) -> String {
+    if param.ends_with("_c") {
+        format!("{v:?}")
+    } else {
+        format!("{v}")
+    }
+}

@@ -238,11 +238,12 @@ impl Plan {
     }
 
     /// Reads and parses a plan file.
+    ///
+    /// Only a regular file of at most [`MAX_PLAN_BYTES`] of UTF-8 text is read (a symbolic link
+    /// is followed to what it names): a FIFO, a device or an endless file is refused before
+    /// anything is read, so `plan check` never hangs or grows without bound.
     pub fn load(path: &Path) -> Result<Plan, PlanLoadError> {
-        let text = std::fs::read_to_string(path).map_err(|cause| PlanLoadError::Read {
-            path: path.display().to_string(),
-            cause,
-        })?;
+        let text = read_plan_file(path)?;
         Ok(Plan::parse(&text, &path.display().to_string())?)
     }
 
@@ -257,6 +258,68 @@ impl Plan {
     }
 }
 
+/// The largest plan file [`Plan::load`] reads (1 MiB; the standard plan is a few KiB).
+pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
+
+/// Reads `path` when it is a regular file of at most [`MAX_PLAN_BYTES`] of UTF-8 text.
+///
+/// The file is opened without blocking (a FIFO would otherwise block the open until a writer
+/// appears) and the open handle is checked, so a file swapped for a FIFO or a device between
+/// a check and the read is still refused; the read itself is capped.
+fn read_plan_file(path: &Path) -> Result<String, PlanLoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    let shown = path.display().to_string();
+    let read_err = |cause: std::io::Error| PlanLoadError::Read {
+        path: shown.clone(),
+        cause,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(PlanLoadError::NotAFile { path: shown, what });
+    }
+    if meta.len() > MAX_PLAN_BYTES {
+        return Err(PlanLoadError::TooBig {
+            path: shown,
+            size: meta.len(),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_PLAN_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        return Err(PlanLoadError::TooBig {
+            path: shown,
+            size: bytes.len() as u64,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| PlanLoadError::NotText {
+        path: shown,
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
 /// Why a plan could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanLoadError {
@@ -267,6 +330,34 @@ pub enum PlanLoadError {
         path: String,
         /// Cause.
         cause: std::io::Error,
+    },
+    /// The path names something other than a regular file.
+    #[error("plan {path} is {what}, not a regular file; give the path of a plan file (*.toml)")]
+    NotAFile {
+        /// Path.
+        path: String,
+        /// What the path names.
+        what: &'static str,
+    },
+    /// The file is larger than a plan may be.
+    #[error(
+        "plan {path} is {size} bytes or more, larger than the {MAX_PLAN_BYTES} bytes (1 MiB) a plan may hold; check that the path names a plan file"
+    )]
+    TooBig {
+        /// Path.
+        path: String,
+        /// Size in bytes (at least).
+        size: u64,
+    },
+    /// The file is not UTF-8 text.
+    #[error(
+        "plan {path} is not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8 TOML"
+    )]
+    NotText {
+        /// Path.
+        path: String,
+        /// Offset of the first invalid byte.
+        offset: usize,
     },
     /// The plan has errors.
     #[error(transparent)]

@@ -52,6 +52,20 @@ struct Cx {
     broken_steps: Vec<String>,
     /// (step id, measurement pattern) of limits that were rejected.
     broken_limits: Vec<(String, String)>,
+    /// Where each limit's passing minimum is written: (step id, measurement pattern, model
+    /// (`None`: every model), span of `min`, or of the table when it sets none).
+    min_spans: Vec<(String, String, Option<String>, Range<usize>)>,
+    /// Span of `battery` in [grading.r2_prerequisites].
+    prerequisite_battery_span: Option<Range<usize>>,
+}
+
+/// What a plan awards that needs the R2 prerequisites, for the messages: what awards it,
+/// what it needs, what to do instead, and where.
+struct Awards {
+    what: &'static str,
+    need: &'static str,
+    instead: &'static str,
+    span: Range<usize>,
 }
 
 /// The entries of one table, checked against the keys it may have.
@@ -630,8 +644,12 @@ impl Cx {
                             }),
                         _ => None,
                     };
+                    let mark = self.min_spans.len();
                     match self.limit(l, &procedure, models) {
                         Some(limit) => {
+                            for m in &mut self.min_spans[mark..] {
+                                m.0 = id.clone().unwrap_or_default();
+                            }
                             for (m, _) in procedure
                                 .measurement_names()
                                 .iter()
@@ -802,6 +820,9 @@ impl Cx {
             return None;
         }
         let bounds = self.bounds(&f, None)?;
+        let base_min = f.get("min").map_or(f.span.clone(), |n| n.span());
+        self.min_spans
+            .push((String::new(), pattern.to_string(), None, base_min.clone()));
         let mut per_model = BTreeMap::new();
         if let Some(other) = f.get("models").filter(|n| !matches!(n, Node::Table(..))) {
             self.err(
@@ -842,6 +863,13 @@ impl Cx {
                     &["min", "max", "marginal"],
                 ) {
                     if let Some(b) = self.bounds(&mf, Some(bounds)) {
+                        let span = mf.get("min").map_or(base_min.clone(), |n| n.span());
+                        self.min_spans.push((
+                            String::new(),
+                            pattern.to_string(),
+                            Some(e.key.to_string()),
+                            span,
+                        ));
                         per_model.insert(e.key.to_string(), b);
                     }
                 }
@@ -956,13 +984,44 @@ impl Cx {
         let r2_prerequisites = f
             .get("r2_prerequisites")
             .and_then(|n| self.prerequisites(n, steps, prompts));
-        if let Some((map, _)) = &r2_functional {
-            if map.iter().any(|c| c.is_functioning()) {
-                self.check_prerequisites(&f, r2_prerequisites.as_ref(), r2_key_span);
-            }
+        let functioning = r2_functional
+            .as_ref()
+            .is_some_and(|(map, _)| map.iter().any(|c| c.is_functioning()));
+        let marketplace_span = f
+            .entry("marketplace")
+            .map_or(f.span.clone(), |e| e.key_span.clone());
+        // Marketplace grades and functioning categories both go only to a phone that meets
+        // every R2 prerequisite, battery health of at least 80 % among them.
+        let awards = if functioning {
+            Some(Awards {
+                what: "[grading.r2_functional] awards functioning categories",
+                need: "functioning categories (F1-F6) need battery health of at least 80 %",
+                instead: "map every grade to \"controlled\"",
+                span: r2_key_span,
+            })
+        } else if !marketplace.is_empty() {
+            Some(Awards {
+                what: "[grading.marketplace] awards marketplace grades",
+                need: "marketplace grades need battery health of at least 80 %",
+                instead: "remove [grading.marketplace]",
+                span: marketplace_span.clone(),
+            })
+        } else {
+            None
+        };
+        if let Some(awards) = &awards {
+            self.check_prerequisites(&f, r2_prerequisites.as_ref(), awards);
         }
         if !marketplace.is_empty() {
-            self.check_marketplace_battery(&f, r2_prerequisites.as_ref(), steps);
+            let awards = Awards {
+                what: "[grading.marketplace] awards marketplace grades",
+                need: "marketplace grades need battery health of at least 80 %",
+                instead: "remove [grading.marketplace]",
+                span: marketplace_span,
+            };
+            self.check_battery_health(r2_prerequisites.as_ref(), steps, &awards);
+        } else if let Some(awards) = &awards {
+            self.check_battery_health(r2_prerequisites.as_ref(), steps, awards);
         }
         let mut rules = Vec::new();
         match f.get("rule") {
@@ -1169,6 +1228,27 @@ impl Cx {
                         format!("write {key} = {{ prompt_id = [\"answer that means met\"] }}"),
                     );
                 }
+                if let Node::Table(entries, _) = node {
+                    for (prompt, listed) in &answers {
+                        let Some(p) = prompts.iter().find(|p| &p.id == prompt) else {
+                            continue;
+                        };
+                        if !p.choices.is_empty() && p.choices.iter().all(|c| listed.contains(c)) {
+                            let span = entries
+                                .iter()
+                                .find(|e| e.key == prompt)
+                                .map_or(node.span(), |e| e.node.span());
+                            self.err(
+                                format!(
+                                    "`{key}` in [grading.r2_prerequisites] accepts every answer of prompt `{prompt}` ({}): it can never fail",
+                                    p.choices.join(", ")
+                                ),
+                                span,
+                                format!("list only the answers that mean the prerequisite is met, e.g. {example}"),
+                            );
+                        }
+                    }
+                }
                 if key == "sanitized" {
                     out.sanitized = answers;
                 } else {
@@ -1177,6 +1257,7 @@ impl Cx {
             }
         }
         if let Some(list) = f.get("battery") {
+            self.prerequisite_battery_span = Some(list.span());
             let patterns = self.str_list(list, "battery", None);
             let spans: Vec<Range<usize>> = match list {
                 Node::Array(items, _) => items.iter().map(|i| i.span()).collect(),
@@ -1210,20 +1291,21 @@ impl Cx {
         Some(out)
     }
 
-    /// A plan that awards functioning categories must state every R2 prerequisite.
+    /// A plan that awards functioning categories or marketplace grades must state every R2
+    /// prerequisite.
     fn check_prerequisites(
         &mut self,
         f: &Fields<'_, '_>,
         pre: Option<&Prerequisites>,
-        r2_span: Range<usize>,
+        awards: &Awards,
     ) {
-        const WHY: &str = "R2v3 allows a functioning category (F1-F6) only after logical data sanitization, with no lock or encumbrance and enough battery life";
+        const WHY: &str = "R2v3 allows a functioning category (F1-F6), and so a marketplace grade, only after logical data sanitization, with no lock or encumbrance and enough battery life";
         let Some(pre) = pre else {
             if f.get("r2_prerequisites").is_none() {
                 self.err(
-                    "[grading.r2_functional] awards functioning categories, but the plan states no [grading.r2_prerequisites]",
-                    r2_span,
-                    format!("{WHY}: add [grading.r2_prerequisites] with sanitized, unlocked and battery, or map every grade to \"controlled\""),
+                    format!("{}, but the plan states no [grading.r2_prerequisites]", awards.what),
+                    awards.span.clone(),
+                    format!("{WHY}: add [grading.r2_prerequisites] with sanitized, unlocked and battery, or {}", awards.instead),
                 );
             }
             return;
@@ -1264,21 +1346,21 @@ impl Cx {
         }
     }
 
-    /// Every marketplace grade requires battery health of at least 80 %: the plan must limit
-    /// `state_of_health` from 80 % (for every model) and require it among the R2 battery
-    /// prerequisites, which a phone must meet before it gets a marketplace grade.
-    fn check_marketplace_battery(
+    /// Every marketplace grade, and a functioning category, requires battery health of at
+    /// least 80 %: the plan must limit `state_of_health` from 80 % (for every model) and
+    /// require it among the R2 battery prerequisites, which a phone must meet first.
+    fn check_battery_health(
         &mut self,
-        f: &Fields<'_, '_>,
         pre: Option<&Prerequisites>,
         steps: &[Step],
+        awards: &Awards,
     ) {
-        const NEED: &str = "marketplace grades need battery health of at least 80 %";
-        let span = f
-            .entry("marketplace")
-            .map_or(f.span.clone(), |e| e.key_span.clone());
-        // Steps that measure state_of_health with a limit, and the lowest passing minimum.
-        let limited: Vec<(&Step, Option<f64>)> = steps
+        let need = awards.need;
+        let instead = awards.instead;
+        // Steps that measure state_of_health with a limit, and the lowest passing minimum:
+        // (model, or `None` for every model; the minimum, `None` if it sets none; its span).
+        type Lowest = (Option<String>, Option<f64>, Range<usize>);
+        let limited: Vec<(&Step, Lowest)> = steps
             .iter()
             .filter(|s| s.procedure == Procedure::BatteryGauge)
             .filter_map(|s| {
@@ -1286,11 +1368,26 @@ impl Cx {
                     .limits
                     .iter()
                     .find(|l| matches(&l.pattern, "state_of_health"))?;
-                let lowest = std::iter::once(l.bounds)
-                    .chain(l.models.values().copied())
-                    .map(|b| b.min)
-                    .try_fold(f64::INFINITY, |acc, m| m.map(|m| acc.min(m)));
-                Some((s, lowest))
+                let span_of = |model: Option<&str>| {
+                    self.min_spans
+                        .iter()
+                        .find(|(id, p, m, _)| {
+                            id == &s.id && p == &l.pattern && m.as_deref() == model
+                        })
+                        .map_or(awards.span.clone(), |e| e.3.clone())
+                };
+                let entries = std::iter::once((None, l.bounds.min))
+                    .chain(l.models.iter().map(|(m, b)| (Some(m.as_str()), b.min)));
+                // No minimum is the worst; else the lowest.
+                let worst = entries
+                    .min_by(|a, b| match (a.1, b.1) {
+                        (None, None) => std::cmp::Ordering::Equal,
+                        (None, Some(_)) => std::cmp::Ordering::Less,
+                        (Some(_), None) => std::cmp::Ordering::Greater,
+                        (Some(x), Some(y)) => x.total_cmp(&y),
+                    })
+                    .map(|(m, min)| (m.map(str::to_string), min, span_of(m)))?;
+                Some((s, worst))
             })
             .collect();
         // A state_of_health limit or a step that is already refused is not missing twice.
@@ -1307,46 +1404,55 @@ impl Cx {
         }
         if limited.is_empty() {
             self.err(
-                format!("{NEED}, but no step limits `state_of_health`"),
-                span,
-                "add a battery.gauge step with a [[step.limit]] measurement = \"state_of_health\", unit = \"%\", min = 80.0, and require it in [grading.r2_prerequisites] battery; or remove [grading.marketplace]",
+                format!("{need}, but no step limits `state_of_health`"),
+                awards.span.clone(),
+                format!("add a battery.gauge step with a [[step.limit]] measurement = \"state_of_health\", unit = \"%\", min = 80.0, and require it in [grading.r2_prerequisites] battery; or {instead}"),
             );
             return;
         }
-        let required = |s: &Step| {
-            pre.is_some_and(|p| {
-                p.battery.iter().any(|r| {
-                    r.split_once('.')
-                        .is_some_and(|(id, m)| id == s.id && matches(m, "state_of_health"))
-                })
-            })
-        };
-        let good = limited
-            .iter()
-            .find(|(s, lowest)| lowest.is_some_and(|m| m >= 80.0) && required(s));
-        if good.is_some() {
-            return;
-        }
-        if let Some((s, lowest)) = limited
-            .iter()
-            .find(|(_, lowest)| !lowest.is_some_and(|m| m >= 80.0))
-        {
+        let high_enough = |w: &Lowest| w.1.is_some_and(|m| m >= 80.0);
+        if let Some((s, (model, lowest, span))) = limited.iter().find(|(_, w)| !high_enough(w)) {
             let from = match lowest {
                 Some(m) => format!("passes state_of_health from {m} %"),
                 None => "sets no minimum for state_of_health".to_string(),
             };
+            let whose = match model {
+                Some(m) => format!(" for model {m}"),
+                None => String::new(),
+            };
+            let hint = match model {
+                Some(m) => format!("set min = 80.0 or more in [step.limit.models.{m}], or {instead}"),
+                None => format!("set min = 80.0 on the state_of_health limit and on every per-model limit, or {instead}"),
+            };
             self.err(
-                format!("{NEED}, but step `{}` {from}", s.id),
-                span,
-                "set min = 80.0 on the state_of_health limit and on every per-model limit, or remove [grading.marketplace]",
+                format!("{need}, but step `{}` {from}{whose}", s.id),
+                span.clone(),
+                hint,
             );
             return;
         }
+        // A missing or empty battery prerequisite is reported by check_prerequisites.
+        let Some(pre) = pre.filter(|p| !p.battery.is_empty()) else {
+            return;
+        };
+        let required = |s: &Step| {
+            pre.battery.iter().any(|r| {
+                r.split_once('.')
+                    .is_some_and(|(id, m)| id == s.id && matches(m, "state_of_health"))
+            })
+        };
+        if limited.iter().any(|(s, _)| required(s)) {
+            return;
+        }
         let id = limited.first().map_or("gauge", |(s, _)| s.id.as_str());
+        let span = self
+            .prerequisite_battery_span
+            .clone()
+            .unwrap_or(awards.span.clone());
         self.err(
-            format!("{NEED}, but [grading.r2_prerequisites] battery does not require `{id}.state_of_health`"),
+            format!("{need}, but [grading.r2_prerequisites] battery does not require `{id}.state_of_health`"),
             span,
-            format!("add \"{id}.state_of_health\" to battery in [grading.r2_prerequisites]: a phone gets a marketplace grade only when the prerequisites are met"),
+            format!("add \"{id}.state_of_health\" to battery in [grading.r2_prerequisites]: a phone gets a functioning category or a marketplace grade only when the prerequisites are met"),
         );
     }
 

@@ -18,8 +18,9 @@ pub use library::{line_col, Library, Location, PhoneError, Problem, Problems, MA
 
 /// CTIA cosmetic grades an `expected.cosmetic` may name.
 pub const COSMETIC_GRADES: [&str; 5] = ["A", "B", "C", "D", "E"];
-/// Dispositions an `expected.disposition` may name (`retest` is never an expectation).
-pub const DISPOSITIONS: [&str; 4] = ["resale", "repair", "parts", "recycle"];
+/// Dispositions an `expected.disposition` may name (`retest`: a phone whose record is left
+/// incomplete, e.g. a prompt unanswered, goes back through the line).
+pub const DISPOSITIONS: [&str; 5] = ["resale", "repair", "parts", "recycle", "retest"];
 /// Parts an `expected.repair` may name.
 pub const REPAIR_PARTS: [&str; 3] = ["battery", "port", "screen"];
 /// Marketplace grades an `expected.marketplace` may name.
