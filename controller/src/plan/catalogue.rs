@@ -23,8 +23,8 @@ pub trait Catalogue {
     /// Every measurement name with its unit, pins expanded, in record order.
     fn measurement_names(&self) -> Vec<(String, &'static str)>;
 
-    /// Physical duration of the procedure with these parameters, ms (for timeouts and the
-    /// time a step is expected to take).
+    /// The jig time the procedure takes with these parameters, ms: the protocol's nominal
+    /// duration of its request (for timeouts and the time a step is expected to take).
     fn duration_ms(&self, params: &BTreeMap<String, f64>) -> u32;
 }
 
@@ -46,15 +46,18 @@ impl Catalogue for Procedure {
     }
 
     fn duration_ms(&self, params: &BTreeMap<String, f64>) -> u32 {
-        let get = |k: &str| params.get(k).copied().unwrap_or(0.0);
-        let ms = match self {
-            Procedure::BatteryDcir => get("low_ms") + get("high_ms"),
-            Procedure::PortCharge | Procedure::ScreenBacklight => get("settle_ms"),
-            Procedure::PortContinuity => 60.0,
-            Procedure::ScreenTouch => 500.0,
-            Procedure::BatteryGauge | Procedure::PortCc => 10.0,
+        // The jig's own nominal duration of the request the step sends (protocol `duration.rs`,
+        // checked against the firmware): one figure for the jig's progress and the host's
+        // deadlines. The pack's capacity only sizes the DCIR currents, not the time.
+        let get = |k: &str| {
+            params.get(k).copied().unwrap_or_else(|| {
+                self.params()
+                    .iter()
+                    .find(|p| p.name == k)
+                    .map_or(0.0, |p| p.default)
+            })
         };
-        ms.max(0.0) as u32
+        self.request(0, &get, 0).nominal_ms()
     }
 }
 
