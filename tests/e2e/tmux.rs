@@ -3,23 +3,36 @@
 //!
 //! Each [`Tmux`] starts its own tmux server on a socket of its own (`tmux -L <name>`), so tests
 //! run in parallel without seeing each other's sessions, and kills it when dropped (on failure
-//! too): the processes in its pane get SIGHUP. Waiting is polling the screen (or a file) for a
-//! condition, with a short pause between polls and a hard deadline.
+//! too): the processes in its pane get SIGHUP. Waiting is event-driven, with a hard deadline:
+//! the pane's output is piped (`pipe-pane`) into a FIFO and a waiting test wakes when output
+//! arrives (or, for a file, when inotify says its directory changed), then checks its condition
+//! again.
 
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
 /// How long any one condition is waited for; past it the test fails with the screen.
 pub const DEADLINE: Duration = Duration::from_secs(60);
-/// The pause between two polls.
-const POLL: Duration = Duration::from_millis(50);
 /// The session's name inside its server.
 const SESSION: &str = "e2e";
 
 /// A tmux server with one session of one pane running a command.
 pub struct Tmux {
     socket: String,
+    /// The read end of the FIFO the pane's output is piped into (non-blocking).
+    output: File,
+    /// The pane's output pipe has closed (its program and `cat` are gone).
+    closed: std::cell::Cell<bool>,
+    /// Holds the FIFO.
+    _dir: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -29,18 +42,68 @@ impl Tmux {
     pub fn start(argv: &[&str], width: u16, height: u16) -> Tmux {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("output");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // Opened before any writer, without blocking; reads never block either.
+        let output = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
         let tmux = Tmux {
             socket: format!(
                 "benchctl-e2e-{}-{}",
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ),
+            output,
+            closed: std::cell::Cell::new(false),
+            _dir: dir,
         };
         let (w, h) = (width.to_string(), height.to_string());
         let mut args = vec!["new-session", "-d", "-s", SESSION, "-x", &w, "-y", &h];
         args.extend(argv);
         tmux.run(&args);
+        // Every byte the pane's program writes from now on wakes a waiting test.
+        let pipe = format!("cat >> {}", quote(fifo.to_str().unwrap()));
+        tmux.run(&["pipe-pane", "-O", "-t", SESSION, &pipe]);
         tmux
+    }
+
+    /// Blocks until the pane writes something or `also` (an inotify) reports a change, at the
+    /// latest until `end`; false once `end` has passed. What was written is discarded: the
+    /// caller looks at the screen (or the file) again.
+    fn wait_change(&self, also: Option<&Inotify>, end: Instant) -> bool {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = Vec::new();
+        if !self.closed.get() {
+            fds.push(PollFd::new(self.output.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(i) = also {
+            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+        }
+        if fds.is_empty() {
+            // Nothing left that could change the screen.
+            return false;
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        if !self.closed.get() {
+            let hung_up = fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP) && !r.contains(PollFlags::POLLIN));
+            self.closed.set(hung_up);
+        }
+        let mut sink = [0u8; 4096];
+        while matches!((&self.output).read(&mut sink), Ok(n) if n > 0) {}
+        if let Some(i) = also {
+            let _ = i.read_events();
+        }
+        true
     }
 
     /// Runs a tmux command on this server; panics when it fails.
@@ -89,8 +152,8 @@ impl Tmux {
         .to_string()
     }
 
-    /// Polls the screen until `ready` holds for it (or it yields a value), within
-    /// [`DEADLINE`]; panics with `what` and the last screen past it.
+    /// Waits until `ready` holds for the screen (or yields a value), looking again each time
+    /// the pane writes, within [`DEADLINE`]; panics with `what` and the last screen past it.
     pub fn wait_until<T>(&self, what: &str, mut ready: impl FnMut(&str) -> Option<T>) -> T {
         let end = Instant::now() + DEADLINE;
         loop {
@@ -99,10 +162,9 @@ impl Tmux {
                 return v;
             }
             assert!(
-                Instant::now() < end,
+                self.wait_change(None, end),
                 "waited {DEADLINE:?} for {what}; the screen:\n{screen}"
             );
-            std::thread::sleep(POLL);
         }
     }
 
@@ -113,9 +175,20 @@ impl Tmux {
         })
     }
 
-    /// Waits until `file` exists and is not empty; returns its contents.
+    /// Waits until `file` exists and is not empty (woken by inotify on its directory and by the
+    /// pane's output); returns its contents.
     pub fn wait_file(&self, file: &Path) -> String {
         let end = Instant::now() + DEADLINE;
+        let watch = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+        let dir = file.parent().unwrap();
+        watch
+            .add_watch(
+                dir,
+                AddWatchFlags::IN_CLOSE_WRITE
+                    | AddWatchFlags::IN_MOVED_TO
+                    | AddWatchFlags::IN_MODIFY,
+            )
+            .unwrap();
         loop {
             if let Ok(text) = std::fs::read_to_string(file) {
                 if !text.is_empty() {
@@ -123,12 +196,11 @@ impl Tmux {
                 }
             }
             assert!(
-                Instant::now() < end,
+                self.wait_change(Some(&watch), end),
                 "waited {DEADLINE:?} for {}; the screen:\n{}",
                 file.display(),
                 self.screen()
             );
-            std::thread::sleep(POLL);
         }
     }
 }
