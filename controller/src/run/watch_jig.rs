@@ -55,13 +55,7 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
         match ev {
             LinkEvent::Connected(h) => {
                 events.send(connected(bench, &name, &port, &h)).await;
-                if lost {
-                    lost = false;
-                    events.send(LineEvent::JigBack { bench }).await;
-                    events
-                        .send(LineEvent::AlarmCleared { key: key.clone() })
-                        .await;
-                }
+                back(&mut lost, bench, &key, &events).await;
             }
             LinkEvent::Reset(_) => {
                 events
@@ -93,15 +87,7 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
                     events.send(e).await;
                 }
             }
-            LinkEvent::BackInService => {
-                if lost {
-                    lost = false;
-                    events.send(LineEvent::JigBack { bench }).await;
-                    events
-                        .send(LineEvent::AlarmCleared { key: key.clone() })
-                        .await;
-                }
-            }
+            LinkEvent::BackInService => back(&mut lost, bench, &key, &events).await,
             LinkEvent::Jig(Event::PhoneRemoved { slot }) => {
                 events
                     .send(LineEvent::PhoneRemoved {
@@ -126,6 +112,18 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
             }
             LinkEvent::Jig(_) | LinkEvent::BadFrame(_) => {}
         }
+    }
+}
+
+/// A lost jig answers again: its bench is back and its alarm cleared.
+async fn back(lost: &mut bool, bench: usize, key: &str, events: &Events) {
+    if std::mem::take(lost) {
+        events.send(LineEvent::JigBack { bench }).await;
+        events
+            .send(LineEvent::AlarmCleared {
+                key: key.to_string(),
+            })
+            .await;
     }
 }
 

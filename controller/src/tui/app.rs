@@ -5,7 +5,6 @@
 //! in-memory seam the run waits on. Rendering reads `&App` only; the clock is `now`, set by
 //! each tick, so a screen is a pure function of the state.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -221,18 +220,9 @@ impl App {
 
     pub(super) fn phone_mut(&mut self, at: SlotId) -> &mut Phone {
         let now = self.now;
-        self.slot_mut(at).phone.get_or_insert_with(|| Phone {
-            imei: String::new(),
-            model: String::new(),
-            started: now,
-            steps: Vec::new(),
-            running: Vec::new(),
-            samples: Vec::new(),
-            answers: BTreeMap::new(),
-            removed: false,
-            graded: None,
-            finished: None,
-        })
+        self.slot_mut(at)
+            .phone
+            .get_or_insert_with(|| Phone::new(String::new(), String::new(), now))
     }
 
     /// Activity on a bench ends a reset's fault.

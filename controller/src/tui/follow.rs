@@ -1,7 +1,5 @@
 //! How the UI follows the line: each [`LineEvent`] applied to the state of its bench and slot.
 
-use std::collections::BTreeMap;
-
 use super::app::{App, Effect, Fault, FaultKind, Graded, Phase, Phone, Raised, Running, Slot};
 use crate::run::event::LineEvent;
 
@@ -79,18 +77,7 @@ impl App {
                 let slot = self.slot_mut(at);
                 slot.phase = Phase::Testing;
                 slot.question = None;
-                slot.phone = Some(Phone {
-                    imei,
-                    model,
-                    started: now,
-                    steps: Vec::new(),
-                    running: Vec::new(),
-                    samples: Vec::new(),
-                    answers: BTreeMap::new(),
-                    removed: false,
-                    graded: None,
-                    finished: None,
-                });
+                slot.phone = Some(Phone::new(imei, model, now));
             }
             LineEvent::StepStarted {
                 at,

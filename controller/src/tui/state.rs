@@ -142,6 +142,24 @@ pub struct Phone {
     pub finished: Option<Instant>,
 }
 
+impl Phone {
+    /// A phone just identified (or first heard of) at `started`: nothing measured yet.
+    pub fn new(imei: String, model: String, started: Instant) -> Phone {
+        Phone {
+            imei,
+            model,
+            started,
+            steps: Vec::new(),
+            running: Vec::new(),
+            samples: Vec::new(),
+            answers: BTreeMap::new(),
+            removed: false,
+            graded: None,
+            finished: None,
+        }
+    }
+}
+
 /// A slot's state.
 #[derive(Debug, Clone, Default)]
 pub struct Slot {
