@@ -953,7 +953,7 @@ def check_timed(c, label, scale):
           pcts)
     check(all(i < reply_at for i, _ in prog), "%s: every Progress event comes before the reply" % label)
     check_dcir_samples(label, [p["sample"] for _, p in prog], r[1] if is_reply(r, "Dcir") else None,
-                       (0.5, 4000), (2.5, 1000))
+                       (0.5, 4000), (2.5, 1000), [b > a for a, b in zip([0] + pcts, pcts)])
 
     # No Progress below PROGRESS_MIN_MS: a PortCharge of nominal 100 ms; Progress for a backlight of 150 ms
     start = len(jig.events)
@@ -1029,13 +1029,16 @@ def progress_marks(pcts):
     return [p for prev, p in zip([0] + pcts, pcts) if p // PROGRESS_STEP_PCT > prev // PROGRESS_STEP_PCT]
 
 
-def check_dcir_samples(label, samples, dcir, low, high):
+def check_dcir_samples(label, samples, dcir, low, high, at_mark):
     """The samples of one BatteryDcir's Progress events draw its pulse (section 9.8).
 
-    low and high are (amperes, ms) of the two steps; dcir is the reply's Dcir struct."""
+    low and high are (amperes, ms) of the two steps; dcir is the reply's Dcir struct; at_mark
+    tells, per event, whether it raised the percent (a mark's reading, taken whenever the mark
+    falls, so it may come sooner than the settle time after the load change)."""
     (low_a, low_ms), (high_a, high_ms) = low, high
     check(samples and all(s is not None for s in samples),
           "%s: every Progress of the DCIR carries a sample" % label, samples)
+    at_mark = [m for s, m in zip(samples, at_mark) if s is not None]
     samples = [s for s in samples if s is not None]
     most = 1 + 2 * DCIR_SAMPLES_PER_STEP + 1 + 9
     check(8 <= len(samples) <= most and all(a["t_ms"] <= b["t_ms"] for a, b in zip(samples, samples[1:])),
@@ -1056,6 +1059,7 @@ def check_dcir_samples(label, samples, dcir, low, high):
     while lows < len(steps) and steps[lows] == "low":
         lows += 1
     lo, hi = samples[1:1 + lows], samples[1 + lows:]
+    hi_points = [s for s, m in zip(samples[1 + lows:], at_mark[1 + lows:]) if not m]
     check(steps[lows:] == ["high"] * len(hi) and len(lo) >= DCIR_SAMPLES_PER_STEP and len(hi) >= 2,
           "%s: DCIR samples: rest, then >= %d at the low step's current, then >= 2 at the high step's"
           % (label, DCIR_SAMPLES_PER_STEP), steps)
@@ -1065,7 +1069,7 @@ def check_dcir_samples(label, samples, dcir, low, high):
     check((v1["voltage_v"], v1["current_a"]) == (dcir["v1_v"], dcir["i1_a"]),
           "%s: the low step's last sample is the reply's V1 and I1" % label, (v1, dcir))
     check(all(0 < s["t_ms"] <= low_ms + 50 for s in lo) and v1["t_ms"] >= low_ms
-          and hi[0]["t_ms"] >= v1["t_ms"] + DCIR_SAMPLE_SETTLE_MS
+          and all(s["t_ms"] >= v1["t_ms"] + DCIR_SAMPLE_SETTLE_MS for s in hi_points)
           and all(low_ms < s["t_ms"] < low_ms + high_ms + 50 for s in hi),
           "%s: DCIR samples lie in their steps, the high step's first %d ms after the change"
           % (label, DCIR_SAMPLE_SETTLE_MS), [(s["t_ms"], step(s)) for s in samples])
