@@ -11,8 +11,9 @@
 //! Invariants:
 //! - Sequence numbers start at 1 and have no gaps; `head` names the last record.
 //! - A batch of records, its index entries and the new head are one sled transaction, and
-//!   [`Store::append`] returns only after `flush` (fsync): what it returned is on disk, and a
-//!   crash leaves either the whole batch or none of it.
+//!   [`Store::append`] returns only after sled's `flush` and then `fdatasync` of sled's files
+//!   ([`sync::Durable`]): what it returned survives a power cut, and a crash leaves either the
+//!   whole batch or none of it.
 //! - Nothing is ever rewritten or removed; a retest is a new record.
 //! - One process per data directory ([`lock::DirLock`]); others read through the [`Reader`] it
 //!   shares; a store written by a newer schema is refused, never modified.
@@ -21,6 +22,7 @@ pub mod entry;
 pub mod lock;
 pub mod reader;
 pub mod schema;
+pub mod sync;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -242,6 +244,7 @@ pub struct Store {
     db: sled::Db,
     reader: Reader,
     head: Option<Stored>,
+    durable: sync::Durable,
     _lock: lock::DirLock,
 }
 
@@ -323,10 +326,13 @@ impl Store {
         if matches!(usage, Use::Write) {
             check_tail(&reader, head)?;
         }
+        let durable = sync::Durable::open(&dir.join("records"), dir)
+            .map_err(|e| StoreError::io(dir, "cannot sync its files to disk", &e))?;
         Ok(Store {
             head,
             reader,
             db,
+            durable,
             _lock: lock,
         })
     }
@@ -388,6 +394,9 @@ impl Store {
         self.db
             .flush()
             .map_err(self.db_error("flushing records to disk"))?;
+        self.durable
+            .sync()
+            .map_err(|e| StoreError::io(&self.reader.dir, "cannot sync records to disk", &e))?;
         self.head = Some(Stored {
             seq: last,
             hash: last_hash,
