@@ -2,7 +2,8 @@
 # Runs every check and test of Benchline. Installs what it needs when it is missing:
 # the rustfmt and clippy components and the thumbv7em-none-eabihf target (the jig firmware
 # library must build for a Cortex-M4F board without std), and Debian's tmux package (the
-# terminal UI's end-to-end tests drive the real binary inside tmux). Also needs what a Debian machine
+# terminal UI's end-to-end tests drive the real binary inside tmux) and Debian's fuse3 package (the
+# power-cut test mounts tests/powercut, a FUSE filesystem, and needs /dev/fuse). Also needs what a Debian machine
 # with rustup has: a C compiler (zstd, libFuzzer), python3, bash and setpriv (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ fi
 step "Debian packages"
 missing=()
 command -v tmux >/dev/null || missing+=(tmux)
+command -v fusermount3 >/dev/null || missing+=(fuse3)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -33,6 +35,9 @@ cargo fmt --all --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "the power-cut filesystem the end-to-end tests mount (found beside target/debug/benchctl)"
+cargo build --locked -p benchline-powercut --bin powercut-fs
 
 step "tests (unit, property, simulated hardware, end-to-end over PTYs)"
 cargo test --workspace --locked

@@ -7,7 +7,7 @@ PTYs the way the README says a host must, and prints one line per check ("ok - .
 
     python3 tests/conformance/jig_client.py [--benchctl target/debug/benchctl] [--verbose]
 
-Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 4,
+Layout: (1) wire encoding (varints, COBS, CRC, postcard), (2) the message schema of protocol 5,
 (3) a small client class over a raw PTY, (4) the sim-jig processes, (5) the checks.
 """
 
@@ -25,8 +25,8 @@ import time
 import zlib
 
 # Published in firmware/protocol/README.md (constants table, section 8).
-PROTOCOL_VERSION = 4
-SCHEMA_HASH = 0x311E79D5055DA36A
+PROTOCOL_VERSION = 5
+SCHEMA_HASH = 0x92022259CC4EE194
 MAX_FRAME_PAYLOAD = 256
 MAX_COBS = 258  # 256 + ceil(256 / 254); the delimiter makes MAX_ENCODED_FRAME = 259
 MAX_TEXT = 24
@@ -214,7 +214,7 @@ class Reader:
 
 
 # --------------------------------------------------------------------------------------------
-# 2. The message schema of protocol 4 (README section 6)
+# 2. The message schema of protocol 5 (README section 6)
 # --------------------------------------------------------------------------------------------
 
 TEXT = ("str", MAX_TEXT)
@@ -248,7 +248,8 @@ ENUMS = {
 STRUCTS = {
     "Hello": [("protocol_version", "u16"), ("schema_hash", "u64"), ("firmware_version", TEXT),
               ("jig_kind", "JigKind"), ("jig_serial", TEXT), ("slots", "u8"),
-              ("instruments", ("vec", "Instrument", MAX_INSTRUMENTS)), ("boot_id", "u32")],
+              ("instruments", ("vec", "Instrument", MAX_INSTRUMENTS)), ("boot_id", "u32"),
+              ("simulated", "bool")],
     "SlotStatus": [("phone", "PhoneState"), ("busy", ("vec", "Channel", 3))],
     "Identity": [("model", TEXT), ("imei", TEXT), ("serial", TEXT)],
     "Gauge": [("voltage_v", "f32"), ("current_a", "f32"), ("temperature_k", "f32"),
@@ -635,13 +636,13 @@ def check_worked_examples():
     for frame, want in examples:
         seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(frame)))
         ok &= (seq, kind, msg) == want
-    hello_frame = ("01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 30 "
-                   "30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03")
+    hello_frame = ("01 01 01 12 05 94 C3 BB E2 9C CB 88 81 92 01 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 30 "
+                   "30 31 04 02 07 01 F8 AC D1 91 01 05 4D 6F D0 D7")
     seq, kind, msg, _ = decode_jigmsg(decode_frame(bytes.fromhex(hello_frame)))
     ok &= (seq, kind, msg) == (0, "Reply", ("Hello", {
-        "protocol_version": 4, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
+        "protocol_version": 5, "schema_hash": SCHEMA_HASH, "firmware_version": "0.1.0",
         "jig_kind": "Combo", "jig_serial": "BL-0001", "slots": 4,
-        "instruments": ["SlotMux", "Gauge"], "boot_id": 0x12345678}))
+        "instruments": ["SlotMux", "Gauge"], "boot_id": 0x12345678, "simulated": False}))
     check(ok, "framing: decodes the jig frames of examples (b), (c), (d) and (e)")
     bad_tag = varint(5) + bytes([1, 3, 0, 0, 10, 2])  # Progress with an Option tag of 02
     try:
@@ -672,6 +673,8 @@ def check_handshake(c, slots, label):
     check(re.fullmatch(r"\d+\.\d+\.\d+([-+].*)?", h["firmware_version"]) and h["slots"] == slots
           and h["jig_kind"] in [n for n, _ in ENUMS["JigKind"]] and len(set(h["instruments"])) == len(h["instruments"]),
           "%s: Hello fields: semver firmware, %d slots, jig kind, distinct instruments" % (label, slots), h)
+    check(h["simulated"] is True, "%s: a sim-jig says it is simulated (Hello.simulated = 01, section 8)" % label,
+          h["simulated"])
     check(len(statuses) == slots and all(is_reply(s, "Slot") for s in statuses),
           "%s: SlotStatus answered for every slot after the handshake" % label, statuses)
     return h
@@ -1110,7 +1113,7 @@ def check_reset(c, label, pings_to_reset):
           "%s: PhoneInserted re-sent for every seated phone, in slot order, events 1, 2, ..." % label, after)
     check(event_numbers_consecutive(jig.events), "%s: event numbers consecutive within each boot" % label,
           [n for n, _ in jig.events])
-    # the handshake again (section 8, step 5)
+    # the handshake again (section 8, step 6)
     hello, statuses = c.handshake()
     check(is_reply(hello, "Hello") and hello[1]["boot_id"] == new_boot
           and hello[1]["schema_hash"] == SCHEMA_HASH,

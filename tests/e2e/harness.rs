@@ -145,11 +145,13 @@ pub fn finish(mut cmd: Command) -> Output {
     }
 }
 
-/// `benchctl run --headless --time-scale 0 --count N` against `ports`.
+/// `benchctl run --headless --time-scale 0 --count N` against `ports`, into a training store
+/// (the jigs of these tests are `benchctl sim-jig`s, which a production store refuses).
 pub fn run_ports(ports: &[&str], count: usize, extra: &[&str]) -> Output {
     let mut c = benchctl();
     c.args([
         "run",
+        "--training-store",
         "--headless",
         "--time-scale",
         "0",

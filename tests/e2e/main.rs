@@ -2,15 +2,19 @@
 //! simulated jig can inject. One binary, one module per area (ripgrep style).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod audit;
 mod bad_input;
 mod export;
 mod faults;
 mod grading;
+mod hardening;
 mod harness;
 mod library;
 mod line;
 mod liveness;
 mod plans;
+mod powercut;
+mod provenance;
 mod store;
 mod tmux;
 mod tui;

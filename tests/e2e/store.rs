@@ -412,7 +412,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
         let db = benchctl::store::raw_db(&data).unwrap();
         db.open_tree("meta")
             .unwrap()
-            .insert("schema", &4u16.to_be_bytes()[..])
+            .insert("schema", &(benchctl::store::SCHEMA + 1).to_be_bytes()[..])
             .unwrap();
         db.flush().unwrap();
     }
@@ -426,7 +426,10 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
         let out = cli(args, &data);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
-            stderr(&out).contains("holds records of schema 4, written by a newer benchctl"),
+            stderr(&out).contains(&format!(
+                "holds records of schema {}, written by a newer benchctl",
+                benchctl::store::SCHEMA + 1
+            )),
             "{}",
             stderr(&out)
         );
@@ -439,7 +442,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
             .get("schema")
             .unwrap()
             .unwrap()[..],
-        &4u16.to_be_bytes()
+        &(benchctl::store::SCHEMA + 1).to_be_bytes()
     );
     assert_eq!(db.open_tree("records").unwrap().len(), 2);
 }
@@ -469,7 +472,11 @@ fn records_of_schema_1_are_read_exported_and_verified_after_migration() {
             .unwrap();
         let mut head = seq_key(1).to_vec();
         head.extend_from_slice(&e.hash);
-        db.open_tree("meta").unwrap().insert("head", head).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert("head", head).unwrap();
+        // Its record and the ones added below come from simulated jigs: a training store.
+        meta.insert(benchctl::store::policy::META_TRAINING, &[1u8][..])
+            .unwrap();
         db.flush().unwrap();
     }
     // Opening migrates the store (time index, schema number) without touching the record.

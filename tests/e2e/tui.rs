@@ -165,7 +165,8 @@ fn an_unplugged_jig_raises_an_alarm_naming_its_bench_while_the_others_keep_gradi
     for j in jigs.iter().flatten() {
         args.extend(["--port", j.path.as_str()]);
     }
-    args.extend(["--data", data.to_str().unwrap()]);
+    // The jigs are simulated: only a training store records them.
+    args.extend(["--data", data.to_str().unwrap(), "--training-store"]);
     let t = Tmux::start(
         &["env", "RUST_LOG=info", "sh", "-c", &script(&args, &exit)],
         WIDTH,

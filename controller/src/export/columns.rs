@@ -7,7 +7,7 @@ use benchline_protocol::Procedure as P;
 use super::view::View;
 
 /// Column name and what it holds.
-pub const COLUMNS: [(&str, &str); 46] = [
+pub const COLUMNS: [(&str, &str); 47] = [
     (
         "seq",
         "record sequence number in the station's chain, from 1",
@@ -87,6 +87,10 @@ pub const COLUMNS: [(&str, &str); 46] = [
     ("port_charge_current_a", "charge current drawn, A"),
     ("screen_bad_touch_nodes", "touch nodes outside limits"),
     ("screen_backlight_current_a", "backlight current, A"),
+    (
+        "jig_simulated",
+        "`true` when the jig said it is simulated (the host simulator: the phone and its measurements are not real), else `false`; `false` before schema 4",
+    ),
 ];
 
 fn num(v: Option<f64>) -> String {
@@ -160,6 +164,7 @@ pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.l
         num(v.value(P::PortCharge.name(), "current")),
         num(v.value(P::ScreenTouch.name(), "bad_nodes")),
         num(v.value(P::ScreenBacklight.name(), "current")),
+        v.jig.simulated.to_string(),
     ]
 }
 

@@ -27,6 +27,17 @@ pub enum FilterError {
     /// Not a time.
     #[error("{0:?} is not a time: give an RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23, midnight UTC) or an age (36h, 7d)")]
     Time(String),
+    /// An RFC 3339 time whose UTC offset is beyond ±23:59.
+    #[error("{0:?} has the UTC offset {1}, which is not one: RFC 3339 offsets go from -23:59 to +23:59 (hours 00-23, minutes 00-59), such as +02:00 or Z for UTC")]
+    Offset(String, String),
+    /// `--since` is not before `--until`.
+    #[error("--since {since} is not before --until {until}: no run can have finished in that period; give a --since earlier than --until (--since is inclusive, --until exclusive)")]
+    Period {
+        /// `--since` as given.
+        since: String,
+        /// `--until` as given.
+        until: String,
+    },
     /// Not a grade.
     #[error("{0:?} is not a grade: give a disposition (resale, repair, parts, recycle, retest), a marketplace grade (premium, excellent, good, fair), a CTIA cosmetic grade (A-E), an R2v3 code (F1-F6, C0-C9) or controlled (an R2 controlled stream)")]
     Grade(String),
@@ -36,8 +47,9 @@ pub enum FilterError {
 /// (midnight UTC), or an age before now (`90m`, `36h`, `7d`, `2w`).
 pub fn parse_time(text: &str, now: SystemTime) -> Result<u64, FilterError> {
     let t = text.trim().to_ascii_uppercase();
-    let bad = || FilterError::Time(text.to_string());
-    let (local, offset) = split_offset(&t);
+    let bad = || FilterError::Time(shorten(text));
+    let (local, offset) =
+        split_offset(&t).map_err(|off| FilterError::Offset(shorten(text), off))?;
     let at = if let Ok(at) = humantime::parse_rfc3339_weak(local) {
         at
     } else if let Ok(at) = humantime::parse_rfc3339_weak(&format!("{local} 00:00:00")) {
@@ -62,19 +74,48 @@ pub fn parse_time(text: &str, now: SystemTime) -> Result<u64, FilterError> {
 }
 
 /// Splits a trailing UTC offset (`+HH:MM` / `-HH:MM`) off an RFC 3339 time: the rest and the
-/// offset in seconds (0 when there is none).
-fn split_offset(t: &str) -> (&str, i64) {
+/// offset in seconds (0 when there is none); an offset beyond ±23:59 is an error (the offset).
+fn split_offset(t: &str) -> Result<(&str, i64), String> {
     let b = t.as_bytes();
     if b.len() > 16 && b[b.len() - 3] == b':' && matches!(b[b.len() - 6], b'+' | b'-') {
         let (rest, off) = t.split_at(t.len() - 6);
-        let hours: Option<i64> = off.get(1..3).and_then(|h| h.parse().ok());
-        let minutes: Option<i64> = off.get(4..6).and_then(|m| m.parse().ok());
-        if let (Some(h), Some(m)) = (hours, minutes) {
+        let digits = |r: std::ops::Range<usize>| {
+            off.get(r)
+                .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|d| d.parse::<i64>().ok())
+        };
+        if let (Some(h), Some(m)) = (digits(1..3), digits(4..6)) {
+            if h > 23 || m > 59 {
+                return Err(off.to_string());
+            }
             let secs = h * 3600 + m * 60;
-            return (rest, if off.starts_with('-') { -secs } else { secs });
+            return Ok((rest, if off.starts_with('-') { -secs } else { secs }));
         }
     }
-    (t, 0)
+    Ok((t, 0))
+}
+
+/// A value as shown in a message: at most 64 characters, then how long it was.
+fn shorten(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// Checks a period: `--since` (`since`, as given, and in ms) must come before `--until`.
+pub fn check_period(
+    since: Option<(&str, u64)>,
+    until: Option<(&str, u64)>,
+) -> Result<(), FilterError> {
+    match (since, until) {
+        (Some((s, s_ms)), Some((u, u_ms))) if s_ms >= u_ms => Err(FilterError::Period {
+            since: shorten(s),
+            until: shorten(u),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Checks and normalises a `--grade` value.
@@ -89,7 +130,7 @@ pub fn parse_grade(text: &str) -> Result<String, FilterError> {
     if ok {
         Ok(g)
     } else {
-        Err(FilterError::Grade(text.to_string()))
+        Err(FilterError::Grade(shorten(text)))
     }
 }
 
@@ -139,7 +180,56 @@ mod tests {
         assert_eq!(parse_time("1970-01-01t00:00:01-00:30", now)?, 1_801_000);
         assert_eq!(parse_time("1970-01-01T00:00:01z", now)?, 1000);
         assert!(parse_time("yesterday", now).is_err());
+        assert_eq!(parse_time("1970-01-02T00:00:00+23:59", now)?, 60_000);
+        assert_eq!(parse_time("1970-01-01T23:59:00-23:59", now)?, 172_680_000);
+        for bad in [
+            "2026-11-23T08:00:00+99:00",
+            "2026-11-23T08:00:00+24:00",
+            "2026-11-23T08:00:00-23:60",
+            "2026-11-23T08:00:00+-1:00",
+        ] {
+            let e = parse_time(bad, now).err().map(|e| e.to_string());
+            assert!(
+                e.as_deref()
+                    .is_some_and(|e| e.contains("-23:59 to +23:59") || e.contains("is not a time")),
+                "{bad}: {e:?}"
+            );
+        }
+        assert!(matches!(
+            parse_time("2026-11-23T08:00:00+99:00", now),
+            Err(FilterError::Offset(..))
+        ));
         Ok(())
+    }
+
+    #[test]
+    fn a_period_must_not_end_before_it_starts() {
+        assert!(check_period(Some(("a", 1)), Some(("b", 2))).is_ok());
+        assert!(check_period(Some(("a", 1)), None).is_ok());
+        assert!(check_period(None, Some(("b", 2))).is_ok());
+        for (s, u) in [(2, 1), (2, 2)] {
+            let e = check_period(Some(("a", s)), Some(("b", u)))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("--since a is not before --until b"), "{e}");
+        }
+    }
+
+    #[test]
+    fn long_values_are_shortened_in_messages() {
+        let long = "x".repeat(1 << 20);
+        let e = parse_grade(&long)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.len() < 1000, "{}", e.len());
+        assert!(e.contains("… (1048576 bytes)"), "{e}");
+        let e = parse_time(&long, UNIX_EPOCH)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.len() < 1000, "{}", e.len());
     }
 
     #[test]

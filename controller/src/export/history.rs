@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::view::View;
+use crate::store::policy::short_hash;
 use crate::store::{hex, Entry, Reader, StoreError};
 
 /// A run of the device.
@@ -14,13 +15,28 @@ pub struct Run {
     pub entry: Entry,
 }
 
-/// Every run of `imei`, newest first.
+/// Every run of `imei`, newest first, each checked against its hash and the stored hash of
+/// the record before it ([`Reader::get_checked`]): a record that does not hold stops the
+/// history with an error naming it.
 pub fn runs(store: &Reader, imei: &str) -> Result<Vec<Run>, StoreError> {
     let mut out = Vec::new();
     for seq in store.device_seqs(imei)?.into_iter().rev() {
-        if let Some(entry) = store.get(seq)? {
-            out.push(Run { seq, entry });
-        }
+        let entry = store.get_checked(seq).map_err(|e| match e {
+            StoreError::Broken { dir, seq, what, .. } => StoreError::Broken {
+                dir,
+                seq,
+                what,
+                stopped: "the history stopped at it",
+            },
+            e => e,
+        })?;
+        let entry = entry.ok_or_else(|| StoreError::Broken {
+            dir: store.dir().display().to_string(),
+            seq,
+            what: format!("is missing, but the device index names it for IMEI {imei}"),
+            stopped: "the history stopped at it",
+        })?;
+        out.push(Run { seq, entry });
     }
     Ok(out)
 }
@@ -53,7 +69,7 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
         let g = &v.grade;
         let _ = writeln!(
             out,
-            "\n#{}  {}  {} {}  station {} {} slot {}  jig {} firmware {}",
+            "\n#{}  {}  {} {}  station {} {} slot {}  jig {} firmware {}{}",
             r.seq,
             v.finished,
             v.phone.model,
@@ -62,12 +78,21 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
             v.bench.as_deref().unwrap_or("?"),
             v.slot,
             v.jig.serial,
-            v.jig.firmware
+            v.jig.firmware,
+            if v.jig.simulated {
+                "  SIMULATED jig: not a real phone's test"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             out,
-            "    plan {} {}  operator {}  {}",
-            v.plan.id, v.plan.version, v.operator, v.status
+            "    plan {} {} ({})  operator {}  {}",
+            v.plan.id,
+            v.plan.version,
+            short_hash(&v.plan.hash),
+            v.operator,
+            v.status
         );
         let mut grade = format!(
             "{}  functional {} ({})",

@@ -16,6 +16,8 @@ use std::io::Write;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::store::chain;
+pub use crate::store::chain::Progress;
 use crate::store::{self, Entry, Reader, StoreError, Stored};
 pub use filter::Filter;
 use view::View;
@@ -105,10 +107,54 @@ pub fn head_text(head: Option<Stored>) -> String {
     }
 }
 
-/// Where rows go: a CSV writer, or plain JSON text.
+/// Where rows go: whole lines (a CSV row, a JSON record) gathered in a buffer that is written
+/// out only at line boundaries, so an export cut short (a SIGKILL, a full disk) ends with a
+/// whole line, never half of one. `write` only gathers; `flush` is called at the end of each
+/// line and writes the buffer out once it is full; `finish` writes out the rest.
+struct Lines<W: Write> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+/// Bytes gathered before they are written out.
+const LINES_BUF: usize = 1 << 16;
+
+impl<W: Write> Lines<W> {
+    fn new(out: W) -> Self {
+        Lines {
+            out,
+            buf: Vec::with_capacity(LINES_BUF + (16 << 10)),
+        }
+    }
+
+    /// Writes out everything gathered.
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Write for Lines<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    /// The end of a line: the buffer goes out if it is full.
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= LINES_BUF {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Where rows go: a CSV writer, or JSON lines.
 enum Sink<W: Write> {
-    Csv(Box<csv::Writer<W>>),
-    Json(W),
+    Csv(Box<csv::Writer<Lines<W>>>),
+    Json(Lines<W>),
 }
 
 /// Writes the selected records to `out`, one at a time.
@@ -118,26 +164,69 @@ pub fn export<W: Write>(
     format: Format,
     out: W,
 ) -> Result<Summary, ExportError> {
+    export_with(store, filter, format, out, &Progress::default())
+}
+
+/// [`export`], counting the records read in `progress`. Every record is checked as it is read
+/// ([`chain`]): the export stops at the first one whose hash or link does not hold.
+pub fn export_with<W: Write>(
+    store: &Reader,
+    filter: &Filter,
+    format: Format,
+    out: W,
+    progress: &Progress,
+) -> Result<Summary, ExportError> {
     let head = store.current_head()?;
     let head_str = head_text(head);
-    let out = std::io::BufWriter::with_capacity(1 << 16, out);
+    let head_seq = head.map_or(0, |h| h.seq);
+    let broken = |seq: u64, what: String| StoreError::Broken {
+        dir: store.dir().display().to_string(),
+        seq,
+        what,
+        stopped: "the export stopped before it",
+    };
+    // The head must name a record that holds, or the export would state a head that is not
+    // the chain's.
+    if let Some(h) = head {
+        match store.get_raw(h.seq)? {
+            Some(raw) if chain::stored_hash(&raw) == Some(h.hash) => {}
+            Some(_) => {
+                return Err(broken(
+                    h.seq,
+                    format!("is not the record the store's head names ({h})"),
+                )
+                .into())
+            }
+            None => {
+                return Err(broken(
+                    h.seq,
+                    "is missing at the end: the store's head names it".into(),
+                )
+                .into())
+            }
+        }
+    }
+    let mut lines = Lines::new(out);
     let mut sink = match format {
         Format::Csv => {
-            let mut w = csv::Writer::from_writer(out);
+            let mut w = csv::WriterBuilder::new()
+                .buffer_capacity(16 << 10)
+                .from_writer(lines);
             w.write_record(columns::COLUMNS.iter().map(|(name, _)| name))
                 .map_err(csv_error)?;
+            w.flush()?;
             Sink::Csv(Box::new(w))
         }
         Format::Json => {
-            let mut out = out;
-            write!(out, "{{\"export\":")?;
-            serde_json::to_writer(&mut out, &header(filter, &head_str))
+            write!(lines.buf, "{{\"export\":")?;
+            serde_json::to_writer(&mut lines.buf, &header(filter, &head_str))
                 .map_err(std::io::Error::from)?;
-            write!(out, ",\n\"records\":[")?;
-            Sink::Json(out)
+            write!(lines.buf, ",\n\"records\":[")?;
+            Sink::Json(lines)
         }
-        Format::Jsonl => Sink::Json(out),
+        Format::Jsonl => Sink::Json(lines),
     };
+    let hash_hex = |h: &store::Hash| store::hex(h);
     let mut count = 0u64;
     let mut emit = |seq: u64, entry: &Entry| -> Result<(), ExportError> {
         let damaged = |detail: String| ExportError::Damaged { seq, detail };
@@ -152,58 +241,66 @@ pub fn export<W: Write>(
             return Ok(());
         }
         match &mut sink {
-            Sink::Csv(w) => w
-                .write_record(columns::row(
-                    seq,
-                    &store::hex(&entry.hash),
-                    &head_str,
-                    &view,
-                ))
-                .map_err(csv_error)?,
-            Sink::Json(out) => {
+            Sink::Csv(w) => {
+                w.write_record(columns::row(seq, &hash_hex(&entry.hash), &head_str, &view))
+                    .map_err(csv_error)?;
+                // The whole row into the lines, which go out if enough are gathered.
+                w.flush()?;
+            }
+            Sink::Json(lines) => {
                 if format == Format::Json {
-                    out.write_all(if count == 0 { b"\n" } else { b",\n" })?;
+                    lines
+                        .buf
+                        .extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
                 }
                 let head = (format == Format::Jsonl).then_some(head_str.as_str());
-                write_full(&mut *out, seq, entry, head)?;
+                write_full(&mut lines.buf, seq, entry, head)?;
                 if format == Format::Jsonl {
-                    out.write_all(b"\n")?;
+                    lines.buf.push(b'\n');
                 }
+                lines.flush()?;
             }
         }
         count += 1;
         Ok(())
     };
     if filter.by_time() {
+        // By finish time: records out of chain order, each checked against the stored hash
+        // of the one before it. Records after the head (a run appending) are not served.
         let from = filter.since_ms.unwrap_or(0);
         let to = filter.until_ms.unwrap_or(u64::MAX);
         for seq in store.time_seqs(from, to) {
             let seq = seq?;
-            let entry = store.get(seq)?.ok_or_else(|| ExportError::Damaged {
-                seq,
-                detail: "the time index names it but the record is missing".into(),
+            if seq > head_seq {
+                continue;
+            }
+            let entry = store.get_checked(seq).map_err(|e| match e {
+                StoreError::Broken { seq, what, .. } => broken(seq, what),
+                e => e,
             })?;
+            let entry = entry
+                .ok_or_else(|| broken(seq, "is missing, but the time index names it".into()))?;
             emit(seq, &entry)?;
+            progress.add(1);
         }
     } else {
-        // By sequence number: the chain order, each record looked up on its own.
-        for seq in 1..=head.map_or(0, |h| h.seq) {
-            let entry = store.get(seq)?.ok_or_else(|| ExportError::Damaged {
-                seq,
-                detail: "it is missing from the chain".into(),
-            })?;
-            emit(seq, &entry)?;
-        }
+        // By sequence number: the chain order, each record checked against the one before.
+        progress.set_total(head_seq);
+        chain::walk(store, head_seq, progress, |item| {
+            let (seq, entry) = item.sound().map_err(|(seq, what)| broken(seq, what))?;
+            emit(seq, &entry)
+        })?;
     }
-    match sink {
-        Sink::Csv(mut w) => w.flush()?,
-        Sink::Json(mut out) => {
-            if format == Format::Json {
-                write!(out, "\n],\n\"count\":{count}}}\n")?;
-            }
-            out.flush()?;
-        }
+    let mut lines = match sink {
+        Sink::Csv(w) => w
+            .into_inner()
+            .map_err(|e| ExportError::Write(e.into_error()))?,
+        Sink::Json(lines) => lines,
+    };
+    if format == Format::Json {
+        write!(lines.buf, "\n],\n\"count\":{count}}}\n")?;
     }
+    lines.finish()?;
     Ok(Summary {
         records: count,
         head,
@@ -249,3 +346,6 @@ fn csv_error(e: csv::Error) -> ExportError {
         other => ExportError::Write(std::io::Error::other(format!("{other:?}"))),
     }
 }
+
+#[cfg(test)]
+mod tests;

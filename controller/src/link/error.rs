@@ -56,6 +56,14 @@ pub enum LinkError {
         /// Why, and what to do.
         detail: String,
     },
+    /// The jig says it is simulated (`Hello::simulated`) and the records may not come from one.
+    #[error("the jig on {port} is refused: {detail}")]
+    Simulated {
+        /// Port.
+        port: String,
+        /// Why (the record store's refusal), and what to do.
+        detail: String,
+    },
     /// No answer in time.
     #[error("{procedure} on {port}: no answer within {} ms, lost frames asked for again; check the jig's cable and power", after.as_millis())]
     Timeout {

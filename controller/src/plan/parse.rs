@@ -15,6 +15,9 @@ use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
 
 const JIG_KINDS: [&str; 4] = ["combo", "battery", "port", "screen"];
 
+/// Longest plan id: every record carries it.
+const MAX_PLAN_ID: usize = 64;
+
 /// Parses and validates; every problem is reported.
 pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
     let doc = match ImDocument::parse(source.to_string()) {
@@ -169,6 +172,12 @@ impl Cx {
                         format!("plan id `{s}` is not a plain name"),
                         span,
                         "use lowercase letters, digits and '-', e.g. \"standard-refurb\"",
+                    );
+                } else if s.len() > MAX_PLAN_ID {
+                    self.err(
+                        format!("plan id `{s}` is longer than {MAX_PLAN_ID} characters"),
+                        span,
+                        "give the plan a short name (every record carries it), e.g. \"standard-refurb\"",
                     );
                 }
                 s.to_string()

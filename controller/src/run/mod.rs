@@ -200,7 +200,8 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     let mut benches = Vec::new();
     let mut summary = Summary::default();
     for (bench, r) in opened.into_iter().enumerate() {
-        match r.and_then(|l| suits(&opts.plan, &l).map(|_| l)) {
+        let admitted = |l: Link| admits(seams.sink.as_ref(), &l).map(|_| l);
+        match r.and_then(|l| suits(&opts.plan, &l).map(|_| l).and_then(admitted)) {
             Ok(l) => benches.push((bench, l)),
             Err(e) => {
                 let port = opts.ports.get(bench).cloned().unwrap_or_default();
@@ -570,6 +571,21 @@ fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
         }
         None => Ok(()),
     }
+}
+
+/// Checks that the sink may keep the records of a jig: a simulated jig only where records of
+/// simulated jigs are admitted (never a production store), refused before any phone is tested.
+fn admits(sink: &dyn RecordSink, link: &Link) -> Result<(), LinkError> {
+    let Some(h) = link.hello().filter(|h| h.simulated) else {
+        return Ok(());
+    };
+    sink.admits_simulated(&h.jig_serial).map_err(|detail| {
+        link.close();
+        LinkError::Simulated {
+            port: link.port().to_string(),
+            detail,
+        }
+    })
 }
 
 async fn open_all(ports: &[String], config: &LinkConfig) -> Vec<Result<Link, LinkError>> {

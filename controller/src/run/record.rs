@@ -204,6 +204,11 @@ pub struct Jig<'a> {
     /// Boot id during the test.
     #[serde(default)]
     pub boot_id: u32,
+    /// The jig said in its handshake that it is the host simulator (protocol 5): the phone
+    /// and every measurement are simulated. Absent before schema 4, where it reads as false
+    /// (no jig of protocol 4 or older was ever simulated in a store: see the README).
+    #[serde(default)]
+    pub simulated: bool,
 }
 
 /// The jig's identity as the run writes it.

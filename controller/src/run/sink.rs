@@ -28,6 +28,12 @@ pub trait RecordSink: Send + Sync {
     fn space(&self) -> Option<Space> {
         None
     }
+
+    /// Whether records of the simulated jig `jig` (its serial number) may be committed here:
+    /// `Err` says why not and what to do. A sink that keeps nothing admits them.
+    fn admits_simulated(&self, _jig: &str) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps nothing (dry runs): every record is "committed" at once.
@@ -47,6 +53,10 @@ impl RecordSink for Writer {
             .and_then(Pending::new);
         let writer = self.clone();
         Box::pin(async move { writer.commit(pending?).await.map(Some) })
+    }
+
+    fn admits_simulated(&self, jig: &str) -> Result<(), String> {
+        Writer::admits_simulated(self, jig).map_err(|e| e.to_string())
     }
 
     fn space(&self) -> Option<Space> {

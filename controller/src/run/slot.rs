@@ -591,6 +591,7 @@ pub async fn test_phone(
                 .unwrap_or_default()
                 .into(),
             boot_id: hello.as_ref().map_or(0, |h| h.boot_id),
+            simulated: hello.as_ref().is_some_and(|h| h.simulated),
         },
         slot: ctx.slot,
         operator: asker.operator.signed_in().into(),

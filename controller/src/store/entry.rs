@@ -51,11 +51,17 @@ impl Entry {
 
     /// Decodes from the store.
     pub fn decode(bytes: &[u8]) -> Result<Entry, CodecError> {
-        let s: Stored = postcard::from_bytes(bytes).map_err(|e| CodecError(e.to_string()))?;
+        let s: StoredRef<'_> =
+            postcard::from_bytes(bytes).map_err(|e| CodecError(e.to_string()))?;
+        // The frame states the body's size: allocate that, not MAX_BODY, for every record.
+        let size = match zstd::zstd_safe::get_frame_content_size(s.zbody) {
+            Ok(Some(n)) => usize::try_from(n).map_or(MAX_BODY, |n| n.min(MAX_BODY)),
+            _ => MAX_BODY,
+        };
         let body = DECOMPRESSOR
             .with(|d| match &mut *d.borrow_mut() {
-                Some(d) => d.decompress(&s.zbody, MAX_BODY),
-                None => zstd::bulk::decompress(&s.zbody, MAX_BODY),
+                Some(d) => d.decompress(s.zbody, size),
+                None => zstd::bulk::decompress(s.zbody, size),
             })
             .map_err(|e| CodecError(format!("its body does not decompress: {e}")))?;
         Ok(Entry {
@@ -80,6 +86,16 @@ struct Stored {
     prev: Hash,
     hash: Hash,
     zbody: Vec<u8>,
+}
+
+/// The stored form of an [`Entry`] as it is decoded: the compressed body borrowed from the
+/// stored bytes, not copied byte by byte.
+#[derive(Deserialize)]
+struct StoredRef<'a> {
+    prev: Hash,
+    hash: Hash,
+    #[serde(borrow)]
+    zbody: &'a [u8],
 }
 
 /// A record's bytes do not encode or decode.

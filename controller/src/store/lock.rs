@@ -2,6 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -26,13 +27,23 @@ impl DirLock {
             .write(true)
             .create(true)
             .truncate(false)
+            // Only this user may open it: whoever can open it can take the lock.
+            .mode(super::private::FILE_MODE)
             .open(&path)
             .map_err(|e| StoreError::io(dir, "cannot create its lock file", &e))?;
+        let mine = file
+            .metadata()
+            .is_ok_and(|m| m.uid() == nix::unistd::Uid::effective().as_raw());
+        if mine {
+            // A lock file left by an older benchctl may be readable (and lockable) by others.
+            file.set_permissions(std::fs::Permissions::from_mode(super::private::FILE_MODE))
+                .map_err(|e| StoreError::io(dir, "cannot make its lock file private", &e))?;
+        }
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
-            Err((mut file, _)) => {
+            Err((file, _)) => {
                 let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
+                let _ = (&file).take(64).read_to_string(&mut pid);
                 return Err(StoreError::Busy {
                     dir: dir.display().to_string(),
                     pid: pid.trim().to_string(),
@@ -47,4 +58,15 @@ impl DirLock {
             .and_then(|_| lock.flush());
         Ok(DirLock { _lock: lock })
     }
+}
+
+/// The pid the holder of `dir`'s lock wrote in the lock file, if it names one.
+pub fn holder(dir: &Path) -> Option<u32> {
+    let mut text = String::new();
+    File::open(dir.join(LOCK_FILE))
+        .ok()?
+        .take(64)
+        .read_to_string(&mut text)
+        .ok()?;
+    text.trim().parse().ok()
 }

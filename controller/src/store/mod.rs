@@ -6,7 +6,9 @@
 //!   chain ([`entry::chain_hash`]).
 //! - `by_device`: IMEI, 0, sequence number → nothing (history of a device, retests included).
 //! - `by_time`: finish time (ms), sequence number → nothing (exports by period).
-//! - `meta`: `schema` (u16) and `head` (sequence number and hash of the last record).
+//! - `meta`: `schema` (u16), `head` (sequence number and hash of the last record), `verified`
+//!   (the last head verified in full, [`chain`]); the
+//!   training mark and the plan pins ([`policy`]: what the store admits).
 //!
 //! Invariants:
 //! - Sequence numbers start at 1 and have no gaps; `head` names the last record.
@@ -18,8 +20,11 @@
 //! - One process per data directory ([`lock::DirLock`]); others read through the [`Reader`] it
 //!   shares; a store written by a newer schema is refused, never modified.
 
+pub mod chain;
 pub mod entry;
 pub mod lock;
+pub mod policy;
+pub mod private;
 pub mod reader;
 pub mod schema;
 pub mod sync;
@@ -61,6 +66,16 @@ pub enum StoreError {
         /// The holder's pid, as it wrote it.
         pid: String,
     },
+    /// The data directory is not private to this user ([`private`]).
+    #[error("data directory {dir} is not private: {problem}; benchctl keeps IMEIs, serial numbers and operator ids there and leaves it untouched: {fix}")]
+    NotPrivate {
+        /// The data directory.
+        dir: String,
+        /// What is wrong.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
     /// The store was written by a newer benchctl.
     #[error("data directory {dir} holds records of schema {found}, written by a newer benchctl; this benchctl knows schema {known} at most and leaves them untouched: use a newer benchctl")]
     Newer {
@@ -91,39 +106,28 @@ pub enum StoreError {
         /// sled's error.
         detail: String,
     },
+    /// A record's place in the hash chain does not hold.
+    #[error("data directory {dir}: record {seq} {what}; the chain of records is broken there and {stopped}: keep the directory unchanged as evidence, run `benchctl verify --data {dir}` for the full report, and restore the records from the last export or backup")]
+    Broken {
+        /// The data directory.
+        dir: String,
+        /// The first bad record.
+        seq: u64,
+        /// What is wrong with it.
+        what: String,
+        /// What was stopped.
+        stopped: &'static str,
+    },
     /// A record to append is not one the store can index.
     #[error("record not stored: {0}")]
     BadRecord(String),
+    /// The store's policy refuses it ([`policy`]: a simulated jig in a production store, a
+    /// plan file other than the one its id and version were recorded with).
+    #[error("{0}")]
+    Refused(#[from] policy::Refusal),
     /// The store is closed.
     #[error("the record store is closed")]
     Closed,
-}
-
-/// Before appending: the last record must be the one the head names, and nothing may follow
-/// it, or new records would extend a chain that is already broken.
-fn check_tail(reader: &Reader, head: Option<Stored>) -> Result<(), StoreError> {
-    let seq = head.map_or(0, |h| h.seq);
-    let bad = |detail: String| StoreError::Db {
-        dir: reader.dir().display().to_string(),
-        what: "checking its last record before appending",
-        detail,
-    };
-    if let Some(h) = head {
-        match reader.get(h.seq)? {
-            Some(e) if e.hash == h.hash => {}
-            Some(_) => return Err(bad(format!("record {} does not match the head", h.seq))),
-            None => {
-                return Err(bad(format!(
-                    "record {}, which the head names, is missing",
-                    h.seq
-                )))
-            }
-        }
-    }
-    if reader.get_raw(seq + 1)?.is_some() {
-        return Err(bad(format!("a record {} follows the head", seq + 1)));
-    }
-    Ok(())
 }
 
 /// Opens the sled database of a data directory as it is, bypassing the lock, the schema check
@@ -198,6 +202,7 @@ pub struct Pending {
     body: Vec<u8>,
     imei: String,
     finished_ms: u64,
+    claim: policy::Claim,
 }
 
 impl Pending {
@@ -206,6 +211,7 @@ impl Pending {
         let header = Header::parse(&body).map_err(StoreError::BadRecord)?;
         let finished_ms = header.finished_ms().map_err(StoreError::BadRecord)?;
         Ok(Pending {
+            claim: header.claim,
             imei: header.imei,
             finished_ms,
             body,
@@ -268,7 +274,7 @@ impl Store {
                 hint: "give --data a directory (benchctl creates it when it is missing)",
             });
         }
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, "cannot create it", &e))?;
+        private::prepare(dir)?;
         let lock = lock::DirLock::take(dir)?;
         let shown = dir.display().to_string();
         let db_err = |what: &'static str| move |e: sled::Error| sled_error(dir, what, e);
@@ -276,11 +282,13 @@ impl Store {
             .path(dir.join("records"))
             .cache_capacity(match usage {
                 Use::Write => 128 << 20,
-                Use::Read => 32 << 20,
+                Use::Read => 8 << 20,
             })
             .flush_every_ms(None)
             .open()
             .map_err(db_err("opening the store"))?;
+        // sled created its files with the umask.
+        private::tighten(dir)?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err("opening the store"));
         let meta = tree("meta")?;
         let fresh = db
@@ -322,10 +330,12 @@ impl Store {
             meta,
             exclusive: true,
         };
-        let head = reader.current_head()?;
-        if matches!(usage, Use::Write) {
-            check_tail(&reader, head)?;
-        }
+        // Before appending: the whole chain must be sound, or new records would extend a
+        // chain that is already broken.
+        let head = match usage {
+            Use::Write => chain::check_before_append(&reader)?,
+            Use::Read => reader.current_head()?,
+        };
         let durable = sync::Durable::open(&dir.join("records"), dir)
             .map_err(|e| StoreError::io(dir, "cannot sync its files to disk", &e))?;
         Ok(Store {
@@ -354,6 +364,7 @@ impl Store {
     /// Appends a batch of records in one transaction and flushes it to disk; returns where
     /// each landed, in order. On error nothing of the batch is kept.
     pub fn append(&mut self, batch: Vec<Pending>) -> Result<Vec<Stored>, StoreError> {
+        let pins = policy::admit(&self.reader, &batch)?;
         let mut prev = self.head.map_or(GENESIS, |h| h.hash);
         let mut seq = self.head.map_or(0, |h| h.seq);
         let mut rows = Vec::with_capacity(batch.len());
@@ -379,6 +390,9 @@ impl Store {
                         records.insert(&seq_key(*seq)[..], bytes.as_slice())?;
                         by_device.insert(device_key(imei, *seq), &[][..])?;
                         by_time.insert(&time_key(*ms, *seq)[..], &[][..])?;
+                    }
+                    for (key, hash) in &pins {
+                        meta.insert(key.as_slice(), hash.as_slice())?;
                     }
                     meta.insert(META_HEAD, head.as_slice())?;
                     Ok::<(), ConflictableTransactionError<()>>(())

@@ -76,6 +76,26 @@ impl Reader {
             .map_err(self.db_error("reading a record"))
     }
 
+    /// The records tree itself, for tests that tamper with a record behind the store's back.
+    #[cfg(test)]
+    pub(crate) fn records_tree(&self) -> &sled::Tree {
+        &self.records
+    }
+
+    /// Every record in key order, undecoded, with its sequence number (0 for a key that is not
+    /// 8 bytes): the raw read that [`super::chain::walk`] checks, for tools and benchmarks.
+    pub fn raw_records(&self) -> impl Iterator<Item = Result<(u64, sled::IVec), StoreError>> + '_ {
+        self.records.iter().map(|kv| {
+            kv.map(|(k, v)| {
+                (
+                    if k.len() == 8 { key_seq(&k) } else { None }.unwrap_or(0),
+                    v,
+                )
+            })
+            .map_err(self.db_error("reading records"))
+        })
+    }
+
     /// The highest record key, as a sequence number if it is one (`Some(None)`: a key that is
     /// not 8 bytes).
     pub fn last_key(&self) -> Result<Option<Option<u64>>, StoreError> {

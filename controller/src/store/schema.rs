@@ -10,16 +10,18 @@
 //! | 1 | first layout: `records` and the `by_device` index; records without `schema`, `station`, `bench` |
 //! | 2 | adds the `by_time` index; records carry `schema`, `station` and `bench` |
 //! | 3 | records carry `answered_by` (who gave each prompt answer) and `bin` (where the phone went) |
+//! | 4 | records carry `jig.simulated` (the jig was the host simulator; absent, it reads as false); the `meta` tree pins each plan id and version to its file's hash ([`super::policy`]) and may mark a training store |
 
 use serde::de::IgnoredAny;
 
 use crate::run::record::Record;
 
 use super::entry::{key_seq, time_key};
+use super::policy::Claim;
 use super::StoreError;
 
 /// The schema this `benchctl` writes, and the newest it can read.
-pub const SCHEMA: u16 = 3;
+pub const SCHEMA: u16 = 4;
 
 /// Key of the store's schema in the `meta` tree (u16, big endian).
 pub const META_SCHEMA: &[u8] = b"schema";
@@ -37,6 +39,8 @@ pub struct Header {
     pub imei: String,
     /// End of the test, RFC 3339.
     pub finished: String,
+    /// What the store's policy checks: the jig's provenance and the plan's identity.
+    pub claim: Claim,
 }
 
 impl Header {
@@ -53,6 +57,107 @@ impl Header {
             schema: record.schema,
             imei: record.phone.imei.to_string(),
             finished: record.finished.to_string(),
+            claim: Claim {
+                simulated: record.jig.simulated,
+                jig: record.jig.serial.to_string(),
+                plan_id: record.plan.id.to_string(),
+                plan_version: record.plan.version.to_string(),
+                plan_hash: record.plan.hash.to_string(),
+            },
+        }
+    }
+
+    /// Finish time in ms since the Unix epoch.
+    pub fn finished_ms(&self) -> Result<u64, String> {
+        parse_time_ms(&self.finished)
+            .ok_or_else(|| format!("its finish time {:?} is not RFC 3339", self.finished))
+    }
+}
+
+/// What a reader checks a stored record against the indexes with: its schema, IMEI and finish
+/// time, borrowed from the body; the rest of the record is skipped, never built (`verify` reads
+/// this of every record, where [`Header::parse`] builds the whole record to check it).
+#[derive(Debug, serde::Deserialize)]
+pub struct Indexed<'a> {
+    /// Schema of the record (1 when absent).
+    #[serde(default = "schema_one")]
+    pub schema: u16,
+    /// The phone (its IMEI).
+    #[serde(borrow)]
+    pub phone: IndexedPhone<'a>,
+    /// End of the test, RFC 3339.
+    #[serde(borrow)]
+    pub finished: std::borrow::Cow<'a, str>,
+}
+
+/// The phone as [`Indexed`] reads it.
+#[derive(Debug, serde::Deserialize)]
+pub struct IndexedPhone<'a> {
+    /// The phone's IMEI.
+    #[serde(borrow)]
+    pub imei: std::borrow::Cow<'a, str>,
+}
+
+fn schema_one() -> u16 {
+    1
+}
+
+/// Reads a record's fields in order until [`Indexed`] is complete, then stops (the
+/// deserializer then reports the rest as unread, which [`Indexed::parse`] ignores).
+struct Seek<'o, 'a> {
+    found: &'o mut Option<Indexed<'a>>,
+}
+
+impl<'de, 'o> serde::de::Visitor<'de> for Seek<'o, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a record (a JSON object)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (mut schema, mut phone, mut finished) = (None, None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "schema" => schema = Some(map.next_value::<u16>()?),
+                "phone" => phone = Some(map.next_value::<IndexedPhone<'de>>()?),
+                "finished" => finished = Some(map.next_value::<std::borrow::Cow<'de, str>>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            // `schema` comes first when a record has one; once the IMEI and the finish time
+            // are read, the rest can only be fields the indexes do not need.
+            if let (Some(_), Some(_)) = (&phone, &finished) {
+                if schema.is_some() {
+                    break;
+                }
+            }
+        }
+        if let (Some(phone), Some(finished)) = (phone, finished) {
+            *self.found = Some(Indexed {
+                schema: schema.unwrap_or(1),
+                phone,
+                finished,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Indexed<'a> {
+    /// Reads the indexed fields of a record body, stopping as soon as it has them: records
+    /// are written with `schema`, `phone` and `finished` before their steps, so the steps
+    /// (most of a record's bytes) are not even scanned. Only for bodies whose hash was checked
+    /// (what was stored was a whole record, [`Header::parse`] saw to that).
+    pub fn parse(body: &'a [u8]) -> Result<Indexed<'a>, String> {
+        let mut found = None;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let read = serde::Deserializer::deserialize_map(&mut de, Seek { found: &mut found });
+        match (found, read) {
+            (Some(h), _) => Ok(h),
+            (None, Err(e)) => Err(format!("its JSON does not parse: {e}")),
+            (None, Ok(())) => Err("it has no `phone.imei` or no `finished`".into()),
         }
     }
 
@@ -98,6 +203,10 @@ pub(super) fn migrate(db: &sled::Db, dir: &str, from: u16) -> Result<(), StoreEr
         by_time
             .apply_batch(batch)
             .map_err(|e| fail(e.to_string()))?;
+    }
+    if from < 4 {
+        // Schema 4 pins each plan id and version to its file: pin the ones recorded.
+        super::policy::pin_recorded(db, fail)?;
     }
     let meta = db.open_tree("meta").map_err(|e| fail(e.to_string()))?;
     meta.insert(META_SCHEMA, &SCHEMA.to_be_bytes()[..])

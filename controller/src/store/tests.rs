@@ -196,7 +196,7 @@ fn a_store_whose_last_record_does_not_match_its_head_is_not_appended_to() {
     let e = Store::open(dir.path(), Use::Write).unwrap_err();
     assert!(
         e.to_string()
-            .contains("record 2, which the head names, is missing"),
+            .contains("record 2 is missing at the end: the store's head names it"),
         "{e}"
     );
     assert!(

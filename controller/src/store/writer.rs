@@ -29,6 +29,8 @@ pub struct WriterStats {
 pub struct Writer {
     tx: mpsc::UnboundedSender<Job>,
     dir: std::sync::Arc<std::path::Path>,
+    /// Reads the store's policy ([`super::policy`]) for the run.
+    reader: super::Reader,
 }
 
 impl std::fmt::Debug for Writer {
@@ -53,6 +55,7 @@ impl Writer {
         let (tx, rx) = mpsc::unbounded_channel();
         let path: std::sync::Arc<std::path::Path> = store.dir().into();
         let dir = store.dir().display().to_string();
+        let reader = store.shared_reader();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || run(store, rx))
@@ -62,12 +65,24 @@ impl Writer {
                 detail: e.to_string(),
                 hint: "the machine is out of threads or memory",
             })?;
-        Ok((Writer { tx, dir: path }, Finished(thread)))
+        Ok((
+            Writer {
+                tx,
+                dir: path,
+                reader,
+            },
+            Finished(thread),
+        ))
     }
 
     /// The store's data directory.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
+    }
+
+    /// Refuses records of the simulated jig `jig` unless the store is a training store.
+    pub fn admits_simulated(&self, jig: &str) -> Result<(), StoreError> {
+        self.reader.admits_simulated(jig)
     }
 
     /// Commits one record; returns once it is durably on disk.
@@ -101,6 +116,8 @@ fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
         }
         let (batch, replies): (Vec<Pending>, Vec<_>) =
             jobs.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        // Kept to retry one by one if the store's policy refuses the batch.
+        let retry = (batch.len() > 1).then(|| batch.clone());
         match store.append(batch) {
             Ok(stored) => {
                 stats.records += stored.len() as u64;
@@ -109,6 +126,37 @@ fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
                     let _ = reply.send(Ok(s));
                 }
             }
+            // A refused record (a simulated jig, a changed plan) changes nothing on disk and
+            // must not cost the other slots theirs: the batch goes again, record by record.
+            Err(StoreError::Refused(refusal)) => match retry {
+                Some(batch) => {
+                    for (pending, reply) in batch.into_iter().zip(replies) {
+                        if let Some(e) = &failed {
+                            let _ = reply.send(Err(e.clone()));
+                            continue;
+                        }
+                        let r = store.append(vec![pending]);
+                        if let Ok(stored) = &r {
+                            stats.records += stored.len() as u64;
+                            stats.batches += 1;
+                        }
+                        let r = r.and_then(|mut s| s.pop().ok_or(StoreError::Closed));
+                        if let Err(e) = &r {
+                            tracing::error!("{e}");
+                            if !matches!(e, StoreError::Refused(_)) {
+                                failed.get_or_insert(e.clone());
+                            }
+                        }
+                        let _ = reply.send(r);
+                    }
+                }
+                None => {
+                    tracing::error!("{refusal}");
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Refused(refusal.clone())));
+                    }
+                }
+            },
             Err(e) => {
                 tracing::error!("{e}");
                 for reply in replies {

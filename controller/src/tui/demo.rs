@@ -107,6 +107,7 @@ pub fn record(
             serial: "J1".into(),
             firmware: "1.0.0".into(),
             boot_id: 7,
+            simulated: false,
         },
         slot: 0,
         operator: "alice".into(),
@@ -120,7 +121,7 @@ pub fn record(
         plan: PlanIdentity {
             id: "standard".into(),
             version: "1".into(),
-            hash: "00".into(),
+            hash: "5d1e0c7a9b3f24e8a6c1d0f9e2b7a4c35d1e0c7a9b3f24e8a6c1d0f9e2b7a4c3".into(),
         },
         steps,
         answers: Default::default(),

@@ -211,6 +211,38 @@ fn slot_detail_with_the_dcir_chart() {
 }
 
 #[test]
+fn slot_detail_marks_a_simulated_jig_and_names_the_plan_file() {
+    let mut app = line_app();
+    let at = SlotId { bench: 1, slot: 0 };
+    let mut record = demo::record("356938035649999", Disposition::Resale, None, &[]);
+    record.jig.simulated = true;
+    feed(
+        &mut app,
+        [
+            line(LineEvent::PhoneIdentified {
+                at,
+                imei: "356938035649999".into(),
+                model: "X1".into(),
+            }),
+            line(LineEvent::Graded {
+                at,
+                record: std::sync::Arc::new(record),
+                stored: None,
+                disposition: Disposition::Resale,
+                bin: "RESALE".into(),
+            }),
+        ],
+    );
+    app.selected = at;
+    feed(&mut app, [key(KeyCode::Char('d'))]);
+    let text = screen(&app, 160, 48);
+    assert!(
+        text.contains("plan standard 1 (5d1e0c7a9b3f) · SIMULATED jig"),
+        "{text}"
+    );
+}
+
+#[test]
 fn help() {
     let mut app = line_app();
     feed(&mut app, [key(KeyCode::Char('?'))]);

@@ -40,16 +40,20 @@ pub struct JigConfig {
     /// Protocol version to announce; boards always use [`PROTOCOL_VERSION`]. The simulator may
     /// announce another to exercise the host's refusal of incompatible jigs.
     pub protocol_version: u16,
+    /// True only on the host simulator (simulated devices and phones), announced in `Hello`
+    /// so that no host takes its measurements for a real phone's. Boards leave it false.
+    pub simulated: bool,
 }
 
 impl JigConfig {
-    /// A configuration announcing this build's protocol version.
+    /// A configuration announcing this build's protocol version, as real hardware.
     pub fn new(serial: &str, kind: JigKind, boot_id: u32) -> Self {
         JigConfig {
             serial: text(serial),
             kind,
             boot_id,
             protocol_version: PROTOCOL_VERSION,
+            simulated: false,
         }
     }
 }
@@ -174,6 +178,7 @@ where
             slots: self.slots.len() as u8,
             instruments: self.instruments.clone(),
             boot_id: self.config.boot_id,
+            simulated: self.config.simulated,
         }
     }
 

@@ -38,4 +38,4 @@ pub use procedure::{Measure, Param, Procedure, Reading, Value};
 pub use schema::schema_hash;
 
 /// Version of this protocol. A jig whose `Hello` reports another version is refused by the host.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;

@@ -413,6 +413,9 @@ pub struct Hello {
     pub instruments: Vec<Instrument, MAX_INSTRUMENTS>,
     /// Random at every boot: a new value means the jig was reset.
     pub boot_id: u32,
+    /// True when the jig is the host simulator (simulated hardware and phones), never a real
+    /// board: records of its phones say so, and a production store refuses them.
+    pub simulated: bool,
 }
 
 /// Where a slot's phone is.

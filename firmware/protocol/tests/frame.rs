@@ -196,6 +196,7 @@ fn any_hello() -> impl Strategy<Value = Hello> {
         any::<u8>(),
         any_vec::<_, MAX_INSTRUMENTS>(any_instrument()),
         any::<u32>(),
+        any::<bool>(),
     )
         .prop_map(
             |(
@@ -207,6 +208,7 @@ fn any_hello() -> impl Strategy<Value = Hello> {
                 slots,
                 instruments,
                 boot_id,
+                simulated,
             )| Hello {
                 protocol_version,
                 schema_hash,
@@ -216,6 +218,7 @@ fn any_hello() -> impl Strategy<Value = Hello> {
                 slots,
                 instruments,
                 boot_id,
+                simulated,
             },
         )
 }

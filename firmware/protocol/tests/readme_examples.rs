@@ -23,7 +23,7 @@ const README: &str = include_str!("../README.md");
 
 /// The schema hash published in the README. Changing any message layout changes it; the README
 /// (constants table, handshake section, example (c)) must then be updated with it.
-const SCHEMA_HASH: u64 = 0x311E_79D5_055D_A36A;
+const SCHEMA_HASH: u64 = 0x9202_2259_CC4E_E194;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -70,7 +70,7 @@ where
 
 #[test]
 fn constants_match_readme() -> TestResult {
-    assert_eq!(PROTOCOL_VERSION, 4);
+    assert_eq!(PROTOCOL_VERSION, 5);
     assert_eq!(
         schema_hash(),
         SCHEMA_HASH,
@@ -190,18 +190,17 @@ fn example_c_handshake() -> TestResult {
         &hello_reply()?,
         &Expected {
             postcard:
-                "00 00 00 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 00 07 42 4C 2D 30 30 \
-                       30 31 04 02 00 01 F8 AC D1 91 01",
-            crc: 0x035E_0D41,
-            cobs:
-                "01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 30 \
-                   30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03",
-            frame: "01 01 01 11 04 EA C6 F6 AA D0 BA 9E 8F 31 05 30 2E 31 2E 30 0B 07 42 4C 2D 30 \
-                    30 30 31 04 02 0B 01 F8 AC D1 91 01 41 0D 5E 03 00",
+                "00 00 00 05 94 C3 BB E2 9C CB 88 81 92 01 05 30 2E 31 2E 30 00 07 42 4C 2D 30 \
+                       30 30 31 04 02 00 01 F8 AC D1 91 01 00",
+            crc: 0xD7D0_6F4D,
+            cobs: "01 01 01 12 05 94 C3 BB E2 9C CB 88 81 92 01 05 30 2E 31 2E 30 0B 07 42 4C 2D \
+                   30 30 30 31 04 02 07 01 F8 AC D1 91 01 05 4D 6F D0 D7",
+            frame: "01 01 01 12 05 94 C3 BB E2 9C CB 88 81 92 01 05 30 2E 31 2E 30 0B 07 42 4C \
+                    2D 30 30 30 31 04 02 07 01 F8 AC D1 91 01 05 4D 6F D0 D7 00",
         },
     )?;
     readme_has(&format!(
-        "EA C6 F6 AA D0 BA 9E 8F 31    schema_hash = 0x{:016X} (varint, 9 bytes)",
+        "94 C3 BB E2 9C CB 88 81 92 01 schema_hash = 0x{:016X} (varint, 10 bytes)",
         schema_hash()
     ))?;
     readme_has(&format!(
@@ -578,6 +577,7 @@ fn jig_msg_tables_match_code() -> TestResult {
         slots: 0,
         instruments: heapless::Vec::new(),
         boot_id: 0,
+        simulated: false,
     };
     let (f, u) = (0.0f32, heapless::Vec::new());
     check_table(

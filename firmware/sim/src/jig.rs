@@ -14,7 +14,8 @@ use crate::rig::{PinId, Rig, SimDelay, SimPin};
 /// The jig application wired to simulated hardware.
 pub type SimJig = Jig<SimBus, SimPin, SimPin, SimDelay, MemLink, SimClock>;
 
-/// Builds a jig with `slots` slots on `rig` (which must have at least that many slots).
+/// Builds a jig with `slots` slots on `rig` (which must have at least that many slots). It
+/// announces itself as simulated (`Hello::simulated`): every jig of the simulator does.
 pub fn build_jig(
     rig: &Rc<RefCell<Rig>>,
     serial: &str,
@@ -48,5 +49,7 @@ pub fn build_jig(
     };
     let mut config = JigConfig::new(serial, JigKind::Combo, boot_id);
     config.protocol_version = protocol_version;
+    // Simulated hardware says so in its handshake, whoever starts it.
+    config.simulated = true;
     Jig::new(board, MemLink::default(), clock, config)
 }

@@ -82,19 +82,31 @@ pub(crate) fn execute(
     out: &mut dyn Write,
     note: &mut dyn Write,
 ) -> Result<(), Failure> {
+    execute_with(query, store, out, note, &export::Progress::default())
+}
+
+/// [`execute`], counting the records read in `progress` (for a progress bar).
+pub(crate) fn execute_with(
+    query: &Query,
+    store: &Reader,
+    out: &mut dyn Write,
+    note: &mut dyn Write,
+    progress: &export::Progress,
+) -> Result<(), Failure> {
     let dir = store.dir().display().to_string();
     match query {
         Query::Export { filter, format } => {
-            let summary = export::export(store, filter, *format, &mut *out)?;
+            let summary = export::export_with(store, filter, *format, &mut *out, progress)?;
             let head = export::head_text(summary.head);
-            writeln!(
+            // A note that cannot be shown (standard error closed) does not undo the export.
+            let _ = writeln!(
                 note,
                 "benchctl: exported {} record(s) from chain head {head}; check it later with `benchctl verify --head {head}`",
                 summary.records
-            )?;
+            );
         }
         Query::Verify { expect } => {
-            let report = verify::verify(store, *expect)?;
+            let report = verify::verify_with(store, *expect, progress)?;
             writeln!(out, "{dir}: {report}")?;
             if !report.ok() {
                 return Err(
@@ -143,7 +155,30 @@ fn answer(data: &DataArg, query: Query, out: Option<Out>) -> Result<(), Failure>
         .into());
     }
     let run = |w: &mut dyn Write| match Store::open(&dir, store::Use::Read) {
-        Ok(store) => execute(&query, &store, w, &mut std::io::stderr()),
+        Ok(store) => {
+            let progress = std::sync::Arc::new(export::Progress::default());
+            let what = match query {
+                Query::Verify { .. } => "verified",
+                _ => "read",
+            };
+            let bar = crate::progress::Bar::start(progress.clone(), what);
+            if let Query::Verify { .. } = query {
+                // The report is short: it is printed once the bar is gone, not beside it.
+                let mut report = Vec::new();
+                let result = execute_with(
+                    &query,
+                    &store,
+                    &mut report,
+                    &mut std::io::stderr(),
+                    &progress,
+                );
+                drop(bar);
+                w.write_all(&report)?;
+                w.flush()?;
+                return result;
+            }
+            execute_with(&query, &store, w, &mut std::io::stderr(), &progress)
+        }
         Err(busy @ StoreError::Busy { .. }) => {
             crate::serve::ask(&dir, &query, w).unwrap_or(Err(busy.into()))
         }
@@ -187,6 +222,11 @@ pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
         models: a.model,
         stations: a.station,
     };
+    filter::check_period(
+        a.since.as_deref().zip(filter.since_ms),
+        a.until.as_deref().zip(filter.until_ms),
+    )
+    .map_err(bad_input)?;
     let format = match a.format {
         FormatArg::Csv => Format::Csv,
         FormatArg::Json => Format::Json,
@@ -197,6 +237,10 @@ pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
         Some(p) if p.as_os_str() == "-" => None,
         Some(p) => Some(Out::check(p)?),
     };
+    if out.as_ref().is_some_and(|o| !o.through) {
+        // SIGINT, SIGTERM, SIGHUP remove the temporary file (before any thread starts).
+        crate::tidy::watch_signals();
+    }
     answer(&a.data, Query::Export { filter, format }, out)
 }
 
@@ -275,18 +319,33 @@ impl Out {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => std::path::Path::new("."),
         };
-        // Readable like any file the user creates (the umask applies), not 0600.
-        let temp = tempfile::Builder::new()
-            .prefix(".benchctl-export")
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(parent)
-            .with_context(|| format!("cannot create a file in {}", parent.display()))?;
-        let result = export(&mut temp.as_file())?;
-        temp.as_file()
-            .sync_all()
-            .with_context(|| format!("cannot write {shown}"))?;
-        temp.persist(&self.path)
-            .with_context(|| format!("cannot put the export at {shown}"))?;
-        Ok(result)
+        // Temporary files of exports that were killed (SIGKILL, power cut).
+        crate::tidy::sweep(parent);
+        // Readable like any file the user creates (the umask applies), not 0600; named with
+        // the pid, so that the sweep knows when it is left over.
+        let temp = crate::tidy::create_temp(|| {
+            tempfile::Builder::new()
+                .prefix(&format!(
+                    "{}{}-",
+                    crate::tidy::TEMP_PREFIX,
+                    std::process::id()
+                ))
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .tempfile_in(parent)
+        })
+        .with_context(|| format!("cannot create a file in {}", parent.display()))?;
+        let written = export(&mut temp.as_file()).and_then(|result| {
+            temp.as_file()
+                .sync_all()
+                .with_context(|| format!("cannot write {shown}"))?;
+            Ok(result)
+        });
+        // In place or removed (on error, by dropping it), never half-way because of a signal.
+        crate::tidy::done_with_temp(|| -> Result<T, Failure> {
+            let result = written?;
+            temp.persist(&self.path)
+                .with_context(|| format!("cannot put the export at {shown}"))?;
+            Ok(result)
+        })
     }
 }

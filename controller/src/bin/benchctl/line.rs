@@ -35,9 +35,18 @@ pub(crate) struct CheckArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
-    /// Start N simulated jigs on PTYs, fed with phones from the built-in library.
+    /// Start N simulated jigs on PTYs, fed with phones from the built-in library. Their
+    /// records go to a training store: without --data, a data directory of its own (the
+    /// production default with `-training` after its name); a new --data directory becomes a
+    /// training store; a production store with records is refused.
     #[arg(long, value_name = "N", default_value_t = 0)]
     sim: usize,
+    /// Make the data directory a training store, for good: it then admits records of
+    /// simulated jigs (e.g. `benchctl sim-jig` on --port), each marked simulated. Only a
+    /// directory holding no record yet can become one; a production store refuses simulated
+    /// jigs at the start of the run.
+    #[arg(long)]
+    training_store: bool,
     /// Serial port of a jig (repeatable), e.g. /dev/ttyACM0 or the path `benchctl sim-jig` printed.
     #[arg(long = "port", value_name = "PATH")]
     ports: Vec<String>,
@@ -172,7 +181,44 @@ pub(crate) fn uses_tui(a: &RunArgs) -> bool {
 
 /// Where the terminal UI's log goes: a file in the data directory.
 pub(crate) fn log_file(a: &RunArgs) -> PathBuf {
-    a.data.dir().join("benchctl.log")
+    data_dir(a).join("benchctl.log")
+}
+
+/// The run's data directory: --data, else a training store of its own for a line with
+/// simulated jigs (never the production one), else the production default.
+fn data_dir(a: &RunArgs) -> PathBuf {
+    match (&a.data.data, a.sim) {
+        (Some(dir), _) => dir.clone(),
+        (None, 0) => store::default_dir(),
+        (None, _) => store::policy::training_dir(),
+    }
+}
+
+/// Opens the run's store and checks, before any phone is tested, that it may keep this run's
+/// records: a line with simulated jigs needs a training store (a new directory becomes one),
+/// and the plan's id and version must mean the file they were recorded with.
+fn open_store(a: &RunArgs, plan: &benchctl::plan::Plan) -> Result<Store, Failure> {
+    let mut store = Store::open(&data_dir(a), store::Use::Write)?;
+    if a.sim > 0 || a.training_store {
+        store.make_training().map_err(|e| {
+            let why = if a.sim > 0 {
+                "--sim records simulated jigs"
+            } else {
+                "--training-store"
+            };
+            bad_input(anyhow::anyhow!("{why}: {e}"))
+        })?;
+    }
+    if store.training()? {
+        tracing::info!(
+            "data directory {} is a training store: it admits simulated jigs, and their records say so",
+            store.dir().display()
+        );
+    }
+    store
+        .admits_plan(&plan.id, &plan.version, &plan.hash)
+        .map_err(bad_input)?;
+    Ok(store)
 }
 
 pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
@@ -206,11 +252,11 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     };
     let tui = uses_tui(&a);
     if !tui && !a.headless {
-        eprintln!("benchctl: standard output is not a terminal; printing one JSON line per graded phone (--headless)");
+        crate::say("benchctl: standard output is not a terminal; printing one JSON line per graded phone (--headless)");
     }
     let library = load_phones(&a.phones)?;
     let plan = std::sync::Arc::new(load_plan(&a.plan)?);
-    let store = Store::open(&a.data.dir(), store::Use::Write)?;
+    let store = open_store(&a, &plan)?;
     if let Some(head) = store.head() {
         tracing::info!(
             "record store {}: {} records",
@@ -264,7 +310,13 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
                 Err(e) => format!("cannot read the history of {imei}: {e}"),
             }
         };
-        let title = format!("{} · plan {} {}", opts.station, plan.id, plan.version);
+        let title = format!(
+            "{} · plan {} {} ({})",
+            opts.station,
+            plan.id,
+            plan.version,
+            store::policy::short_hash(&plan.hash)
+        );
         let log_file = log_file(&a);
         rt.block_on(line_with_tui(
             opts, signal_rx, person, operator, sink, lookup, title, log_file,
@@ -273,7 +325,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         let who = operator_id.unwrap_or_else(login_name);
         let signed_in = std::sync::Arc::new(run::Nobody(who));
         if !a.ports.is_empty() && !plan.prompts.is_empty() {
-            eprintln!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s) for their phones, so they grade retest; run the terminal UI to answer them", plan.prompts.len());
+            crate::say(&format!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s) for their phones, so they grade retest; run the terminal UI to answer them", plan.prompts.len()));
         }
         let operator: std::sync::Arc<dyn run::Operator> = match &sim_line {
             Some(line) => std::sync::Arc::new(line.operator(signed_in)),
@@ -342,9 +394,12 @@ async fn headless(
             record,
             store: stored,
         };
-        let line = serde_json::to_string(&printed).map_err(anyhow::Error::from);
-        match line.and_then(|l| {
-            writeln!(out, "{l}")
+        // The line and its newline in one buffer, one write: a kill never leaves half a line
+        // (stdout's line buffer passes a complete line straight to one write(2)).
+        let line = serde_json::to_vec(&printed).map_err(anyhow::Error::from);
+        match line.and_then(|mut l| {
+            l.push(b'\n');
+            out.write_all(&l)
                 .and_then(|_| out.flush())
                 .map_err(anyhow::Error::from)
         }) {
@@ -436,15 +491,15 @@ async fn line_with_tui(
 /// What the run did, on standard error: phones recorded, what each jig's link absorbed, jigs
 /// taken out of service, and the phones left in their slots.
 fn report(s: &run::Summary) {
-    eprintln!("benchctl: {} phone(s) recorded", s.phones);
+    crate::say(&format!("benchctl: {} phone(s) recorded", s.phones));
     for (port, c) in &s.links {
-        eprintln!(
+        crate::say(&format!(
             "  link {port}: {} bad frame(s), {} request(s) sent again, {} reply(ies) asked for again, {} timeout(s), {} reset(s), {} reconnection(s)",
             c.bad_frames, c.retries, c.resends, c.timeouts, c.resets, c.reconnects
-        );
+        ));
     }
     for (port, times) in &s.out_of_service {
-        eprintln!("  the jig on {port} was taken out of service {times} time(s): check its USB cable, hub and power");
+        crate::say(&format!("  the jig on {port} was taken out of service {times} time(s): check its USB cable, hub and power"));
     }
     let (what, todo) = if s.counted {
         ("left untested at --count", "test it in the next run")
@@ -452,10 +507,12 @@ fn report(s: &run::Summary) {
         ("not finished", "test it again")
     };
     for name in &s.abandoned {
-        eprintln!("  {name}: {what}; {todo}");
+        crate::say(&format!("  {name}: {what}; {todo}"));
     }
     for name in &s.unreleased {
-        eprintln!("  {name}: recorded, release not confirmed; open the clamp by hand");
+        crate::say(&format!(
+            "  {name}: recorded, release not confirmed; open the clamp by hand"
+        ));
     }
 }
 
@@ -495,7 +552,7 @@ pub(crate) fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         (Err(p), _) => return Err(p),
         (Ok(plan), _) => plan,
     };
-    println!(
+    crate::print_out(&format!(
         "{}: plan {} version {} is valid: {} steps, {} prompts, {} grading rules (sha256 {})",
         a.file.display(),
         plan.id,
@@ -504,7 +561,7 @@ pub(crate) fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         plan.prompts.len(),
         plan.grading.rules.len(),
         plan.hash
-    );
+    ))?;
     let Some(library) = library.transpose()? else {
         return Ok(());
     };
@@ -517,7 +574,7 @@ pub(crate) fn cmd_plan_check(a: CheckArgs) -> Result<(), Failure> {
         a.seed,
     ))?;
     rt.shutdown_timeout(Duration::from_millis(200));
-    println!("{report}");
+    crate::print_out(&report.to_string())?;
     if report.mismatches.is_empty() {
         Ok(())
     } else {

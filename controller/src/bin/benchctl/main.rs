@@ -6,7 +6,9 @@
 
 mod audit;
 mod line;
+mod progress;
 mod serve;
+mod tidy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,6 +122,11 @@ fn start_logging(cli: &Cli) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run(_)) {
+        // Whatever `run` creates lives in its data directory (sled's files, the log, the
+        // socket) and stays private to this user whatever the umask (store::private).
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     start_logging(&cli);
     let result = match cli.command {
         Command::Run(a) => line::cmd_run(a),
@@ -132,14 +139,63 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            let text = format!("{:#}", f.error);
+            let text = bounded(&format!("{:#}", f.error));
             // Plan diagnostics are already rendered with their own `error:` headings.
             if text.starts_with("error") {
-                eprintln!("{text}");
+                say(&text);
             } else {
-                eprintln!("error: {text}");
+                say(&format!("error: {text}"));
             }
             ExitCode::from(f.code)
         }
     }
+}
+
+/// Writes a line to standard output. A reader that stopped reading (`| head`) is not an
+/// error: the rest is not printed and the exit code says what the command found.
+pub(crate) fn print_out(text: &str) -> Result<(), Failure> {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, line.as_bytes())
+        .and_then(|_| std::io::Write::flush(&mut out))
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!(
+            "cannot write to standard output: {e}; check where it goes (a full disk, a closed terminal)"
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Writes a line to standard error; a closed or broken standard error is no reason to panic
+/// (or to fail: the exit code still says what happened).
+pub(crate) fn say(text: &str) {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+}
+
+/// A message with every line cut to [`LINE_LIMIT`] bytes: whatever value a message echoes, the
+/// error output stays readable (the values themselves are shortened where they are named).
+fn bounded(text: &str) -> String {
+    const LINE_LIMIT: usize = 4096;
+    if text.lines().all(|l| l.len() <= LINE_LIMIT) {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|l| {
+            if l.len() <= LINE_LIMIT {
+                return l.to_string();
+            }
+            let mut cut = LINE_LIMIT;
+            while !l.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}… ({} bytes)", &l[..cut], l.len())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

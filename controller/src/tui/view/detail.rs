@@ -55,6 +55,21 @@ fn heading(app: &App, p: &Phone) -> Vec<Line<'static>> {
     if p.removed {
         first.push(Span::raw(" · taken out during its test"));
     }
+    if let Some(g) = &p.graded {
+        let plan = &g.record.plan;
+        first.push(Span::raw(format!(
+            " · plan {} {} ({})",
+            plan.id,
+            plan.version,
+            crate::store::policy::short_hash(&plan.hash)
+        )));
+        if g.record.jig.simulated {
+            first.push(Span::styled(
+                " · SIMULATED jig",
+                fg(app, Color::Magenta).add_modifier(Modifier::BOLD),
+            ));
+        }
+    }
     let second = match &p.graded {
         Some(g) => Line::from(vec![
             Span::styled(

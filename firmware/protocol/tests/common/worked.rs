@@ -68,6 +68,7 @@ pub fn hello_reply() -> Result<Packet<JigMsg>, &'static str> {
             slots: 4,
             instruments,
             boot_id: 0x1234_5678,
+            simulated: false,
         })),
     })
 }

@@ -160,6 +160,10 @@ fn hello_reports_versions_and_instruments() {
     assert_eq!(h.schema_hash, schema_hash());
     assert_eq!(h.slots, 2);
     assert_eq!(h.boot_id, 42);
+    assert!(
+        h.simulated,
+        "the simulator must announce itself as simulated"
+    );
     assert!(h.instruments.contains(&Instrument::PowerMonitor));
     assert!(h.instruments.contains(&Instrument::CcFrontEnd));
     assert!(b

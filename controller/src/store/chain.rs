@@ -1,0 +1,632 @@
+//! The one check of the hash chain, used by every read: `verify` walks it all, `export` and
+//! `history` check each record they serve, and a run checks it before it appends.
+//!
+//! A record is sound when its stored hash is [`chain_hash`] of what it holds and its `prev` is
+//! the stored hash of the record before it ([`GENESIS`] for record 1). Records read in sequence
+//! order ([`walk`]) are checked against the one before, as they stream; a record read on its own
+//! ([`Reader::get_checked`], as exports by time and history read them) against the stored hash
+//! of the record before it, read without decompressing its body ([`stored_hash`]).
+//!
+//! The `meta` tree keeps the last head that was verified in full (`verified`, laid out like
+//! `head`): written by a full `verify` and by the check a run makes before it appends. A store
+//! that no longer holds that head was cut or rewritten since, even if its chain looks whole.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::entry::{chain_hash, key_seq, seq_key};
+use super::{hex, Entry, Hash, Reader, StoreError, Stored, GENESIS};
+
+/// Key of the last head verified in full in the `meta` tree (sequence number, big endian, then
+/// the hash, as `head`).
+pub const META_VERIFIED: &[u8] = b"verified";
+
+/// Records handed from the reading thread to the checking one at a time.
+const BATCH: usize = 128;
+/// Batches in flight between the two threads (bounds memory: about 4 x 128 x 8 KB).
+const IN_FLIGHT: usize = 4;
+
+/// How far a long read has come: records done of a total (for a progress bar).
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicU64,
+    total: AtomicU64,
+}
+
+impl Progress {
+    /// Records done so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Records the read will go through (0 until it knows).
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Sets the total.
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+    }
+
+    /// Counts records done.
+    pub fn add(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A record read in chain order, with what is wrong with its place in the chain.
+#[derive(Debug)]
+pub struct Item {
+    /// Sequence number (of the first missing one, for a gap).
+    pub seq: u64,
+    /// True for a gap: records from `seq` on are missing.
+    pub missing: bool,
+    /// The record (`None`: missing or unreadable).
+    pub entry: Option<Entry>,
+    /// What is wrong, in the words of a report ("record N ..."); empty: the record is sound.
+    pub problems: Vec<String>,
+}
+
+impl Item {
+    /// The record, if nothing is wrong with it.
+    pub fn sound(self) -> Result<(u64, Entry), (u64, String)> {
+        match (self.entry, self.problems.into_iter().next()) {
+            (Some(e), None) => Ok((self.seq, e)),
+            (_, Some(what)) => Err((self.seq, what)),
+            (None, None) => Err((self.seq, "is missing".into())),
+        }
+    }
+}
+
+/// What is wrong with a record whose stored hash or link does not hold, or `None`.
+fn link_problem(seq: u64, expected_prev: &Hash, entry: &Entry) -> Option<String> {
+    (*expected_prev != entry.prev).then(|| {
+        if seq == 1 {
+            format!(
+                "does not start the chain: it names {} as the previous hash, so records before it were changed, removed or reordered",
+                hex(&entry.prev)
+            )
+        } else {
+            format!(
+                "does not follow record {}: it names {} as the previous hash, so records before it were changed, removed or reordered",
+                seq - 1,
+                hex(&entry.prev)
+            )
+        }
+    })
+}
+
+/// Whether a record's content matches its stored hash.
+fn hash_problem(seq: u64, entry: &Entry) -> Option<String> {
+    (chain_hash(&entry.prev, seq, &entry.body) != entry.hash).then(|| {
+        "was changed after it was written: its content does not match its hash".to_string()
+    })
+}
+
+/// The stored hash of an encoded record, read without decoding its body (postcard writes the
+/// two fixed-size hashes first, byte for byte).
+pub fn stored_hash(raw: &[u8]) -> Option<Hash> {
+    raw.get(32..64)?.try_into().ok()
+}
+
+/// Checks one record against the stored hash of the record before it (`None`: unknown, after
+/// a gap or an unreadable record): every problem, in report order.
+pub fn problems(seq: u64, expected_prev: Option<&Hash>, entry: &Entry) -> Vec<String> {
+    expected_prev
+        .and_then(|p| link_problem(seq, p, entry))
+        .into_iter()
+        .chain(hash_problem(seq, entry))
+        .collect()
+}
+
+/// Reads records `1..=top` in sequence order, each checked against the one before it: the
+/// reading, decompressing and hashing happen on a second thread while `each` runs on this one.
+/// Gaps come as items without an entry. Stops at the first error `each` returns.
+pub fn walk<E: From<StoreError>>(
+    reader: &Reader,
+    top: u64,
+    progress: &Progress,
+    mut each: impl FnMut(Item) -> Result<(), E>,
+) -> Result<(), E> {
+    if top == 0 {
+        return Ok(());
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, StoreError>>(IN_FLIGHT);
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_checked(reader, top, &tx));
+        for batch in rx {
+            let batch = batch?;
+            let n = batch.len() as u64;
+            for item in batch {
+                each(item)?;
+            }
+            progress.add(n);
+        }
+        Ok(())
+    })
+    // Leaving the scope drops the receiver first, so a reader blocked on a full channel
+    // sees it closed and stops.
+}
+
+/// The reading side of [`walk`]: sends batches of checked records until `top` or until the
+/// receiver is gone.
+fn read_checked(
+    reader: &Reader,
+    top: u64,
+    tx: &std::sync::mpsc::SyncSender<Result<Vec<Item>, StoreError>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut next = 1u64;
+    // The stored hash of record `next - 1` (`None`: unknown, after a gap or unreadable record).
+    let mut prev: Option<Hash> = Some(GENESIS);
+    for kv in reader.records.range(seq_key(1)..=seq_key(top)) {
+        let (k, v) = match kv {
+            Ok(kv) => kv,
+            Err(e) => {
+                // Damaged database files: name where the readable chain ends.
+                let detail = match reader.db_error("reading records")(e) {
+                    StoreError::Db { detail, .. } => detail,
+                    other => other.to_string(),
+                };
+                batch.push(Item {
+                    seq: next,
+                    missing: true,
+                    entry: None,
+                    problems: vec![format!("and the records after it cannot be read: {detail}")],
+                });
+                let _ = tx.send(Ok(batch));
+                return;
+            }
+        };
+        // Looking the key up again, through the tree's page cache rather than the
+        // iterator's copy of the page, keeps sled's memory flat: without it, sled's memory
+        // grew to 390 MB over 1,000,000 records (130 MB with it, most of it taken at opening);
+        // it costs about 1% of the time.
+        if let Err(e) = reader.records.contains_key(&k) {
+            let _ = tx.send(Err(reader.db_error("reading records")(e)));
+            return;
+        }
+        // Keys that are not 8 bytes are not records ([`verify`] reports them).
+        let Some(seq) = (k.len() == 8).then(|| key_seq(&k)).flatten() else {
+            continue;
+        };
+        if seq > next {
+            batch.push(gap(next, seq));
+            prev = None;
+        }
+        next = seq + 1;
+        let item = match Entry::decode(&v) {
+            Ok(entry) => {
+                let problems = problems(seq, prev.as_ref(), &entry);
+                prev = Some(entry.hash);
+                Item {
+                    seq,
+                    missing: false,
+                    entry: Some(entry),
+                    problems,
+                }
+            }
+            Err(e) => {
+                prev = stored_hash(&v);
+                Item {
+                    seq,
+                    missing: false,
+                    entry: None,
+                    problems: vec![format!("is unreadable: {e}")],
+                }
+            }
+        };
+        batch.push(item);
+        if batch.len() >= BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if tx.send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if next <= top {
+        // The head names records that are not there.
+        let what = if next == top {
+            "is missing at the end: the store's head names it".to_string()
+        } else {
+            format!("to {top} are missing at the end: the store's head names record {top}")
+        };
+        batch.push(Item {
+            seq: next,
+            missing: true,
+            entry: None,
+            problems: vec![what],
+        });
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(batch));
+    }
+}
+
+/// Records `first..next` are missing.
+fn gap(first: u64, next: u64) -> Item {
+    let what = if next - first == 1 {
+        format!("is missing (record {} follows {})", next, first - 1)
+    } else {
+        format!("to {} are missing ({} records)", next - 1, next - first)
+    };
+    Item {
+        seq: first,
+        missing: true,
+        entry: None,
+        problems: vec![what],
+    }
+}
+
+/// What is wrong at the end of a chain whose head is `head` and whose last record read is
+/// `last`, with `beyond` the highest record key (records after the head).
+pub fn end_problem(
+    head: Option<Stored>,
+    last: Option<Stored>,
+    beyond: u64,
+) -> Option<(u64, String)> {
+    let head_seq = head.map_or(0, |h| h.seq);
+    match (head, last) {
+        (Some(h), Some(l)) if h.seq > l.seq => Some((
+            l.seq + 1,
+            if h.seq == l.seq + 1 {
+                "is missing at the end: the store's head names it".to_string()
+            } else {
+                format!(
+                    "to {} are missing at the end: the store's head names record {}",
+                    h.seq, h.seq
+                )
+            },
+        )),
+        (Some(h), None) => Some((
+            1,
+            format!(
+                "to {} are missing: the store's head names record {} but no record is left",
+                h.seq, h.seq
+            ),
+        )),
+        (Some(h), Some(l)) if l.seq > h.seq => Some((
+            h.seq + 1,
+            format!(
+                "and later records up to {} are not in the chain: the store's head is record {}",
+                l.seq, h.seq
+            ),
+        )),
+        (Some(h), Some(l)) if h != l => Some((
+            l.seq,
+            format!("is not the record the store's head names ({h})"),
+        )),
+        (None, Some(l)) => Some((l.seq, "follows no head: the store's head is missing".into())),
+        (None, None) if beyond > 0 => Some((
+            1,
+            format!("and later records up to {beyond} follow no head: the store's head is missing"),
+        )),
+        _ if beyond > head_seq => Some((
+            head_seq + 1,
+            format!(
+                "and later records up to {beyond} are not in the chain: the store's head is record {head_seq}"
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// What is wrong with the last head verified in full, as this store holds it now, or `None`.
+pub fn verified_problem(reader: &Reader) -> Result<Option<(u64, String)>, StoreError> {
+    let Some(v) = reader.verified_head()? else {
+        return Ok(None);
+    };
+    Ok(match reader.get_raw(v.seq)? {
+        Some(raw) if stored_hash(&raw) == Some(v.hash) => None,
+        Some(raw) => Some((
+            v.seq,
+            format!(
+                "is not the record verified earlier: its hash is {}, the last verified head was {v}, so the chain was rewritten since",
+                stored_hash(&raw).map_or_else(|| "unreadable".into(), |h| hex(&h))
+            ),
+        )),
+        None => Some((
+            v.seq,
+            format!(
+                "is missing, but it was verified earlier (last verified head {v}): the chain was cut since"
+            ),
+        )),
+    })
+}
+
+/// Checks the whole chain before records are appended: every record up to the head sound and
+/// linked, nothing after the head, the last verified head still held. Then records the head
+/// as verified. The error names the first bad record.
+pub(super) fn check_before_append(reader: &Reader) -> Result<Option<Stored>, StoreError> {
+    let head = reader.current_head()?;
+    let broken = |(seq, what): (u64, String)| StoreError::Broken {
+        dir: reader.dir.display().to_string(),
+        seq,
+        what,
+        stopped: "benchctl adds no record to it",
+    };
+    let beyond = reader.last_seq()?;
+    let mut last = None;
+    walk(
+        reader,
+        head.map_or(0, |h| h.seq),
+        &Progress::default(),
+        |item| {
+            let (seq, entry) = item.sound().map_err(broken)?;
+            last = Some(Stored {
+                seq,
+                hash: entry.hash,
+            });
+            Ok::<_, StoreError>(())
+        },
+    )?;
+    if let Some(p) = end_problem(head, last, beyond) {
+        return Err(broken(p));
+    }
+    if let Some(p) = verified_problem(reader)? {
+        return Err(broken(p));
+    }
+    reader.set_verified(head)?;
+    Ok(head)
+}
+
+impl Reader {
+    /// The record with this sequence number, checked: its content matches its hash and its
+    /// `prev` is the stored hash of the record before it. `Ok(None)`: no such record.
+    pub fn get_checked(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
+        let broken = |what: String| StoreError::Broken {
+            dir: self.dir.display().to_string(),
+            seq,
+            what,
+            stopped: "the read stopped at it",
+        };
+        let Some(raw) = self.get_raw(seq)? else {
+            return Ok(None);
+        };
+        let entry = Entry::decode(&raw).map_err(|e| broken(format!("is unreadable: {e}")))?;
+        let prev = if seq <= 1 {
+            GENESIS
+        } else {
+            match self.get_raw(seq - 1)? {
+                Some(raw) => stored_hash(&raw).ok_or_else(|| {
+                    broken(format!("follows record {}, which is unreadable", seq - 1))
+                })?,
+                None => {
+                    return Err(broken(format!(
+                        "follows record {}, which is missing",
+                        seq - 1
+                    )))
+                }
+            }
+        };
+        match problems(seq, Some(&prev), &entry).into_iter().next() {
+            Some(what) => Err(broken(what)),
+            None => Ok(Some(entry)),
+        }
+    }
+
+    /// The highest record sequence number (0: none; keys that are not 8 bytes are skipped).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        for k in self.records.range(..=seq_key(u64::MAX)).keys().rev() {
+            let k = k.map_err(self.db_error("reading records"))?;
+            if k.len() == 8 {
+                return Ok(key_seq(&k).unwrap_or(0));
+            }
+        }
+        Ok(0)
+    }
+
+    /// The last head verified in full (`None`: never verified, or the store was empty).
+    pub fn verified_head(&self) -> Result<Option<Stored>, StoreError> {
+        let v = self
+            .meta
+            .get(META_VERIFIED)
+            .map_err(self.db_error("reading its last verified head"))?;
+        match v {
+            None => Ok(None),
+            Some(v) => match (key_seq(v.get(..8).unwrap_or_default()), v.get(8..)) {
+                (Some(seq), Some(hash)) if v.len() == 40 => Ok(Some(Stored {
+                    seq,
+                    hash: hash.try_into().unwrap_or(GENESIS),
+                })),
+                _ => Err(StoreError::Db {
+                    dir: self.dir.display().to_string(),
+                    what: "reading its last verified head",
+                    detail: "the verified head is not 40 bytes".into(),
+                }),
+            },
+        }
+    }
+
+    /// Records `head` as verified in full (nothing for an empty store).
+    pub fn set_verified(&self, head: Option<Stored>) -> Result<(), StoreError> {
+        let Some(h) = head else {
+            return Ok(());
+        };
+        let mut v = seq_key(h.seq).to_vec();
+        v.extend_from_slice(&h.hash);
+        self.meta
+            .insert(META_VERIFIED, v)
+            .map_err(self.db_error("recording its verified head"))?;
+        self.meta
+            .flush()
+            .map_err(self.db_error("recording its verified head"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::super::{Pending, Store, Use};
+    use super::*;
+
+    /// The JSON of a small record.
+    fn record(i: u64) -> Vec<u8> {
+        format!(
+            r#"{{"schema":3,"phone":{{"imei":"35{i:013}","model":"PX7","serial":"S{i}"}},"jig":{{"port":"/dev/ttyACM0","serial":"J1","firmware":"1.0.0"}},"slot":0,"operator":"alice","started":"2026-11-23T10:00:00Z","finished":"2026-11-23T10:00:{:02}Z","status":"complete","plan":{{"id":"standard","version":"1","hash":"00"}},"steps":[],"grade":{{"functional":0,"r2_functional":"F6","disposition":"resale"}}}}"#,
+            i % 60
+        )
+        .into_bytes()
+    }
+
+    /// An open store of `n` records (tests use the handle that wrote them: sled may still
+    /// hold a closed database's files for a moment, so reopening at once can fail).
+    fn filling(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path(), Use::Write).unwrap();
+        s.append((1..=n).map(|i| Pending::new(record(i)).unwrap()).collect())
+            .unwrap();
+        (dir, s)
+    }
+
+    /// Changes record `seq` behind the store's back, as someone editing its files would: its
+    /// body (and, with `rehash`, its hash to match).
+    fn tamper(s: &Store, seq: u64, rehash: bool) {
+        let records = &s.reader.records;
+        let mut e = Entry::decode(&records.get(seq_key(seq)).unwrap().unwrap()).unwrap();
+        e.body = String::from_utf8(e.body)
+            .unwrap()
+            .replace("resale", "parts")
+            .into_bytes();
+        if rehash {
+            e.hash = chain_hash(&e.prev, seq, &e.body);
+        }
+        records.insert(seq_key(seq), e.encode().unwrap()).unwrap();
+    }
+
+    fn all(reader: &Reader, top: u64) -> Vec<Item> {
+        let mut out = Vec::new();
+        walk(reader, top, &Progress::default(), |i| {
+            out.push(i);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn the_stored_hash_is_read_without_decoding_the_body() {
+        let e = Entry::new(3, [7; 32], record(3));
+        assert_eq!(stored_hash(&e.encode().unwrap()), Some(e.hash));
+        assert_eq!(stored_hash(&[0; 10]), None);
+    }
+
+    #[test]
+    fn a_walk_checks_every_record_against_the_one_before_and_counts_progress() {
+        let (_dir, s) = filling(300);
+        let progress = Progress::default();
+        let mut seqs = Vec::new();
+        walk(&s, 300, &progress, |i| {
+            assert!(i.problems.is_empty(), "{:?}", i.problems);
+            seqs.push(i.seq);
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+        assert_eq!(seqs, (1..=300).collect::<Vec<_>>());
+        assert_eq!(progress.done(), 300);
+        // A walk stops at the first error its consumer returns.
+        let mut seen = 0;
+        let e = walk(&s, 300, &progress, |i| {
+            seen += 1;
+            if i.seq == 5 {
+                return Err(StoreError::Closed);
+            }
+            Ok(())
+        });
+        assert!(matches!(e, Err(StoreError::Closed)));
+        assert_eq!(seen, 5);
+
+        tamper(&s, 4, false);
+        let items = all(&s, 300);
+        let bad: Vec<(u64, &str)> = items
+            .iter()
+            .flat_map(|i| i.problems.iter().map(move |p| (i.seq, p.as_str())))
+            .collect();
+        assert_eq!(
+            bad,
+            [(
+                4,
+                "was changed after it was written: its content does not match its hash"
+            )]
+        );
+        tamper(&s, 4, true);
+        let items = all(&s, 300);
+        let bad: Vec<u64> = items
+            .iter()
+            .filter(|i| !i.problems.is_empty())
+            .map(|i| i.seq)
+            .collect();
+        assert_eq!(bad, [5]);
+        assert!(items[4].problems[0].starts_with("does not follow record 4"));
+        // A gap, and records missing at the end.
+        s.reader.records.remove(seq_key(7)).unwrap();
+        let items = all(&s, 302);
+        assert_eq!(items[6].problems, ["is missing (record 8 follows 6)"]);
+        assert_eq!(
+            items.last().unwrap().problems,
+            ["to 302 are missing at the end: the store's head names record 302"]
+        );
+    }
+
+    #[test]
+    fn a_record_read_on_its_own_is_checked_against_the_stored_hash_before_it() {
+        let (_dir, s) = filling(6);
+        tamper(&s, 3, true);
+        assert!(s.get_checked(2).unwrap().is_some());
+        // Record 3 was rehashed: it holds on its own...
+        assert!(s.get_checked(3).unwrap().is_some());
+        // ...but record 4 no longer follows it.
+        let e = s.get_checked(4).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Broken { seq: 4, what, .. } if what.starts_with("does not follow record 3")),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("keep the directory unchanged"),
+            "{e}"
+        );
+        assert!(s.get_checked(7).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_run_does_not_append_to_a_chain_broken_midway_and_appends_nothing() {
+        let (_dir, s) = filling(10);
+        tamper(&s, 4, false);
+        // What `Store::open` runs for a writer (end to end: `tests/e2e/audit.rs`).
+        let e = check_before_append(&s.reader).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("record 4 was changed after it was written"),
+            "{text}"
+        );
+        assert!(text.contains("benchctl adds no record to it"), "{text}");
+        assert!(
+            text.contains("restore the records from the last export or backup"),
+            "{text}"
+        );
+        // (That nothing was appended is checked end to end, `tests/e2e/audit.rs`.)
+    }
+
+    #[test]
+    fn the_head_verified_before_a_run_must_still_be_held() {
+        let (_dir, s) = filling(6);
+        // The check before a run records the head it verified.
+        assert_eq!(check_before_append(&s.reader).unwrap(), s.head());
+        assert_eq!(s.verified_head().unwrap(), s.head());
+        // Cut the chain to 4 records and make the head match: the chain alone looks whole.
+        let records = &s.reader.records;
+        let four = stored_hash(&records.get(seq_key(4)).unwrap().unwrap()).unwrap();
+        records.remove(seq_key(5)).unwrap();
+        records.remove(seq_key(6)).unwrap();
+        let mut h = seq_key(4).to_vec();
+        h.extend_from_slice(&four);
+        s.reader.meta.insert("head", h).unwrap();
+        let e = check_before_append(&s.reader).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("record 6 is missing, but it was verified earlier"),
+            "{text}"
+        );
+    }
+}
