@@ -8,7 +8,7 @@ use benchctl::store::entry::{chain_hash, seq_key};
 use benchctl::store::{Entry, Store, Use};
 use serde_json::Value;
 
-use crate::harness::{self, cli, fresh_dir, stderr};
+use crate::harness::{self, cli, copy_dir, fresh_dir, stderr, tampered, RUN_ONE};
 
 /// A store of `count` records from a simulated line (2 jigs of 2 slots).
 fn filled(count: usize, seed: u64) -> (PathBuf, Vec<Value>) {
@@ -20,34 +20,18 @@ fn filled(count: usize, seed: u64) -> (PathBuf, Vec<Value>) {
 /// A copy of `source` whose record `seq` got another grade: in place (its hash no longer
 /// matches), or with `rehash` its hash recomputed too (the next record no longer follows it).
 fn regraded(source: &Path, seq: u64, rehash: bool) -> PathBuf {
-    let dir = fresh_dir();
-    copy_dir(source, &dir);
-    let _ = std::fs::remove_file(dir.join("benchctl.lock"));
-    let db = benchctl::store::raw_db(&dir).unwrap();
-    let records = db.open_tree("records").unwrap();
-    let mut e = Entry::decode(&records.get(seq_key(seq)).unwrap().unwrap()).unwrap();
-    let mut v: Value = serde_json::from_slice(&e.body).unwrap();
-    v["grade"]["disposition"] = "resale".into();
-    v["grade"]["marketplace"] = "Premium".into();
-    e.body = serde_json::to_vec(&v).unwrap();
-    if rehash {
-        e.hash = chain_hash(&e.prev, seq, &e.body);
-    }
-    records.insert(seq_key(seq), e.encode().unwrap()).unwrap();
-    db.flush().unwrap();
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    tampered(source, |db| {
+        let records = db.open_tree("records").unwrap();
+        let mut e = Entry::decode(&records.get(seq_key(seq)).unwrap().unwrap()).unwrap();
+        let mut v: Value = serde_json::from_slice(&e.body).unwrap();
+        v["grade"]["disposition"] = "resale".into();
+        v["grade"]["marketplace"] = "Premium".into();
+        e.body = serde_json::to_vec(&v).unwrap();
+        if rehash {
+            e.hash = chain_hash(&e.prev, seq, &e.body);
         }
-    }
+        records.insert(seq_key(seq), e.encode().unwrap()).unwrap();
+    })
 }
 
 /// The command failed (exit 1), naming `seq` with `what`, and saying what to do.
@@ -161,19 +145,7 @@ fn export_and_history_stop_at_a_record_that_no_longer_follows_a_rehashed_one() {
 fn a_run_refuses_a_store_whose_chain_is_broken_midway_and_appends_nothing() {
     let (source, _) = filled(10, 23);
     let dir = regraded(&source, 4, false);
-    let out = cli(
-        &[
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--time-scale",
-            "0",
-        ],
-        &dir,
-    );
+    let out = cli(&RUN_ONE, &dir);
     assert_refused(&out, 4, "was changed after it was written");
     assert!(stderr(&out).contains("benchctl adds no record to it"));
     assert!(out.stdout.is_empty(), "a record was printed");
@@ -186,19 +158,7 @@ fn a_run_refuses_a_store_whose_chain_is_broken_midway_and_appends_nothing() {
     drop(store);
 
     // The untouched store takes more records, and remembers the head it verified.
-    let out = cli(
-        &[
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--time-scale",
-            "0",
-        ],
-        &source,
-    );
+    let out = cli(&RUN_ONE, &source);
     assert!(out.status.success(), "{}", stderr(&out));
     let store = Store::open(&source, Use::Read).unwrap();
     assert_eq!(store.head().map(|h| h.seq), Some(11));
@@ -236,18 +196,6 @@ fn a_chain_cut_after_its_last_verify_is_refused_by_verify_and_run() {
         text.contains("record 6 is missing, but it was verified earlier"),
         "{text}"
     );
-    let out = cli(
-        &[
-            "run",
-            "--sim",
-            "1",
-            "--headless",
-            "--count",
-            "1",
-            "--time-scale",
-            "0",
-        ],
-        &dir,
-    );
+    let out = cli(&RUN_ONE, &dir);
     assert_refused(&out, 6, "is missing, but it was verified earlier");
 }

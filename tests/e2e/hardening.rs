@@ -14,7 +14,7 @@ use std::time::Duration;
 use benchctl::store::entry::seq_key;
 use wait_timeout::ChildExt;
 
-use crate::harness::{benchctl, cli, fill, finish, fresh_dir, stderr};
+use crate::harness::{benchctl, cli, fill, finish, fresh_dir, stderr, RUN_ONE};
 
 /// How long any condition below may take to come true.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -250,20 +250,7 @@ fn a_data_directory_others_can_write_or_another_user_owns_is_refused() {
     let chmod = |m| std::fs::set_permissions(&data, std::fs::Permissions::from_mode(m)).unwrap();
     for m in [0o777, 0o770, 0o1777] {
         chmod(m);
-        for args in [
-            &[
-                "run",
-                "--sim",
-                "1",
-                "--headless",
-                "--time-scale",
-                "0",
-                "--count",
-                "1",
-            ][..],
-            &["verify"],
-            &["export", "--format", "csv"],
-        ] {
+        for args in [&RUN_ONE[..], &["verify"], &["export", "--format", "csv"]] {
             let out = cli(args, &data);
             let err = stderr(&out);
             assert_eq!(out.status.code(), Some(1), "{args:?} {m:o}: {err}");

@@ -13,6 +13,18 @@ use wait_timeout::ChildExt;
 /// Upper bound for any one process in these tests; a run that takes longer has hung.
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// One phone on one simulated jig.
+pub const RUN_ONE: [&str; 8] = [
+    "run",
+    "--sim",
+    "1",
+    "--headless",
+    "--count",
+    "1",
+    "--time-scale",
+    "0",
+];
+
 /// `benchctl` with its own empty data directory (so tests never share a record store).
 pub fn benchctl() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_benchctl"));
@@ -327,4 +339,27 @@ pub fn assert_truth(record: &Value) {
         expected.marketplace.as_deref(),
         "{imei}: {grade}"
     );
+}
+
+/// A copy of a filled data directory, changed by `tamper` through sled itself.
+pub fn tampered(source: &Path, tamper: impl FnOnce(&sled::Db)) -> std::path::PathBuf {
+    let dir = fresh_dir();
+    copy_dir(source, &dir);
+    let _ = std::fs::remove_file(dir.join("benchctl.lock"));
+    let db = benchctl::store::raw_db(&dir).unwrap();
+    tamper(&db);
+    db.flush().unwrap();
+    dir
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }

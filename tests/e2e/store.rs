@@ -2,7 +2,7 @@
 //! data directories, newer and older schemas.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use benchctl::export::verify;
@@ -11,24 +11,14 @@ use benchctl::store::{Entry, Store, Use};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use crate::harness::{self, benchctl, cli, csv_rows, finish, fresh_dir, records, stderr};
+use crate::harness::{
+    self, benchctl, cli, csv_rows, finish, fresh_dir, records, stderr, tampered, RUN_ONE,
+};
 
 /// A line of 2 jigs with 2 slots each: `count` phones into `data`.
 fn fill(data: &Path, count: usize, seed: u64) -> Vec<Value> {
     harness::fill(data, count, seed, &["--slots", "2"])
 }
-
-/// One phone on one simulated jig.
-const RUN_ONE: [&str; 8] = [
-    "run",
-    "--sim",
-    "1",
-    "--headless",
-    "--count",
-    "1",
-    "--time-scale",
-    "0",
-];
 
 /// A headless `benchctl run --time-scale 0` on `data` that goes on until killed; stdout piped.
 fn spawn_line(data: &Path, args: &[&str]) -> std::process::Child {
@@ -105,29 +95,6 @@ fn sigkill_at_random_moments_never_loses_a_printed_record() {
     );
     let out = cli(&["verify"], &data);
     assert!(out.status.success(), "{}", stderr(&out));
-}
-
-/// A copy of a filled data directory, changed by `tamper` through sled itself.
-fn tampered(source: &Path, tamper: impl FnOnce(&sled::Db)) -> PathBuf {
-    let dir = fresh_dir();
-    copy_dir(source, &dir);
-    let _ = std::fs::remove_file(dir.join("benchctl.lock"));
-    let db = benchctl::store::raw_db(&dir).unwrap();
-    tamper(&db);
-    db.flush().unwrap();
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn entry(db: &sled::Db, seq: u64) -> Entry {
