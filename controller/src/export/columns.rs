@@ -2,9 +2,13 @@
 //! the end). `export/README`-style documentation of each column lives in `COLUMNS` itself and is
 //! printed into the README table by a test, so the two cannot drift.
 
+use std::borrow::Cow;
+use std::io::Write;
+
 use benchline_protocol::Procedure as P;
 
-use super::view::View;
+use super::view::Outline;
+use crate::store::Hash;
 
 /// Column name and what it holds.
 pub const COLUMNS: [(&str, &str); 47] = [
@@ -93,89 +97,175 @@ pub const COLUMNS: [(&str, &str); 47] = [
     ),
 ];
 
-fn num(v: Option<f64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+/// One CSV row being written into a buffer, field by field, as the `csv` crate writes it
+/// (its defaults: `,` between fields, `\n` after the row, a field quoted, its quotes doubled,
+/// only when it holds `,`, `"`, `\r` or `\n`).
+struct Cells<'o> {
+    out: &'o mut Vec<u8>,
+    first: bool,
 }
 
-fn joined<'s>(items: impl Iterator<Item = &'s str>, sep: &str) -> String {
-    items.collect::<Vec<_>>().join(sep)
+impl<'o> Cells<'o> {
+    fn new(out: &'o mut Vec<u8>) -> Self {
+        Cells { out, first: true }
+    }
+
+    /// Writes one field with `write`, quoting it afterwards if it needs it.
+    fn field(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        let start = self.out.len();
+        write(self.out);
+        if self.out[start..]
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        {
+            let raw = self.out.split_off(start);
+            self.out.push(b'"');
+            for b in raw {
+                if b == b'"' {
+                    self.out.push(b'"');
+                }
+                self.out.push(b);
+            }
+            self.out.push(b'"');
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        self.field(|out| out.extend_from_slice(s.as_bytes()));
+    }
+
+    fn opt(&mut self, s: Option<&str>) {
+        self.text(s.unwrap_or_default());
+    }
+
+    fn shown(&mut self, v: impl std::fmt::Display) {
+        self.field(|out| {
+            // Writing into a Vec does not fail.
+            let _ = write!(out, "{v}");
+        });
+    }
+
+    fn num(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.shown(v),
+            None => self.text(""),
+        }
+    }
+
+    fn joined<'s>(&mut self, items: impl Iterator<Item = &'s str>, sep: &str) {
+        self.field(|out| {
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(sep.as_bytes());
+                }
+                out.extend_from_slice(item.as_bytes());
+            }
+        });
+    }
+
+    /// `key=value` pairs, `;`-separated.
+    fn pairs(&mut self, map: &std::collections::BTreeMap<Cow<'_, str>, Cow<'_, str>>) {
+        self.field(|out| {
+            for (i, (k, a)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b';');
+                }
+                out.extend_from_slice(k.as_bytes());
+                out.push(b'=');
+                out.extend_from_slice(a.as_bytes());
+            }
+        });
+    }
+
+    fn end(self) {
+        self.out.push(b'\n');
+    }
 }
 
-/// The row of one record, in [`COLUMNS`] order. Procedures are named by the protocol's table.
-pub fn row(seq: u64, hash: &str, head: &str, v: &View<'_>) -> [String; COLUMNS.len()] {
+/// Writes the header row (the column names) into `out`.
+pub fn write_header(out: &mut Vec<u8>) {
+    let mut cells = Cells::new(out);
+    for (name, _) in COLUMNS {
+        cells.text(name);
+    }
+    cells.end();
+}
+
+/// Writes the row of one record into `out`, in [`COLUMNS`] order, its line end included.
+/// Procedures are named by the protocol's table.
+pub fn write_row(out: &mut Vec<u8>, seq: u64, hash: &Hash, head: &str, v: &Outline<'_>) {
     let g = &v.grade;
-    let opt = |s: &Option<std::borrow::Cow<'_, str>>| s.as_deref().unwrap_or_default().to_string();
-    [
-        seq.to_string(),
-        hash.to_string(),
-        head.to_string(),
-        v.schema.to_string(),
-        v.phone.imei.to_string(),
-        v.phone.serial.to_string(),
-        v.phone.model.to_string(),
-        opt(&v.station),
-        opt(&v.bench),
-        v.jig.serial.to_string(),
-        v.jig.firmware.to_string(),
-        v.jig.port.to_string(),
-        v.slot.to_string(),
-        v.operator.to_string(),
-        v.started.to_string(),
-        v.finished.to_string(),
-        v.status.to_string(),
-        v.plan.id.to_string(),
-        v.plan.version.to_string(),
-        v.plan.hash.to_string(),
-        g.disposition.to_string(),
-        opt(&v.bin),
-        joined(g.repair.iter().map(AsRef::as_ref), ";"),
-        opt(&g.cosmetic),
-        g.functional.to_string(),
-        g.r2_functional.to_string(),
-        opt(&g.r2_cosmetic),
-        opt(&g.marketplace),
-        joined(g.reasons.iter().map(AsRef::as_ref), "; "),
-        pairs(&v.answers),
-        pairs(&v.answered_by),
-        joined(
-            v.steps
-                .iter()
-                .filter(|s| s.status == "failed")
-                .map(|s| s.id.as_ref()),
-            ";",
-        ),
-        joined(
-            v.steps
-                .iter()
-                .filter(|s| s.attempts > 1)
-                .map(|s| s.id.as_ref()),
-            ";",
-        ),
-        num(v.value(P::BatteryGauge.name(), "state_of_health")),
-        num(v.value(P::BatteryGauge.name(), "cycle_count")),
-        num(v.value(P::BatteryGauge.name(), "full_charge_capacity")),
-        num(v.value(P::BatteryGauge.name(), "design_capacity")),
-        num(v.value(P::BatteryGauge.name(), "temperature")),
-        num(v.value(P::BatteryDcir.name(), "resistance")),
-        num(v.value(P::PortCc.name(), "cc1")),
-        num(v.value(P::PortCc.name(), "cc2")),
-        num(v.worst(P::PortContinuity.name(), ".resistance")),
-        num(v.worst(P::PortContinuity.name(), ".leakage")),
-        num(v.value(P::PortCharge.name(), "current")),
-        num(v.value(P::ScreenTouch.name(), "bad_nodes")),
-        num(v.value(P::ScreenBacklight.name(), "current")),
-        v.jig.simulated.to_string(),
-    ]
-}
-
-/// `key=value` pairs, `;`-separated.
-fn pairs(
-    map: &std::collections::BTreeMap<std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>>,
-) -> String {
-    map.iter()
-        .map(|(k, a)| format!("{k}={a}"))
-        .collect::<Vec<_>>()
-        .join(";")
+    let mut c = Cells::new(out);
+    c.shown(seq);
+    c.field(|out| {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for b in hash {
+            out.push(DIGITS[usize::from(b >> 4)]);
+            out.push(DIGITS[usize::from(b & 15)]);
+        }
+    });
+    c.text(head);
+    c.shown(v.schema);
+    c.text(&v.phone.imei);
+    c.text(&v.phone.serial);
+    c.text(&v.phone.model);
+    c.opt(v.station.as_deref());
+    c.opt(v.bench.as_deref());
+    c.text(&v.jig.serial);
+    c.text(&v.jig.firmware);
+    c.text(&v.jig.port);
+    c.shown(v.slot);
+    c.text(&v.operator);
+    c.text(&v.started);
+    c.text(&v.finished);
+    c.text(v.status);
+    c.text(&v.plan.id);
+    c.text(&v.plan.version);
+    c.text(&v.plan.hash);
+    c.text(g.disposition.as_str());
+    c.opt(v.bin.as_deref());
+    c.joined(g.repair.iter().map(AsRef::as_ref), ";");
+    c.opt(g.cosmetic.as_deref());
+    c.shown(g.functional);
+    c.text(&g.r2_functional);
+    c.opt(g.r2_cosmetic.as_deref());
+    c.opt(g.marketplace.as_deref());
+    c.joined(g.reasons.iter().map(AsRef::as_ref), "; ");
+    c.pairs(&v.answers);
+    c.pairs(&v.answered_by);
+    c.joined(
+        v.steps
+            .iter()
+            .filter(|s| s.status == "failed")
+            .map(|s| s.id.as_ref()),
+        ";",
+    );
+    c.joined(
+        v.steps
+            .iter()
+            .filter(|s| s.attempts > 1)
+            .map(|s| s.id.as_ref()),
+        ";",
+    );
+    c.num(v.value(P::BatteryGauge.name(), "state_of_health"));
+    c.num(v.value(P::BatteryGauge.name(), "cycle_count"));
+    c.num(v.value(P::BatteryGauge.name(), "full_charge_capacity"));
+    c.num(v.value(P::BatteryGauge.name(), "design_capacity"));
+    c.num(v.value(P::BatteryGauge.name(), "temperature"));
+    c.num(v.value(P::BatteryDcir.name(), "resistance"));
+    c.num(v.value(P::PortCc.name(), "cc1"));
+    c.num(v.value(P::PortCc.name(), "cc2"));
+    c.num(v.worst(P::PortContinuity.name(), ".resistance"));
+    c.num(v.worst(P::PortContinuity.name(), ".leakage"));
+    c.num(v.value(P::PortCharge.name(), "current"));
+    c.num(v.value(P::ScreenTouch.name(), "bad_nodes"));
+    c.num(v.value(P::ScreenBacklight.name(), "current"));
+    c.shown(v.jig.simulated);
+    c.end();
 }
 
 /// The column table as Markdown (for the README).
@@ -185,4 +275,76 @@ pub fn markdown() -> String {
         out.push_str(&format!("| `{name}` | {what} |\n"));
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_written_as_the_csv_crate_writes_them() {
+        let fields = [
+            "plain",
+            "",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "line\nbreak",
+            "cr\rhere",
+            "semi;colon",
+            "ünïcode",
+            " spaced ",
+            "'quote'",
+            "#hash",
+        ];
+        let mut mine = Vec::new();
+        let mut cells = Cells::new(&mut mine);
+        for f in fields {
+            cells.text(f);
+        }
+        cells.end();
+        let mut theirs = csv::Writer::from_writer(Vec::new());
+        theirs.write_record(fields).unwrap();
+        assert_eq!(
+            String::from_utf8(mine).unwrap(),
+            String::from_utf8(theirs.into_inner().unwrap()).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_row_has_every_column_and_reads_back() {
+        let body = br#"{"schema":4,"phone":{"imei":"350000000000001","model":"PX7","serial":"S,1"},"station":"st","bench":"b","jig":{"port":"/dev/ttyACM0","serial":"J1","firmware":"1.0.0","simulated":true},"slot":2,"operator":"al\"ice","started":"2026-11-23T10:00:00Z","finished":"2026-11-23T10:01:00Z","status":"complete","plan":{"id":"standard","version":"1","hash":"00"},"steps":[{"id":"gauge","procedure":"battery.gauge","status":"measured","attempts":2,"measurements":[{"name":"state_of_health","unit":"%","value":86.5,"min":80.0,"verdict":"pass"},{"name":"cycle_count","value":309.0}]},{"id":"continuity","procedure":"port.continuity","status":"failed","attempts":1,"errors":["x"],"measurements":[{"name":"vbus.resistance","value":0.1},{"name":"gnd.resistance","value":"open"},{"name":"vbus.leakage","value":1e-7}]}],"answers":{"cosmetic":"B","lock":"no, really"},"answered_by":{"cosmetic":"al"},"bin":"R","grade":{"cosmetic":"B","functional":3,"r2_functional":"F4","disposition":"repair","repair":["battery","port"],"reasons":["one; two","three"]}}"#;
+        let v = Outline::parse(body).unwrap();
+        let mut out = Vec::new();
+        write_row(&mut out, 7, &[0xab; 32], "7:ff", &v);
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(out.as_slice());
+        let row = r.records().next().unwrap().unwrap();
+        assert_eq!(row.len(), COLUMNS.len());
+        let col = |name: &str| {
+            let i = COLUMNS.iter().position(|(n, _)| *n == name).unwrap();
+            row[i].to_string()
+        };
+        assert_eq!(col("seq"), "7");
+        assert_eq!(col("record_hash"), "ab".repeat(32));
+        assert_eq!(col("serial"), "S,1");
+        assert_eq!(col("operator"), "al\"ice");
+        assert_eq!(col("repair"), "battery;port");
+        assert_eq!(col("reasons"), "one; two; three");
+        assert_eq!(col("answers"), "cosmetic=B;lock=no, really");
+        assert_eq!(col("failed_steps"), "continuity");
+        assert_eq!(col("retried_steps"), "gauge");
+        assert_eq!(col("battery_health_pct"), "86.5");
+        assert_eq!(col("battery_cycles"), "309");
+        assert_eq!(col("battery_full_mah"), "");
+        assert_eq!(col("port_pin_resistance_max_ohm"), "inf");
+        assert_eq!(col("port_leakage_max_a"), "0.0000001");
+        assert_eq!(col("jig_simulated"), "true");
+        let mut header = Vec::new();
+        write_header(&mut header);
+        assert!(header.starts_with(b"seq,record_hash,chain_head,"));
+        assert!(header.ends_with(b",jig_simulated\n"));
+    }
 }

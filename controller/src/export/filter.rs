@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::view::View;
+use super::view::Outline;
 use crate::grade::{CtiaCosmetic, Disposition, Marketplace, R2Cosmetic, R2Functional};
 
 /// A selection of records; empty lists select everything.
@@ -142,7 +142,7 @@ impl Filter {
 
     /// Whether a record passes the grade, model and station filters (the period is applied
     /// through the time index).
-    pub fn accepts(&self, v: &View<'_>) -> bool {
+    pub fn accepts(&self, v: &Outline<'_>) -> bool {
         let eq = |list: &[String], value: Option<&str>| {
             list.is_empty()
                 || value.is_some_and(|value| list.iter().any(|x| x.eq_ignore_ascii_case(value)))

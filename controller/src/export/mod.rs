@@ -20,7 +20,7 @@ use crate::store::chain;
 pub use crate::store::chain::Progress;
 use crate::store::{self, Entry, Reader, StoreError, Stored};
 pub use filter::Filter;
-use view::View;
+use view::Outline;
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -151,12 +151,6 @@ impl<W: Write> Write for Lines<W> {
     }
 }
 
-/// Where rows go: a CSV writer, or JSON lines.
-enum Sink<W: Write> {
-    Csv(Box<csv::Writer<Lines<W>>>),
-    Json(Lines<W>),
-}
-
 /// Writes the selected records to `out`, one at a time.
 pub fn export<W: Write>(
     store: &Reader,
@@ -207,30 +201,22 @@ pub fn export_with<W: Write>(
         }
     }
     let mut lines = Lines::new(out);
-    let mut sink = match format {
-        Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .buffer_capacity(16 << 10)
-                .from_writer(lines);
-            w.write_record(columns::COLUMNS.iter().map(|(name, _)| name))
-                .map_err(csv_error)?;
-            w.flush()?;
-            Sink::Csv(Box::new(w))
-        }
+    match format {
+        Format::Csv => columns::write_header(&mut lines.buf),
         Format::Json => {
             write!(lines.buf, "{{\"export\":")?;
             serde_json::to_writer(&mut lines.buf, &header(filter, &head_str))
                 .map_err(std::io::Error::from)?;
             write!(lines.buf, ",\n\"records\":[")?;
-            Sink::Json(lines)
         }
-        Format::Jsonl => Sink::Json(lines),
-    };
-    let hash_hex = |h: &store::Hash| store::hex(h);
-    let mut count = 0u64;
-    let mut emit = |seq: u64, entry: &Entry| -> Result<(), ExportError> {
+        Format::Jsonl => {}
+    }
+    lines.flush()?;
+    // What a record becomes (`None`: the filters leave it out), made on the threads that read
+    // the records; written out here, in order, once its place in the chain is checked.
+    let make = |seq: u64, entry: &Entry| -> Result<Option<Vec<u8>>, ExportError> {
         let damaged = |detail: String| ExportError::Damaged { seq, detail };
-        let view = View::parse(&entry.body).map_err(|e| damaged(e.to_string()))?;
+        let view = Outline::parse(&entry.body).map_err(|e| damaged(e.to_string()))?;
         if view.schema > store::SCHEMA {
             return Err(damaged(format!(
                 "it has schema {}, newer than this benchctl knows",
@@ -238,29 +224,32 @@ pub fn export_with<W: Write>(
             )));
         }
         if !filter.accepts(&view) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(1 << 10);
+        match format {
+            Format::Csv => columns::write_row(&mut out, seq, &entry.hash, &head_str, &view),
+            Format::Json => write_full(&mut out, seq, entry, None)?,
+            Format::Jsonl => {
+                write_full(&mut out, seq, entry, Some(&head_str))?;
+                out.push(b'\n');
+            }
+        }
+        Ok(Some(out))
+    };
+    let mut count = 0u64;
+    let mut emit = |made: Result<Option<Vec<u8>>, ExportError>| -> Result<(), ExportError> {
+        let Some(bytes) = made? else {
             return Ok(());
+        };
+        if format == Format::Json {
+            lines
+                .buf
+                .extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
         }
-        match &mut sink {
-            Sink::Csv(w) => {
-                w.write_record(columns::row(seq, &hash_hex(&entry.hash), &head_str, &view))
-                    .map_err(csv_error)?;
-                // The whole row into the lines, which go out if enough are gathered.
-                w.flush()?;
-            }
-            Sink::Json(lines) => {
-                if format == Format::Json {
-                    lines
-                        .buf
-                        .extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
-                }
-                let head = (format == Format::Jsonl).then_some(head_str.as_str());
-                write_full(&mut lines.buf, seq, entry, head)?;
-                if format == Format::Jsonl {
-                    lines.buf.push(b'\n');
-                }
-                lines.flush()?;
-            }
-        }
+        lines.buf.extend_from_slice(&bytes);
+        // The whole line gathered: the lines go out if enough are.
+        lines.flush()?;
         count += 1;
         Ok(())
     };
@@ -280,23 +269,22 @@ pub fn export_with<W: Write>(
             })?;
             let entry = entry
                 .ok_or_else(|| broken(seq, "is missing, but the time index names it".into()))?;
-            emit(seq, &entry)?;
+            emit(make(seq, &entry))?;
             progress.add(1);
         }
     } else {
-        // By sequence number: the chain order, each record checked against the one before.
+        // By sequence number: the chain order, each record checked against the one before,
+        // its row made by the threads that read it.
         progress.set_total(head_seq);
-        chain::walk(store, head_seq, progress, |item| {
-            let (seq, entry) = item.sound().map_err(|(seq, what)| broken(seq, what))?;
-            emit(seq, &entry)
+        chain::walk_map(store, head_seq, progress, make, |item, made| {
+            let seq = item.seq;
+            item.sound().map_err(|(seq, what)| broken(seq, what))?;
+            emit(made.ok_or_else(|| ExportError::Damaged {
+                seq,
+                detail: "it does not read".into(),
+            })?)
         })?;
     }
-    let mut lines = match sink {
-        Sink::Csv(w) => w
-            .into_inner()
-            .map_err(|e| ExportError::Write(e.into_error()))?,
-        Sink::Json(lines) => lines,
-    };
     if format == Format::Json {
         write!(lines.buf, "\n],\n\"count\":{count}}}\n")?;
     }
@@ -337,13 +325,6 @@ fn header<'a>(filter: &'a Filter, head: &'a str) -> impl Serialize + 'a {
         grades: &filter.grades,
         models: &filter.models,
         stations: &filter.stations,
-    }
-}
-
-fn csv_error(e: csv::Error) -> ExportError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => ExportError::Write(io),
-        other => ExportError::Write(std::io::Error::other(format!("{other:?}"))),
     }
 }
 

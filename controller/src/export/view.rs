@@ -3,9 +3,14 @@
 //! schema lacks read as their defaults), its text borrowed from the body where it can be and
 //! its measurement values kept as raw JSON, so raw touch arrays are skipped without being built.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde_json::value::RawValue;
 
-pub use crate::run::record::{Jig, Phone, PlanId as Plan, Reading, Step};
+pub use crate::grade::Grade;
+use crate::run::record::MeasuredValue;
+pub use crate::run::record::{Jig, Phone, PlanId as Plan, Reading, Step, StepStatus};
 
 /// A record as exports see it.
 pub type View<'a> = crate::run::record::Record<'a, &'a RawValue>;
@@ -17,5 +22,128 @@ impl<'a> View<'a> {
     /// Parses a record body.
     pub fn parse(body: &'a [u8]) -> Result<View<'a>, serde_json::Error> {
         serde_json::from_slice(body)
+    }
+}
+
+/// What a CSV row and the export filters read of a record, borrowed from its body: every
+/// column's field, with the same types as [`View`]; what no column shows (units, limits,
+/// verdicts, errors, durations, link counters) is skipped unread, never built.
+#[derive(Debug, serde::Deserialize)]
+pub struct Outline<'a> {
+    /// Layout version of this record (1 when absent).
+    #[serde(default = "schema_one")]
+    pub schema: u16,
+    /// Phone identity.
+    #[serde(borrow)]
+    pub phone: Phone<'a>,
+    /// The station (host) that ran the line; absent in schema 1.
+    #[serde(borrow, default)]
+    pub station: Option<Cow<'a, str>>,
+    /// The bench the jig stands on; absent in schema 1.
+    #[serde(borrow, default)]
+    pub bench: Option<Cow<'a, str>>,
+    /// Jig.
+    #[serde(borrow)]
+    pub jig: Jig<'a>,
+    /// Slot on the jig.
+    pub slot: u8,
+    /// Operator id.
+    #[serde(borrow)]
+    pub operator: Cow<'a, str>,
+    /// Start, RFC 3339 UTC.
+    #[serde(borrow)]
+    pub started: Cow<'a, str>,
+    /// End, RFC 3339 UTC.
+    #[serde(borrow)]
+    pub finished: Cow<'a, str>,
+    /// `complete` or `incomplete`.
+    pub status: &'a str,
+    /// The plan that ran.
+    #[serde(borrow)]
+    pub plan: Plan<'a>,
+    /// Steps, as far as columns read them.
+    #[serde(borrow)]
+    pub steps: Vec<OutlineStep<'a>>,
+    /// Operator answers to the plan's prompts.
+    #[serde(borrow, default)]
+    pub answers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// Who gave each answer; absent before schema 3.
+    #[serde(borrow, default)]
+    pub answered_by: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+    /// The bin label; absent before schema 3.
+    #[serde(borrow, default)]
+    pub bin: Option<Cow<'a, str>>,
+    /// The grade, disposition and reasons.
+    #[serde(borrow)]
+    pub grade: Grade<'a>,
+}
+
+/// A step as [`Outline`] reads it.
+#[derive(Debug, serde::Deserialize)]
+pub struct OutlineStep<'a> {
+    /// Step id in the plan.
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    /// Procedure name.
+    pub procedure: &'a str,
+    /// Outcome.
+    pub status: StepStatus,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Measurements: names and raw values.
+    #[serde(borrow)]
+    pub measurements: Vec<OutlineReading<'a>>,
+}
+
+/// A measurement as [`Outline`] reads it: its name and its value as raw JSON.
+#[derive(Debug, serde::Deserialize)]
+pub struct OutlineReading<'a> {
+    /// Name within the step.
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    /// The value, unparsed until asked for.
+    #[serde(borrow)]
+    pub value: &'a RawValue,
+}
+
+fn schema_one() -> u16 {
+    1
+}
+
+impl<'a> Outline<'a> {
+    /// Parses a record body. The body is checked to be UTF-8 once, as a whole, rather than
+    /// string by string (a body that is not gives the error reading it as bytes gives).
+    pub fn parse(body: &'a [u8]) -> Result<Outline<'a>, serde_json::Error> {
+        match std::str::from_utf8(body) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(body),
+        }
+    }
+
+    /// Every measurement of every step running `procedure`.
+    fn measurements<'s>(
+        &'s self,
+        procedure: &'s str,
+    ) -> impl Iterator<Item = &'s OutlineReading<'a>> + 's {
+        self.steps
+            .iter()
+            .filter(move |s| s.procedure == procedure)
+            .flat_map(|s| s.measurements.iter())
+    }
+
+    /// The first value of `name` measured by `procedure`, as [`View::value`] reads it.
+    pub fn value(&self, procedure: &str, name: &str) -> Option<f64> {
+        self.measurements(procedure)
+            .find(|m| m.name == name)
+            .and_then(|m| m.value.number())
+    }
+
+    /// The largest value among the measurements of `procedure` whose names end in `suffix`,
+    /// as [`View::worst`] reads it.
+    pub fn worst(&self, procedure: &str, suffix: &str) -> Option<f64> {
+        self.measurements(procedure)
+            .filter(|m| m.name.ends_with(suffix))
+            .filter_map(|m| m.value.number())
+            .reduce(f64::max)
     }
 }

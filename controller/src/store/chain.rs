@@ -3,7 +3,11 @@
 //!
 //! A record is sound when its stored hash is [`chain_hash`] of what it holds and its `prev` is
 //! the stored hash of the record before it ([`GENESIS`] for record 1). Records read in sequence
-//! order ([`walk`]) are checked against the one before, as they stream; a record read on its own
+//! order ([`walk`], [`walk_map`]) are checked against the one before, as they stream: one thread
+//! reads them in key order, a worker per core decompresses and hashes batches of them (and
+//! makes what the caller asks of each, [`walk_map`]: an export's rows), and the caller's thread
+//! takes the batches back in order, checks each record's link and hands it on, with bounded
+//! channels between them so memory stays flat; a record read on its own
 //! ([`Reader::get_checked`], as exports by time and history read them) against the stored hash
 //! of the record before it, read without decompressing its body ([`stored_hash`]).
 //!
@@ -12,6 +16,7 @@
 //! that no longer holds that head was cut or rewritten since, even if its chain looks whole.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Mutex};
 
 use super::entry::{chain_hash, key_seq, seq_key};
 use super::{hex, Entry, Hash, Reader, StoreError, Stored, GENESIS};
@@ -20,10 +25,13 @@ use super::{hex, Entry, Hash, Reader, StoreError, Stored, GENESIS};
 /// the hash, as `head`).
 pub const META_VERIFIED: &[u8] = b"verified";
 
-/// Records handed from the reading thread to the checking one at a time.
+/// Records handed from the reading thread to a worker at a time.
 const BATCH: usize = 128;
-/// Batches in flight between the two threads (bounds memory: about 4 x 128 x 8 KB).
+/// Batches read ahead of the consumer (bounds memory: each holds up to 128 records of about
+/// 8 KB of JSON, with what the caller made of them).
 const IN_FLIGHT: usize = 4;
+/// Most threads that decompress and hash at once.
+const MOST_WORKERS: usize = 8;
 
 /// How far a long read has come: records done of a total (for a progress bar).
 #[derive(Debug, Default)]
@@ -33,6 +41,14 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A counter at zero.
+    pub const fn new() -> Progress {
+        Progress {
+            done: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
+    }
+
     /// Records done so far.
     pub fn done(&self) -> u64 {
         self.done.load(Ordering::Relaxed)
@@ -53,6 +69,10 @@ impl Progress {
         self.done.fetch_add(n, Ordering::Relaxed);
     }
 }
+
+/// How far the check before appending ([`check_before_append`], run as a store is opened for
+/// writing) has come, for a front end to show while a large store is checked.
+pub static BEFORE_APPEND: Progress = Progress::new();
 
 /// A record read in chain order, with what is wrong with its place in the chain.
 #[derive(Debug)]
@@ -120,7 +140,7 @@ pub fn problems(seq: u64, expected_prev: Option<&Hash>, entry: &Entry) -> Vec<St
 }
 
 /// Reads records `1..=top` in sequence order, each checked against the one before it: the
-/// reading, decompressing and hashing happen on a second thread while `each` runs on this one.
+/// reading, decompressing and hashing happen on other threads while `each` runs on this one.
 /// Gaps come as items without an entry. Stops at the first error `each` returns.
 pub fn walk<E: From<StoreError>>(
     reader: &Reader,
@@ -128,37 +148,173 @@ pub fn walk<E: From<StoreError>>(
     progress: &Progress,
     mut each: impl FnMut(Item) -> Result<(), E>,
 ) -> Result<(), E> {
+    walk_map(reader, top, progress, |_, _| (), |item, _| each(item))
+}
+
+/// [`walk`], with `map` run on every record that decodes, on the threads that decompress and
+/// hash it (as many as the machine has cores): `each` gets each item in sequence order, with
+/// what `map` made of its record. `map` sees records before their link to the one before is
+/// checked, so what it makes must only be used once `each` finds the item sound.
+pub fn walk_map<T: Send, E: From<StoreError>>(
+    reader: &Reader,
+    top: u64,
+    progress: &Progress,
+    map: impl Fn(u64, &Entry) -> T + Sync,
+    mut each: impl FnMut(Item, Option<T>) -> Result<(), E>,
+) -> Result<(), E> {
     if top == 0 {
         return Ok(());
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, StoreError>>(IN_FLIGHT);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, MOST_WORKERS);
+    // Batches go to the workers through `jobs`; the receiving end of each batch's answer goes,
+    // in sequence order, through `order` to this thread, which takes the answers in that order.
+    let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job<T>>(workers);
+    let jobs_rx = Mutex::new(jobs_rx);
+    let (order_tx, order_rx) = mpsc::sync_channel::<Result<Answer<T>, StoreError>>(IN_FLIGHT);
     std::thread::scope(|scope| {
-        scope.spawn(move || read_checked(reader, top, &tx));
-        for batch in rx {
-            let batch = batch?;
+        for _ in 0..workers {
+            scope.spawn(|| work(&jobs_rx, &map));
+        }
+        scope.spawn(move || read(reader, top, &jobs_tx, &order_tx));
+        // The stored hash of the record before the next one (`None`: unknown, after a gap or
+        // an unreadable record).
+        let mut prev: Option<Hash> = Some(GENESIS);
+        for answer in order_rx {
+            // A worker that is gone without answering panicked: the scope passes it on.
+            let Ok(batch) = answer?.recv() else { break };
             let n = batch.len() as u64;
-            for item in batch {
-                each(item)?;
+            for done in batch {
+                let (item, made) = link(done, &mut prev);
+                each(item, made)?;
             }
             progress.add(n);
         }
         Ok(())
     })
-    // Leaving the scope drops the receiver first, so a reader blocked on a full channel
-    // sees it closed and stops.
+    // Leaving the scope drops `order_rx` first, so a reader blocked on a full channel sees it
+    // closed and stops, and then the workers find no more jobs.
 }
 
-/// The reading side of [`walk`]: sends batches of checked records until `top` or until the
-/// receiver is gone.
-fn read_checked(
+/// A batch for a worker, and where its answer goes.
+type Job<T> = (Vec<Raw>, mpsc::SyncSender<Vec<Done<T>>>);
+/// Where the answer to one batch comes from.
+type Answer<T> = mpsc::Receiver<Vec<Done<T>>>;
+
+/// What the reading thread hands on: a record as stored, or an item it made itself (a gap,
+/// records missing at the end, records that cannot be read).
+enum Raw {
+    Record(u64, sled::IVec),
+    Made(Item),
+}
+
+/// A record decoded, hashed and mapped by a worker, not yet checked against the one before.
+enum Done<T> {
+    Record {
+        seq: u64,
+        decoded: Result<(Entry, Option<String>, T), Unreadable>,
+    },
+    Made(Item),
+}
+
+/// A record that does not decode: why, and its stored hash if that much reads.
+struct Unreadable {
+    why: String,
+    stored: Option<Hash>,
+}
+
+/// A worker: decodes, hashes and maps the records of one batch after another.
+fn work<T>(jobs: &Mutex<mpsc::Receiver<Job<T>>>, map: &(impl Fn(u64, &Entry) -> T + Sync)) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok((batch, answer)) = job else { return };
+        let done = batch
+            .into_iter()
+            .map(|raw| match raw {
+                Raw::Record(seq, v) => Done::Record {
+                    seq,
+                    decoded: match Entry::decode(&v) {
+                        Ok(entry) => {
+                            let hash = hash_problem(seq, &entry);
+                            let made = map(seq, &entry);
+                            Ok((entry, hash, made))
+                        }
+                        Err(e) => Err(Unreadable {
+                            why: e.to_string(),
+                            stored: stored_hash(&v),
+                        }),
+                    },
+                },
+                Raw::Made(item) => Done::Made(item),
+            })
+            .collect();
+        // The consumer may have stopped: nobody waits for this answer any more.
+        let _ = answer.send(done);
+    }
+}
+
+/// Checks a record against the stored hash of the one before it (`prev`, which becomes this
+/// record's): the item in report order (its link, then its hash), with what `map` made.
+fn link<T>(done: Done<T>, prev: &mut Option<Hash>) -> (Item, Option<T>) {
+    match done {
+        Done::Record {
+            seq,
+            decoded: Ok((entry, hash, made)),
+        } => {
+            let problems = prev
+                .as_ref()
+                .and_then(|p| link_problem(seq, p, &entry))
+                .into_iter()
+                .chain(hash)
+                .collect();
+            *prev = Some(entry.hash);
+            let item = Item {
+                seq,
+                missing: false,
+                entry: Some(entry),
+                problems,
+            };
+            (item, Some(made))
+        }
+        Done::Record {
+            seq,
+            decoded: Err(u),
+        } => {
+            *prev = u.stored;
+            let item = Item {
+                seq,
+                missing: false,
+                entry: None,
+                problems: vec![format!("is unreadable: {}", u.why)],
+            };
+            (item, None)
+        }
+        Done::Made(item) => {
+            *prev = None;
+            (item, None)
+        }
+    }
+}
+
+/// The reading side of [`walk_map`]: reads records in key order up to `top` and hands them on
+/// in batches, until the consumer is gone.
+fn read<T>(
     reader: &Reader,
     top: u64,
-    tx: &std::sync::mpsc::SyncSender<Result<Vec<Item>, StoreError>>,
+    jobs: &mpsc::SyncSender<Job<T>>,
+    order: &mpsc::SyncSender<Result<Answer<T>, StoreError>>,
 ) {
+    // Hands a batch to the workers and its answer to the consumer; false once they are gone.
+    let hand_on = |batch: Vec<Raw>| {
+        let (answer_tx, answer_rx) = mpsc::sync_channel(1);
+        jobs.send((batch, answer_tx)).is_ok() && order.send(Ok(answer_rx)).is_ok()
+    };
     let mut batch = Vec::with_capacity(BATCH);
     let mut next = 1u64;
-    // The stored hash of record `next - 1` (`None`: unknown, after a gap or unreadable record).
-    let mut prev: Option<Hash> = Some(GENESIS);
     for kv in reader.records.range(seq_key(1)..=seq_key(top)) {
         let (k, v) = match kv {
             Ok(kv) => kv,
@@ -168,13 +324,13 @@ fn read_checked(
                     StoreError::Db { detail, .. } => detail,
                     other => other.to_string(),
                 };
-                batch.push(Item {
+                batch.push(Raw::Made(Item {
                     seq: next,
                     missing: true,
                     entry: None,
                     problems: vec![format!("and the records after it cannot be read: {detail}")],
-                });
-                let _ = tx.send(Ok(batch));
+                }));
+                hand_on(batch);
                 return;
             }
         };
@@ -183,7 +339,7 @@ fn read_checked(
         // grew to 390 MB over 1,000,000 records (130 MB with it, most of it taken at opening);
         // it costs about 1% of the time.
         if let Err(e) = reader.records.contains_key(&k) {
-            let _ = tx.send(Err(reader.db_error("reading records")(e)));
+            let _ = order.send(Err(reader.db_error("reading records")(e)));
             return;
         }
         // Keys that are not 8 bytes are not records ([`verify`] reports them).
@@ -191,35 +347,13 @@ fn read_checked(
             continue;
         };
         if seq > next {
-            batch.push(gap(next, seq));
-            prev = None;
+            batch.push(Raw::Made(gap(next, seq)));
         }
         next = seq + 1;
-        let item = match Entry::decode(&v) {
-            Ok(entry) => {
-                let problems = problems(seq, prev.as_ref(), &entry);
-                prev = Some(entry.hash);
-                Item {
-                    seq,
-                    missing: false,
-                    entry: Some(entry),
-                    problems,
-                }
-            }
-            Err(e) => {
-                prev = stored_hash(&v);
-                Item {
-                    seq,
-                    missing: false,
-                    entry: None,
-                    problems: vec![format!("is unreadable: {e}")],
-                }
-            }
-        };
-        batch.push(item);
+        batch.push(Raw::Record(seq, v));
         if batch.len() >= BATCH {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            if tx.send(Ok(full)).is_err() {
+            if !hand_on(full) {
                 return;
             }
         }
@@ -231,15 +365,15 @@ fn read_checked(
         } else {
             format!("to {top} are missing at the end: the store's head names record {top}")
         };
-        batch.push(Item {
+        batch.push(Raw::Made(Item {
             seq: next,
             missing: true,
             entry: None,
             problems: vec![what],
-        });
+        }));
     }
     if !batch.is_empty() {
-        let _ = tx.send(Ok(batch));
+        hand_on(batch);
     }
 }
 
@@ -347,19 +481,17 @@ pub(super) fn check_before_append(reader: &Reader) -> Result<Option<Stored>, Sto
     };
     let beyond = reader.last_seq()?;
     let mut last = None;
-    walk(
-        reader,
-        head.map_or(0, |h| h.seq),
-        &Progress::default(),
-        |item| {
-            let (seq, entry) = item.sound().map_err(broken)?;
-            last = Some(Stored {
-                seq,
-                hash: entry.hash,
-            });
-            Ok::<_, StoreError>(())
-        },
-    )?;
+    let progress = &BEFORE_APPEND;
+    progress.done.store(0, Ordering::Relaxed);
+    progress.set_total(head.map_or(0, |h| h.seq));
+    walk(reader, head.map_or(0, |h| h.seq), progress, |item| {
+        let (seq, entry) = item.sound().map_err(broken)?;
+        last = Some(Stored {
+            seq,
+            hash: entry.hash,
+        });
+        Ok::<_, StoreError>(())
+    })?;
     if let Some(p) = end_problem(head, last, beyond) {
         return Err(broken(p));
     }

@@ -198,7 +198,12 @@ fn data_dir(a: &RunArgs) -> PathBuf {
 /// records: a line with simulated jigs needs a training store (a new directory becomes one),
 /// and the plan's id and version must mean the file they were recorded with.
 fn open_store(a: &RunArgs, plan: &benchctl::plan::Plan) -> Result<Store, Failure> {
-    let mut store = Store::open(&data_dir(a), store::Use::Write)?;
+    // Opening for writing checks the whole chain first: on a large store that takes a while,
+    // said on standard error (before the terminal UI takes the terminal).
+    let checking = crate::progress::Bar::before_append();
+    let opened = Store::open(&data_dir(a), store::Use::Write);
+    drop(checking);
+    let mut store = opened?;
     if a.sim > 0 || a.training_store {
         store.make_training().map_err(|e| {
             let why = if a.sim > 0 {
