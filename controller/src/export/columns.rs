@@ -97,41 +97,31 @@ pub const COLUMNS: [(&str, &str); 47] = [
     ),
 ];
 
-/// One CSV row being written into a buffer, field by field, as the `csv` crate writes it
-/// (its defaults: `,` between fields, `\n` after the row, a field quoted, its quotes doubled,
-/// only when it holds `,`, `"`, `\r` or `\n`).
+/// One CSV row being written into a buffer, field by field, by the `csv` crate (its defaults:
+/// `,` between fields, `\n` after the row, a field quoted only when it needs it). Each field is
+/// first made in a scratch buffer, so numbers and lists need no `String` of their own.
 struct Cells<'o> {
-    out: &'o mut Vec<u8>,
-    first: bool,
+    csv: csv::Writer<&'o mut Vec<u8>>,
+    scratch: Vec<u8>,
 }
 
 impl<'o> Cells<'o> {
     fn new(out: &'o mut Vec<u8>) -> Self {
-        Cells { out, first: true }
+        Cells {
+            csv: csv::WriterBuilder::new()
+                .has_headers(false)
+                .buffer_capacity(4096)
+                .from_writer(out),
+            scratch: Vec::with_capacity(256),
+        }
     }
 
-    /// Writes one field with `write`, quoting it afterwards if it needs it.
+    /// Writes one field with `write`.
     fn field(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-        let start = self.out.len();
-        write(self.out);
-        if self.out[start..]
-            .iter()
-            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
-        {
-            let raw = self.out.split_off(start);
-            self.out.push(b'"');
-            for b in raw {
-                if b == b'"' {
-                    self.out.push(b'"');
-                }
-                self.out.push(b);
-            }
-            self.out.push(b'"');
-        }
+        self.scratch.clear();
+        write(&mut self.scratch);
+        // Writing into a Vec does not fail.
+        let _ = self.csv.write_field(&self.scratch);
     }
 
     fn text(&mut self, s: &str) {
@@ -181,8 +171,10 @@ impl<'o> Cells<'o> {
         });
     }
 
-    fn end(self) {
-        self.out.push(b'\n');
+    fn end(mut self) {
+        // Writing into a Vec does not fail; the row is in `out` once flushed.
+        let _ = self.csv.write_record(None::<&[u8]>);
+        let _ = self.csv.flush();
     }
 }
 
