@@ -244,14 +244,18 @@ fn assert_intact(data: &Path, printed: &[Value]) {
 }
 
 #[test]
-fn sigterm_finishes_the_phones_under_test_and_exits_0() {
-    let data = fresh_dir();
-    let (code, printed, err) = stop_with(&data, "0.02", Moment::FirstRecord, &[Signal::SIGTERM]);
-    assert_eq!(code, Some(0), "{err}");
-    assert_intact(&data, &printed);
-    assert!(err.contains("no new phones"), "{err}");
-    // Nothing was abandoned: the phones under test finished and were recorded.
-    assert!(!err.contains("was not finished"), "{err}");
+fn sigterm_or_sighup_finishes_the_phones_under_test_and_exits_0() {
+    // SIGHUP: the terminal or the service manager went away; the line stops as for SIGTERM.
+    for signal in [Signal::SIGTERM, Signal::SIGHUP] {
+        let data = fresh_dir();
+        let (code, printed, err) = stop_with(&data, "0.02", Moment::FirstRecord, &[signal]);
+        assert_eq!(code, Some(0), "{signal}: {err}");
+        assert_intact(&data, &printed);
+        assert!(err.contains("no new phones"), "{signal}: {err}");
+        // Nothing was abandoned: the phones under test finished and were recorded.
+        assert!(!err.contains("was not finished"), "{signal}: {err}");
+        assert!(err.contains("phone(s) recorded in"), "{signal}: {err}");
+    }
 }
 
 #[test]

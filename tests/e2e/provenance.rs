@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::harness::{benchctl, cli, csv_rows, finish, fresh_dir, records, stderr, SimJig};
+use crate::harness::{
+    benchctl, cli, csv_rows, finish, fresh_dir, records, stderr, SimJig, RUN_ONE,
+};
 
 const STANDARD: &str = include_str!("../../test-plans/standard-refurb.toml");
 
@@ -197,4 +199,36 @@ fn a_second_plan_file_under_the_same_id_and_version_is_refused_at_the_start() {
     let out = run_sim(&data, &["--plan", &renamed]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(csv(&data).len(), 2);
+}
+
+#[test]
+fn a_simulated_line_never_makes_the_production_directory_a_training_store_unasked() {
+    let production = fresh_dir().join("benchline");
+    let mut c = benchctl();
+    c.env("BENCHCTL_DATA", &production)
+        .args(RUN_ONE)
+        .arg("--data")
+        .arg(&production);
+    let out = finish(c);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("it is the production data directory")
+            && stderr(&out).contains("--training-store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    // Another new directory becomes a training store, and says so.
+    let training = fresh_dir().join("demo");
+    let out = run_sim(&training, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is now a training store, for good")
+            && stderr(&out).contains(&format!("recorded in {}", training.display())),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli(&["verify"], &training);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is a training store"));
 }

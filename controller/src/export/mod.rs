@@ -275,15 +275,26 @@ pub fn export_with<W: Write>(
     } else {
         // By sequence number: the chain order, each record checked against the one before,
         // its row made by the threads that read it.
+        // A record is written only once the next one is seen to follow it (the last one: once
+        // the head was seen to name it, above), so a record rewritten with its own hash
+        // recomputed is never shown: the export stops before it.
         progress.set_total(head_seq);
+        let mut held = None;
         chain::walk_map(store, head_seq, progress, make, |item, made| {
             let seq = item.seq;
             item.sound().map_err(|(seq, what)| broken(seq, what))?;
-            emit(made.ok_or_else(|| ExportError::Damaged {
+            let made = made.ok_or_else(|| ExportError::Damaged {
                 seq,
                 detail: "it does not read".into(),
-            })?)
+            })?;
+            match held.replace(made) {
+                Some(before) => emit(before),
+                None => Ok(()),
+            }
         })?;
+        if let Some(last) = held {
+            emit(last)?;
+        }
     }
     if format == Format::Json {
         write!(lines.buf, "\n],\n\"count\":{count}}}\n")?;

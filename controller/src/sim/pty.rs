@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
@@ -26,9 +27,12 @@ impl Pty {
         grantpt(&master)?;
         unlockpt(&master)?;
         let path = PathBuf::from(ptsname_r(&master)?);
+        // Never this process's controlling terminal (it would be, in a session leader such
+        // as a service): closing it at the end would send the line a SIGHUP.
         let slave = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
+            .custom_flags(OFlag::O_NOCTTY.bits())
             .open(&path)
             .map_err(|e| {
                 nix::errno::Errno::from_raw(

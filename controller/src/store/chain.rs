@@ -129,6 +129,12 @@ pub fn stored_hash(raw: &[u8]) -> Option<Hash> {
     raw.get(32..64)?.try_into().ok()
 }
 
+/// The stored `prev` of an encoded record (the hash of the record it follows), read the same
+/// way.
+pub fn stored_prev(raw: &[u8]) -> Option<Hash> {
+    raw.get(..32)?.try_into().ok()
+}
+
 /// Checks one record against the stored hash of the record before it (`None`: unknown, after
 /// a gap or an unreadable record): every problem, in report order.
 pub fn problems(seq: u64, expected_prev: Option<&Hash>, entry: &Entry) -> Vec<String> {
@@ -503,8 +509,10 @@ pub(super) fn check_before_append(reader: &Reader) -> Result<Option<Stored>, Sto
 }
 
 impl Reader {
-    /// The record with this sequence number, checked: its content matches its hash and its
-    /// `prev` is the stored hash of the record before it. `Ok(None)`: no such record.
+    /// The record with this sequence number, checked: its content matches its hash, its
+    /// `prev` is the stored hash of the record before it, and the record after it follows it
+    /// (or, when it is the last, the head names it), so a record rewritten with its own hash
+    /// recomputed is caught too. `Ok(None)`: no such record.
     pub fn get_checked(&self, seq: u64) -> Result<Option<Entry>, StoreError> {
         let broken = |what: String| StoreError::Broken {
             dir: self.dir.display().to_string(),
@@ -531,9 +539,24 @@ impl Reader {
                 }
             }
         };
-        match problems(seq, Some(&prev), &entry).into_iter().next() {
-            Some(what) => Err(broken(what)),
-            None => Ok(Some(entry)),
+        if let Some(what) = problems(seq, Some(&prev), &entry).into_iter().next() {
+            return Err(broken(what));
+        }
+        match self.get_raw(seq + 1)? {
+            Some(next) if stored_prev(&next) != Some(entry.hash) => Err(broken(format!(
+                "is not the record that record {} follows: one of the two was changed after it was written",
+                seq + 1
+            ))),
+            Some(_) => Ok(Some(entry)),
+            // The last record: the head must name it (a head that moved on meanwhile names a
+            // record appended after this read began).
+            None => match self.current_head()? {
+                Some(h) if h.seq == seq && h.hash != entry.hash => Err(broken(
+                    "is not the record the store's head names: it was changed after it was written"
+                        .to_string(),
+                )),
+                _ => Ok(Some(entry)),
+            },
         }
     }
 
@@ -705,10 +728,15 @@ mod tests {
     fn a_record_read_on_its_own_is_checked_against_the_stored_hash_before_it() {
         let (_dir, s) = filling(6);
         tamper(&s, 3, true);
+        // Record 2 is sound, and record 3 names it.
         assert!(s.get_checked(2).unwrap().is_some());
-        // Record 3 was rehashed: it holds on its own...
-        assert!(s.get_checked(3).unwrap().is_some());
-        // ...but record 4 no longer follows it.
+        // Record 3 was rehashed: it holds on its own, but record 4 no longer follows it,
+        // whichever of the two is read.
+        let e = s.get_checked(3).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Broken { seq: 3, what, .. } if what.starts_with("is not the record that record 4 follows")),
+            "{e}"
+        );
         let e = s.get_checked(4).unwrap_err();
         assert!(
             matches!(&e, StoreError::Broken { seq: 4, what, .. } if what.starts_with("does not follow record 3")),
@@ -719,6 +747,13 @@ mod tests {
             "{e}"
         );
         assert!(s.get_checked(7).unwrap().is_none());
+        // The last record, rehashed, is not the one the head names.
+        tamper(&s, 6, true);
+        let e = s.get_checked(6).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Broken { seq: 6, what, .. } if what.starts_with("is not the record the store's head names")),
+            "{e}"
+        );
     }
 
     #[test]

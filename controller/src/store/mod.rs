@@ -123,7 +123,7 @@ pub enum StoreError {
     BadRecord(String),
     /// The store's policy refuses it ([`policy`]: a simulated jig in a production store, a
     /// plan file other than the one its id and version were recorded with).
-    #[error("{0}")]
+    #[error(transparent)]
     Refused(#[from] policy::Refusal),
     /// The store is closed.
     #[error("the record store is closed")]

@@ -108,6 +108,12 @@ pub(crate) fn execute_with(
         Query::Verify { expect } => {
             let report = verify::verify_with(store, *expect, progress)?;
             writeln!(out, "{dir}: {report}")?;
+            if store.training()? {
+                writeln!(
+                    out,
+                    "{dir} is a training store: it admits records of simulated jigs (each says so in jig.simulated)"
+                )?;
+            }
             if !report.ok() {
                 return Err(
                     anyhow::anyhow!("the records in {dir} are not complete and unchanged").into(),
@@ -148,8 +154,18 @@ fn answer(data: &DataArg, query: Query, out: Option<Out>) -> Result<(), Failure>
         .into());
     }
     if !dir.join("records").exists() {
+        let training = store::policy::training_dir();
+        let hint = if training != dir && training.join("records").exists() {
+            format!(
+                " (a simulated line given no --data keeps its records in {}: `--data {}`)",
+                training.display(),
+                training.display()
+            )
+        } else {
+            String::new()
+        };
         return Err(anyhow::anyhow!(
-            "no record store in {}: give --data the directory `benchctl run` wrote to",
+            "no record store in {}: give --data the directory `benchctl run` wrote to, as its summary names it{hint}",
             dir.display()
         )
         .into());

@@ -204,6 +204,18 @@ fn open_store(a: &RunArgs, plan: &benchctl::plan::Plan) -> Result<Store, Failure
     let opened = Store::open(&data_dir(a), store::Use::Write);
     drop(checking);
     let mut store = opened?;
+    let was_training = store.training()?;
+    if a.sim > 0
+        && !a.training_store
+        && !was_training
+        && same_dir(store.dir(), &store::default_dir())
+    {
+        return Err(bad_input(anyhow::anyhow!(
+            "--sim would make {} a training store for good, and it is the production data directory: run --sim without --data (its records go to {}), or give --training-store if this station is a training station",
+            store.dir().display(),
+            store::policy::training_dir().display()
+        )));
+    }
     if a.sim > 0 || a.training_store {
         store.make_training().map_err(|e| {
             let why = if a.sim > 0 {
@@ -214,7 +226,12 @@ fn open_store(a: &RunArgs, plan: &benchctl::plan::Plan) -> Result<Store, Failure
             bad_input(anyhow::anyhow!("{why}: {e}"))
         })?;
     }
-    if store.training()? {
+    if store.training()? && !was_training {
+        crate::say(&format!(
+            "benchctl: {} is now a training store, for good: it admits simulated jigs, and their records say so",
+            store.dir().display()
+        ));
+    } else if was_training {
         tracing::info!(
             "data directory {} is a training store: it admits simulated jigs, and their records say so",
             store.dir().display()
@@ -224,6 +241,15 @@ fn open_store(a: &RunArgs, plan: &benchctl::plan::Plan) -> Result<Store, Failure
         .admits_plan(&plan.id, &plan.version, &plan.hash)
         .map_err(bad_input)?;
     Ok(store)
+}
+
+/// Whether two paths name the same directory (as the file system resolves them, or as
+/// written when one cannot be resolved).
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
@@ -349,7 +375,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     // Every record handed to the store is written (or refused) before the lock goes.
     writer_done.wait();
     let (summary, write_error) = outcome?;
-    report(&summary?);
+    report(&summary?, &data_dir(&a));
     if let Some(e) = write_error {
         return Err(e
             .context("cannot write records to standard output (they are in the record store)")
@@ -358,20 +384,23 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Signals ask the run to stop: the first drains, the second stops at once.
+/// Signals ask the run to stop: the first drains, the second stops at once. SIGHUP (the
+/// terminal or the service manager went away) stops the line as SIGTERM does, with its summary.
 async fn watch_signals(stop: tokio::sync::watch::Sender<run::Stop>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
-        tracing::warn!("cannot watch for SIGINT/SIGTERM; they will stop benchctl at once");
+        tracing::warn!("cannot watch for SIGINT/SIGTERM/SIGHUP; they will stop benchctl at once");
         return;
     };
     for level in [run::Stop::Drain, run::Stop::Now] {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
+            _ = hup.recv() => {}
         }
         if level == run::Stop::Now {
             tracing::warn!("second signal: stopping at once");
@@ -495,8 +524,13 @@ async fn line_with_tui(
 
 /// What the run did, on standard error: phones recorded, what each jig's link absorbed, jigs
 /// taken out of service, and the phones left in their slots.
-fn report(s: &run::Summary) {
-    crate::say(&format!("benchctl: {} phone(s) recorded", s.phones));
+fn report(s: &run::Summary, dir: &std::path::Path) {
+    crate::say(&format!(
+        "benchctl: {} phone(s) recorded in {} (give `--data {}` to export, verify and history)",
+        s.phones,
+        dir.display(),
+        dir.display()
+    ));
     for (port, c) in &s.links {
         crate::say(&format!(
             "  link {port}: {} bad frame(s), {} request(s) sent again, {} reply(ies) asked for again, {} timeout(s), {} reset(s), {} reconnection(s)",
