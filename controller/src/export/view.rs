@@ -4,7 +4,6 @@
 //! its measurement values kept as raw JSON, so raw touch arrays are skipped without being built.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 
@@ -13,7 +12,7 @@ use crate::run::record::MeasuredValue;
 pub use crate::run::record::{Jig, Phone, PlanId as Plan, Reading, Step, StepStatus};
 
 /// A record as exports see it.
-pub type View<'a> = crate::run::record::Record<'a, &'a RawValue>;
+pub type View<'a> = crate::run::record::Record<'a, Step<'a, &'a RawValue>>;
 
 /// One measurement as exports see it; its value is kept as raw JSON until asked for.
 pub type Measurement<'a> = Reading<'a, &'a RawValue>;
@@ -25,58 +24,10 @@ impl<'a> View<'a> {
     }
 }
 
-/// What a CSV row and the export filters read of a record, borrowed from its body: every
-/// column's field, with the same types as [`View`]; what no column shows (units, limits,
-/// verdicts, errors, durations, link counters) is skipped unread, never built.
-#[derive(Debug, serde::Deserialize)]
-pub struct Outline<'a> {
-    /// Layout version of this record (1 when absent).
-    #[serde(default = "schema_one")]
-    pub schema: u16,
-    /// Phone identity.
-    #[serde(borrow)]
-    pub phone: Phone<'a>,
-    /// The station (host) that ran the line; absent in schema 1.
-    #[serde(borrow, default)]
-    pub station: Option<Cow<'a, str>>,
-    /// The bench the jig stands on; absent in schema 1.
-    #[serde(borrow, default)]
-    pub bench: Option<Cow<'a, str>>,
-    /// Jig.
-    #[serde(borrow)]
-    pub jig: Jig<'a>,
-    /// Slot on the jig.
-    pub slot: u8,
-    /// Operator id.
-    #[serde(borrow)]
-    pub operator: Cow<'a, str>,
-    /// Start, RFC 3339 UTC.
-    #[serde(borrow)]
-    pub started: Cow<'a, str>,
-    /// End, RFC 3339 UTC.
-    #[serde(borrow)]
-    pub finished: Cow<'a, str>,
-    /// `complete` or `incomplete`.
-    pub status: &'a str,
-    /// The plan that ran.
-    #[serde(borrow)]
-    pub plan: Plan<'a>,
-    /// Steps, as far as columns read them.
-    #[serde(borrow)]
-    pub steps: Vec<OutlineStep<'a>>,
-    /// Operator answers to the plan's prompts.
-    #[serde(borrow, default)]
-    pub answers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-    /// Who gave each answer; absent before schema 3.
-    #[serde(borrow, default)]
-    pub answered_by: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
-    /// The bin label; absent before schema 3.
-    #[serde(borrow, default)]
-    pub bin: Option<Cow<'a, str>>,
-    /// The grade, disposition and reasons.
-    #[serde(borrow)]
-    pub grade: Grade<'a>,
-}
+/// What a CSV row and the export filters read of a record, borrowed from its body: the one
+/// record type with its steps read as [`OutlineStep`]s, so what no column shows (units, limits,
+/// verdicts, errors, durations) is skipped unread, never built.
+pub type Outline<'a> = crate::run::record::Record<'a, OutlineStep<'a>>;
 
 /// A step as [`Outline`] reads it.
 #[derive(Debug, serde::Deserialize)]
@@ -104,10 +55,6 @@ pub struct OutlineReading<'a> {
     /// The value, unparsed until asked for.
     #[serde(borrow)]
     pub value: &'a RawValue,
-}
-
-fn schema_one() -> u16 {
-    1
 }
 
 impl<'a> Outline<'a> {

@@ -214,10 +214,11 @@ pub struct Jig<'a> {
 /// The jig's identity as the run writes it.
 pub type JigIdentity = Jig<'static>;
 
-/// One tested phone, for every schema (1 to [`crate::store::SCHEMA`]); `V` is how measurement
-/// values are held ([`MeasuredValue`]).
+/// One tested phone, for every schema (1 to [`crate::store::SCHEMA`]); `S` is how its steps are
+/// read: whole ([`Step`], its measurement values held as a [`MeasuredValue`]), or only what a
+/// reader needs (the CSV's [`crate::export::view::Outline`] skips units, limits and verdicts).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record<'a, V = Value> {
+pub struct Record<'a, S = Step<'a, Value>> {
     /// Layout version of this record ([`crate::store::SCHEMA`]; 1 when absent).
     #[serde(default = "schema_one")]
     pub schema: u16,
@@ -250,8 +251,7 @@ pub struct Record<'a, V = Value> {
     #[serde(borrow)]
     pub plan: PlanId<'a>,
     /// Steps: identify, then battery, port and screen steps in plan order.
-    #[serde(borrow)]
-    pub steps: Vec<Step<'a, V>>,
+    pub steps: Vec<S>,
     /// Operator answers to the plan's prompts.
     #[serde(borrow, default)]
     pub answers: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
@@ -278,7 +278,7 @@ fn schema_one() -> u16 {
     1
 }
 
-impl<'a, V: MeasuredValue> Record<'a, V> {
+impl<'a, V: MeasuredValue> Record<'a, Step<'a, V>> {
     /// Every measurement of every step running `procedure`.
     pub fn measurements<'s>(
         &'s self,

@@ -14,7 +14,7 @@
 
 use serde::de::IgnoredAny;
 
-use crate::run::record::Record;
+use crate::run::record::{Record, Step};
 
 use super::entry::{key_seq, time_key};
 use super::policy::Claim;
@@ -46,13 +46,13 @@ pub struct Header {
 impl Header {
     /// Reads the header of a record body.
     pub fn parse(body: &[u8]) -> Result<Header, String> {
-        let record: Record<'_, IgnoredAny> =
+        let record: Record<'_, Step<'_, IgnoredAny>> =
             serde_json::from_slice(body).map_err(|e| format!("its JSON does not parse: {e}"))?;
         Ok(Header::of(&record))
     }
 
     /// The header of a record.
-    pub fn of<V>(record: &Record<'_, V>) -> Header {
+    pub fn of<S>(record: &Record<'_, S>) -> Header {
         Header {
             schema: record.schema,
             imei: record.phone.imei.to_string(),
