@@ -29,6 +29,18 @@ impl<'a> View<'a> {
 /// verdicts, errors, durations) is skipped unread, never built.
 pub type Outline<'a> = crate::run::record::Record<'a, OutlineStep<'a>>;
 
+impl crate::run::record::Measured for OutlineStep<'_> {
+    fn procedure(&self) -> &str {
+        self.procedure
+    }
+
+    fn numbers(&self) -> impl Iterator<Item = (&str, Option<f64>)> {
+        self.measurements
+            .iter()
+            .map(|m| (m.name.as_ref(), m.value.number()))
+    }
+}
+
 /// A step as [`Outline`] reads it.
 #[derive(Debug, serde::Deserialize)]
 pub struct OutlineStep<'a> {
@@ -65,32 +77,5 @@ impl<'a> Outline<'a> {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(body),
         }
-    }
-
-    /// Every measurement of every step running `procedure`.
-    fn measurements<'s>(
-        &'s self,
-        procedure: &'s str,
-    ) -> impl Iterator<Item = &'s OutlineReading<'a>> + 's {
-        self.steps
-            .iter()
-            .filter(move |s| s.procedure == procedure)
-            .flat_map(|s| s.measurements.iter())
-    }
-
-    /// The first value of `name` measured by `procedure`, as [`View::value`] reads it.
-    pub fn value(&self, procedure: &str, name: &str) -> Option<f64> {
-        self.measurements(procedure)
-            .find(|m| m.name == name)
-            .and_then(|m| m.value.number())
-    }
-
-    /// The largest value among the measurements of `procedure` whose names end in `suffix`,
-    /// as [`View::worst`] reads it.
-    pub fn worst(&self, procedure: &str, suffix: &str) -> Option<f64> {
-        self.measurements(procedure)
-            .filter(|m| m.name.ends_with(suffix))
-            .filter_map(|m| m.value.number())
-            .reduce(f64::max)
     }
 }

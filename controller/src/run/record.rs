@@ -289,19 +289,50 @@ impl<'a, V: MeasuredValue> Record<'a, Step<'a, V>> {
             .filter(move |s| s.procedure == procedure)
             .flat_map(|s| s.measurements.iter())
     }
+}
+
+/// A step as a reader of numbers sees it, whole ([`Step`]) or light (the CSV's
+/// [`crate::export::view::OutlineStep`]): its procedure, and its measurements' names and values.
+pub trait Measured {
+    /// The procedure it ran.
+    fn procedure(&self) -> &str;
+    /// Each measurement's name and value as a number (if it is one).
+    fn numbers(&self) -> impl Iterator<Item = (&str, Option<f64>)>;
+}
+
+impl<V: MeasuredValue> Measured for Step<'_, V> {
+    fn procedure(&self) -> &str {
+        self.procedure
+    }
+
+    fn numbers(&self) -> impl Iterator<Item = (&str, Option<f64>)> {
+        self.measurements
+            .iter()
+            .map(|m| (m.name.as_ref(), m.number()))
+    }
+}
+
+impl<S: Measured> Record<'_, S> {
+    /// The measurements of every step running `procedure`: names and numbers.
+    fn numbers<'s>(&'s self, procedure: &'s str) -> impl Iterator<Item = (&'s str, Option<f64>)> {
+        self.steps
+            .iter()
+            .filter(move |s| s.procedure() == procedure)
+            .flat_map(Measured::numbers)
+    }
 
     /// The first value of `name` measured by `procedure`.
     pub fn value(&self, procedure: &str, name: &str) -> Option<f64> {
-        self.measurements(procedure)
-            .find(|m| m.name == name)
-            .and_then(Reading::number)
+        self.numbers(procedure)
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v)
     }
 
     /// The largest value among the measurements of `procedure` whose names end in `suffix`.
     pub fn worst(&self, procedure: &str, suffix: &str) -> Option<f64> {
-        self.measurements(procedure)
-            .filter(|m| m.name.ends_with(suffix))
-            .filter_map(Reading::number)
+        self.numbers(procedure)
+            .filter(|(n, _)| n.ends_with(suffix))
+            .filter_map(|(_, v)| v)
             .reduce(f64::max)
     }
 }
