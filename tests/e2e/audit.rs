@@ -8,7 +8,7 @@ use benchctl::store::entry::{chain_hash, seq_key};
 use benchctl::store::{Entry, Store, Use};
 use serde_json::Value;
 
-use crate::harness::{self, cli, copy_dir, fresh_dir, stderr, tampered, RUN_ONE};
+use crate::harness::{self, cli, close_raw, copy_dir, fresh_dir, stderr, tampered, RUN_ONE};
 
 /// A store of `count` records from a simulated line (2 jigs of 2 slots).
 fn filled(count: usize, seed: u64) -> (PathBuf, Vec<Value>) {
@@ -202,7 +202,8 @@ fn a_chain_cut_after_its_last_verify_is_refused_by_verify_and_run() {
         let mut h = seq_key(4).to_vec();
         h.extend_from_slice(&four);
         db.open_tree("meta").unwrap().insert("head", h).unwrap();
-        db.flush().unwrap();
+        drop(records);
+        close_raw(db, &dir);
     }
     // ...but the store no longer holds the head verified before.
     let out = cli(&["verify"], &dir);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use benchctl::store::entry::seq_key;
 use wait_timeout::ChildExt;
 
-use crate::harness::{benchctl, cli, fill, finish, fresh_dir, stderr, RUN_ONE};
+use crate::harness::{benchctl, cli, close_raw, fill, finish, fresh_dir, stderr, RUN_ONE};
 
 /// How long any condition below may take to come true.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -123,8 +123,7 @@ fn rewritten_store() -> (PathBuf, String) {
     let head = format!("3:{}", last["store"]["hash"].as_str().unwrap());
     let db = benchctl::store::raw_db(&data).unwrap();
     db.open_tree("records").unwrap().remove(seq_key(3)).unwrap();
-    db.flush().unwrap();
-    drop(db);
+    close_raw(db, &data);
     (data, head)
 }
 

@@ -348,8 +348,30 @@ pub fn tampered(source: &Path, tamper: impl FnOnce(&sled::Db)) -> std::path::Pat
     let _ = std::fs::remove_file(dir.join("benchctl.lock"));
     let db = benchctl::store::raw_db(&dir).unwrap();
     tamper(&db);
-    db.flush().unwrap();
+    close_raw(db, &dir);
     dir
+}
+
+/// Flushes and closes a store opened with `raw_db`, and waits until sled has let go of its
+/// files: its threads may hold the database's file lock a moment after the handle is dropped,
+/// and a `benchctl` started meanwhile would find the store in use. The wait is on the lock
+/// itself (a blocking `flock` in a thread), within a deadline; every tree of `db` must be
+/// dropped first (a tree keeps the database open).
+pub fn close_raw(db: sled::Db, dir: &Path) {
+    db.flush().unwrap();
+    drop(db);
+    let file = std::fs::File::open(dir.join("records/db")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive);
+        let _ = tx.send(locked.is_ok());
+    });
+    assert_eq!(
+        rx.recv_timeout(LIMIT),
+        Ok(true),
+        "sled did not let go of {} in time",
+        dir.display()
+    );
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 use crate::harness::{
-    self, benchctl, cli, csv_rows, finish, fresh_dir, records, stderr, tampered, RUN_ONE,
+    self, benchctl, cli, close_raw, csv_rows, finish, fresh_dir, records, stderr, tampered, RUN_ONE,
 };
 
 /// A line of 2 jigs with 2 slots each: `count` phones into `data`.
@@ -381,7 +381,7 @@ fn a_store_of_a_newer_schema_is_refused_by_every_command_and_left_as_it_was() {
             .unwrap()
             .insert("schema", &(benchctl::store::SCHEMA + 1).to_be_bytes()[..])
             .unwrap();
-        db.flush().unwrap();
+        close_raw(db, &data);
     }
     let imei = "000000000000000";
     for args in [
@@ -444,7 +444,8 @@ fn records_of_schema_1_are_read_exported_and_verified_after_migration() {
         // Its record and the ones added below come from simulated jigs: a training store.
         meta.insert(benchctl::store::policy::META_TRAINING, &[1u8][..])
             .unwrap();
-        db.flush().unwrap();
+        drop(meta);
+        close_raw(db, &data);
     }
     // Opening migrates the store (time index, schema number) without touching the record.
     let out = cli(&["verify"], &data);
