@@ -401,6 +401,28 @@ mod tests {
         )
     }
 
+    /// The answers the R2 prerequisites and the cosmetic grade read: cosmetic A-E by index,
+    /// unlocked or locked, erasure verified, failed or never answered.
+    fn answer(input: &mut Case, cosmetic: usize, lock: usize, sanitized: Option<usize>) {
+        input.answers.insert(
+            "cosmetic".into(),
+            ["A", "B", "C", "D", "E"][cosmetic].into(),
+        );
+        input
+            .answers
+            .insert("lock".into(), ["unlocked", "locked"][lock].into());
+        match sanitized {
+            Some(s) => {
+                input
+                    .answers
+                    .insert("sanitized".into(), ["verified", "failed"][s].into());
+            }
+            None => {
+                input.answers.remove("sanitized");
+            }
+        }
+    }
+
     /// Values that pass every limit of the standard plan, and the answers of a like-new phone.
     fn like_new() -> (Plan, Case) {
         let plan = Plan::standard().unwrap_or_else(|e| panic!("{e}"));
@@ -536,16 +558,7 @@ mod tests {
             let (plan, mut input) = like_new();
             input.values.insert("gauge.state_of_health".into(), soh);
             input.values.insert("dcir.resistance".into(), dcir);
-            input.answers.insert("cosmetic".into(), ["A", "B", "C", "D", "E"][cosmetic].into());
-            input.answers.insert("lock".into(), ["unlocked", "locked"][lock].into());
-            match sanitized {
-                Some(s) => {
-                    input.answers.insert("sanitized".into(), ["verified", "failed"][s].into());
-                }
-                None => {
-                    input.answers.remove("sanitized");
-                }
-            }
+            answer(&mut input, cosmetic, lock, sanitized);
             let (_, g) = grade(&plan, &input);
             let met = lock == 0 && sanitized == Some(0) && soh >= 80.0 && dcir <= 0.35;
             if !met {
@@ -576,17 +589,8 @@ mod tests {
             input.values.insert("gauge.temperature".into(), temperature);
             input.values.insert("charge.current".into(), charge);
             input.values.insert("touch.bad_nodes".into(), bad_nodes);
-            input.answers.insert("cosmetic".into(), ["A", "B", "C", "D", "E"][cosmetic].into());
+            answer(&mut input, cosmetic, lock, sanitized);
             input.answers.insert("pixels".into(), ["pass", "fail"][pixels].into());
-            input.answers.insert("lock".into(), ["unlocked", "locked"][lock].into());
-            match sanitized {
-                Some(s) => {
-                    input.answers.insert("sanitized".into(), ["verified", "failed"][s].into());
-                }
-                None => {
-                    input.answers.remove("sanitized");
-                }
-            }
             let (_, g) = grade(&plan, &input);
             if g.disposition != Disposition::Resale {
                 prop_assert_eq!(&*g.r2_functional, "controlled");
