@@ -10,18 +10,25 @@
 //!   one record per tested phone, committed to the store before anyone hears of it.
 //! - [`store`]: the record store (sled): append-only, hash-chained, indexed by device and time.
 //! - [`export`]: CSV / JSON / JSONL exports, `verify` and a device's history.
+//! - [`discovery`]: jigs on USB (rusb) and serial ports (sysfs), identified by their `Hello`.
+//! - [`flash`]: jig firmware through a debug probe (probe-rs), confirmed by the jig's `Hello`.
+//! - [`station`]: station files: the station's id, its benches and their jigs by serial
+//!   number, the slots in use and the bin labels; where to look for jigs' serial ports.
 //! - [`tui`]: the operator's terminal UI (ratatui): the line at a glance, prompts answered with
 //!   one key, alarms, shift metrics, device lookup and slot detail, fed by the run's events.
 //!
 //! Invariant: a measurement only ever comes from a frame that passed its CRC and decoded as the
 //! reply to the request that asked for it.
 
+pub mod discovery;
 pub mod dryrun;
 pub mod export;
+pub mod flash;
 pub mod grade;
 pub mod link;
 pub mod plan;
 pub mod run;
 pub mod sim;
+pub mod station;
 pub mod store;
 pub mod tui;

@@ -90,7 +90,10 @@ fn a_jig_the_plan_cannot_run_on_is_refused_with_what_to_do() {
     for (name, text, expect) in [
         (
             "newer.toml",
-            standard.replace("min_firmware = \"0.1.0\"", "min_firmware = \"9.0.0\""),
+            standard.replace(
+                "min_protocol = 4",
+                "min_firmware = \"9.0.0\"\nmin_protocol = 4",
+            ),
             "needs 9.0.0 or newer; update the jig's firmware",
         ),
         (

@@ -87,7 +87,7 @@ fn a_training_store_keeps_a_sim_jigs_record_marked_simulated_in_the_record_csv_a
     assert!(text.contains("SIMULATED jig"), "{text}");
     let hash = printed[0]["plan"]["hash"].as_str().unwrap();
     assert!(
-        text.contains(&format!("plan standard-refurb 2.0.0 ({})", &hash[..12])),
+        text.contains(&format!("plan standard-refurb 2.1.0 ({})", &hash[..12])),
         "history shows the plan's hash prefix: {text}"
     );
     // Once a training store, always one: the next run needs no option.
@@ -183,7 +183,7 @@ fn a_second_plan_file_under_the_same_id_and_version_is_refused_at_the_start() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(records(&out).is_empty(), "{err}");
     assert!(
-        err.contains("plan standard-refurb version 2.0.0")
+        err.contains("plan standard-refurb version 2.1.0")
             && err.contains(&pinned[..12])
             && err.contains(&given[..12])
             && err.contains("Raise the plan's version"),
@@ -194,7 +194,7 @@ fn a_second_plan_file_under_the_same_id_and_version_is_refused_at_the_start() {
     // Under a version of its own, the changed plan runs.
     let renamed = plan(
         "lenient-2.1.toml",
-        &lenient_text.replace("version = \"2.0.0\"", "version = \"2.1.0\""),
+        &lenient_text.replace("version = \"2.1.0\"", "version = \"2.2.0\""),
     );
     let out = run_sim(&data, &["--plan", &renamed]);
     assert!(out.status.success(), "{}", stderr(&out));

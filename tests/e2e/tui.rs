@@ -189,7 +189,11 @@ fn an_unplugged_jig_raises_an_alarm_naming_its_bench_while_the_others_keep_gradi
     for bench in ["bench-1", "bench-2", "bench-3"] {
         assert!(
             before.iter().any(|r| r["bench"] == bench),
-            "{bench} graded phones"
+            "{bench} graded phones: {:?}",
+            before
+                .iter()
+                .map(|r| (r["bench"].clone(), r["jig"]["serial"].clone()))
+                .collect::<Vec<_>>()
         );
     }
 

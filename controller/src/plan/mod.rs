@@ -6,7 +6,7 @@
 
 pub mod catalogue;
 mod diagnostic;
-mod node;
+pub mod node;
 mod parse;
 
 use std::collections::BTreeMap;
@@ -37,6 +37,9 @@ pub struct Plan {
     pub jig_kinds: Vec<String>,
     /// Oldest jig firmware the plan accepts.
     pub min_firmware: (u64, u64, u64),
+    /// The jig firmware versions the plan accepts (`[plan] firmware`, a semver range such as
+    /// `>=0.1, <0.2`); `None`: any.
+    pub firmware: Option<semver::VersionReq>,
     /// Oldest protocol version.
     pub min_protocol: u16,
     /// Known models and their connector.
@@ -379,4 +382,49 @@ pub fn parse_version(s: &str) -> Option<(u64, u64, u64)> {
 /// True when `name` matches `pattern` (`*` matches any text, `?` one character).
 pub fn matches(pattern: &str, name: &str) -> bool {
     wildmatch::WildMatch::new(pattern).matches(name)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_shipped_plans_accept_this_build_s_firmware() {
+        let plan = Plan::standard().unwrap();
+        let range = plan.firmware.unwrap();
+        let version = semver::Version::parse(env!("CARGO_PKG_VERSION")).unwrap();
+        assert!(range.matches(&version), "{range} vs {version}");
+        assert!(!range.matches(&semver::Version::new(0, 2, 0)));
+        assert!(!range.matches(&semver::Version::new(0, 0, 9)));
+    }
+
+    #[test]
+    fn a_plan_without_a_firmware_range_accepts_any_and_a_bad_range_is_located() {
+        let without = STANDARD.replace("firmware = \">=0.1, <0.2\"\n", "");
+        assert!(Plan::parse(&without, "p.toml").unwrap().firmware.is_none());
+        let bad = STANDARD.replace(">=0.1, <0.2", ">=0.1 <<0.2");
+        let e = Plan::parse(&bad, "p.toml").unwrap_err();
+        assert_eq!(e.diagnostics.len(), 1, "{e}");
+        let d = &e.diagnostics[0];
+        assert!(
+            d.message
+                .starts_with("firmware `>=0.1 <<0.2` is not a version range"),
+            "{}",
+            d.message
+        );
+        let line = STANDARD
+            .lines()
+            .position(|l| l.starts_with("firmware ="))
+            .unwrap()
+            + 1;
+        assert_eq!(d.line_col(&bad), (line, 12));
+        assert!(d.hint.as_deref().unwrap().contains(">=0.1, <0.2"));
+        let number = STANDARD.replace("firmware = \">=0.1, <0.2\"", "firmware = 1");
+        let e = Plan::parse(&number, "p.toml").unwrap_err();
+        assert!(e.diagnostics[0]
+            .message
+            .contains("firmware must be a string"));
+    }
 }

@@ -146,6 +146,7 @@ impl Cx {
                     "version",
                     "description",
                     "jig_kinds",
+                    "firmware",
                     "min_firmware",
                     "min_protocol",
                 ],
@@ -221,6 +222,10 @@ impl Cx {
                 ),
             }
         }
+        let firmware = head
+            .as_ref()
+            .and_then(|h| h.get("firmware"))
+            .and_then(|n| self.firmware_range(n));
         let mut min_protocol = 1;
         if let Some(n) = head.as_ref().and_then(|h| h.get("min_protocol")) {
             match n {
@@ -364,12 +369,39 @@ impl Cx {
             hash,
             jig_kinds,
             min_firmware,
+            firmware,
             min_protocol,
             models,
             steps,
             prompts,
             grading: grading?,
         })
+    }
+
+    /// `[plan] firmware`: the range of jig firmware versions the plan accepts.
+    fn firmware_range(&mut self, n: &Node<'_>) -> Option<semver::VersionReq> {
+        const HINT: &str = "write a semver range, e.g. firmware = \">=0.1, <0.2\" (comparators >=, >, <, <=, =, ^, ~, separated by commas)";
+        match n {
+            Node::Str(s, span) => match semver::VersionReq::parse(s) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.err(
+                        format!("firmware `{s}` is not a version range: {e}"),
+                        span.clone(),
+                        HINT,
+                    );
+                    None
+                }
+            },
+            other => {
+                self.err(
+                    format!("firmware must be a string, found {}", other.kind()),
+                    other.span(),
+                    HINT,
+                );
+                None
+            }
+        }
     }
 
     fn req_str<'n, 'a>(

@@ -37,6 +37,9 @@ pub struct Question {
     pub text: String,
     /// The choices, best first; each is answered with one key (`1` for the first, ...).
     pub choices: Vec<String>,
+    /// The jig holding the phone announces simulated phones (`Hello::simulated`): only then
+    /// may a simulated operator answer; a real jig's questions go to the person at the bench.
+    pub simulated: bool,
 }
 
 /// An answer to a [`Question`], and who gave it.
@@ -110,6 +113,16 @@ pub enum LineEvent {
         port: String,
         /// What is wrong and what to do.
         reason: String,
+    },
+    /// A bench of the station file has no jig: none of the ports looked at answered with the
+    /// serial it lists. Its bench shows it missing.
+    JigMissing {
+        /// Bench index.
+        bench: usize,
+        /// Bench name, as the station file names it.
+        name: String,
+        /// The serial of the jig the station file lists for it.
+        serial: String,
     },
     /// A slot is empty and waits for a phone.
     SlotWaiting {

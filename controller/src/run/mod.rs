@@ -7,6 +7,7 @@
 //! simulated jigs and a simulated operator into the same seams, `crate::tui` is the operator's
 //! screen and `benchctl run --headless` prints the graded records as JSON lines.
 
+mod benches;
 pub mod event;
 pub mod operator;
 pub mod record;
@@ -35,8 +36,13 @@ use crate::link::{Link, LinkConfig, LinkError};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Serial ports of the jigs, one bench each, numbered in this order (`bench-1`, ...).
+    /// Serial ports of the jigs: without a station file, one bench each, numbered in this
+    /// order (`bench-1`, ...); with one, the ports to ask (each jig goes to the bench that lists
+    /// the serial it announces).
     pub ports: Vec<String>,
+    /// The station file: its benches and their jigs by serial number, and the slots in use.
+    /// The front end also sets [`RunOptions::station`] and [`RunOptions::bins`] from it.
+    pub station_file: Option<Arc<crate::station::Station>>,
     /// Stop after this many phones.
     pub count: Option<usize>,
     /// Real seconds per jig second.
@@ -47,7 +53,8 @@ pub struct RunOptions {
     pub link: LinkConfig,
     /// The plan.
     pub plan: Arc<crate::plan::Plan>,
-    /// The station name written in every record (the host's name by default).
+    /// The station name written in every record (the host's name by default; a station
+    /// file's id).
     pub station: String,
     /// Asks the run to stop: [`Stop::Drain`] (take no new phone, finish the ones under test
     /// within [`RunOptions::grace`]) or [`Stop::Now`]. `None`: the run stops only at `count`.
@@ -66,6 +73,7 @@ impl RunOptions {
     pub fn new(plan: Arc<crate::plan::Plan>, ports: Vec<String>) -> RunOptions {
         RunOptions {
             ports,
+            station_file: None,
             count: None,
             time_scale: 0.0,
             margin: Duration::from_millis(1000),
@@ -150,8 +158,10 @@ pub enum RunError {
 pub struct Summary {
     /// Phones recorded.
     pub phones: usize,
-    /// Jigs that could not be opened, with the reason.
+    /// Jigs that could not be opened or were not taken into the line, with the reason.
     pub failed_jigs: Vec<String>,
+    /// Benches of the station file whose jig did not answer, as `BENCH (jig SERIAL)`.
+    pub missing: Vec<String>,
     /// Jigs taken out of service during the run, as (port, times).
     pub out_of_service: Vec<(String, u64)>,
     /// Slots whose phone was under test when the run stopped (to be tested again), as
@@ -197,37 +207,13 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
         ..opts.link.clone()
     };
     let opened = open_all(&opts.ports, &link_config).await;
-    let mut benches = Vec::new();
     let mut summary = Summary::default();
-    for (bench, r) in opened.into_iter().enumerate() {
-        let admitted = |l: Link| admits(seams.sink.as_ref(), &l).map(|_| l);
-        match r.and_then(|l| suits(&opts.plan, &l).map(|_| l).and_then(admitted)) {
-            Ok(l) => benches.push((bench, l)),
-            Err(e) => {
-                let port = opts.ports.get(bench).cloned().unwrap_or_default();
-                // The other jigs go on; the operator hears about the bad ones now.
-                tracing::error!("{e}");
-                events
-                    .send(LineEvent::JigRefused {
-                        bench,
-                        port: port.clone(),
-                        reason: e.to_string(),
-                    })
-                    .await;
-                events
-                    .send(LineEvent::Alarm(Alarm {
-                        key: format!("jig {port}"),
-                        bench: Some(bench),
-                        what: format!("bench-{} was not taken into the line: {e}", bench + 1),
-                        fix: "fix or replace the jig, then restart the line".into(),
-                    }))
-                    .await;
-                summary.failed_jigs.push(e.to_string());
-            }
-        }
-    }
+    let check = |l: &Link| suits(&opts.plan, l).and_then(|_| admits(seams.sink.as_ref(), l));
+    let benches = benches::place(&opts, opened, &check, &events, &mut summary).await;
     if benches.is_empty() {
-        return Err(RunError::NoJig(summary.failed_jigs.join("\n")));
+        let missing = summary.missing.iter().map(|m| format!("{m}: missing"));
+        let reasons: Vec<String> = summary.failed_jigs.iter().cloned().chain(missing).collect();
+        return Err(RunError::NoJig(reasons.join("\n")));
     }
     let (tx, mut rx) = mpsc::channel(64);
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
@@ -242,11 +228,11 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     let deliveries = out.deliveries.clone();
     let mut tasks = Vec::new();
     let mut watchers = Vec::new();
-    for (bench, link) in &benches {
-        // Until station files name them, each jig is a bench of its own, numbered in port order.
+    for placed in &benches {
+        let (bench, link) = (&placed.bench, &placed.link);
         let place = Arc::new(sequence::Place {
             station: opts.station.clone(),
-            bench: format!("bench-{}", bench + 1),
+            bench: placed.name.clone(),
             bins: opts.bins.clone(),
         });
         watchers.push(tokio::spawn(watch_jig::watch(
@@ -255,8 +241,8 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
             link.clone(),
             events.clone(),
         )));
-        let slots = link.hello().map_or(0, |h| h.slots);
-        for slot in 0..slots {
+        let slots = in_use(placed, link.hello().map_or(0, |h| h.slots), &events).await;
+        for slot in slots {
             let at = SlotId {
                 bench: *bench,
                 slot,
@@ -416,7 +402,7 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     for w in watchers {
         w.abort();
     }
-    for (_, l) in &benches {
+    for l in benches.iter().map(|p| &p.link) {
         let times = l.times_out_of_service();
         if times > 0 {
             summary.out_of_service.push((l.port().to_string(), times));
@@ -447,10 +433,23 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
 /// graded); the run stops at once when `on_record` returns false (the record could not be
 /// shown). For front ends that only want the records: dry runs, benchmarks, headless output.
 pub async fn run_to_records(
+    opts: RunOptions,
+    operator: Arc<dyn Operator>,
+    sink: Arc<dyn RecordSink>,
+    on_record: impl FnMut(&PhoneRecord, Option<crate::store::Stored>) -> bool,
+) -> Result<Summary, RunError> {
+    run_with_notices(opts, operator, sink, on_record, |_| {}).await
+}
+
+/// [`run_to_records`], also handing `on_notice` the events about the line's benches that a
+/// front end without a screen must still tell ([`LineEvent::JigMissing`]), in order with the
+/// records.
+pub async fn run_with_notices(
     mut opts: RunOptions,
     operator: Arc<dyn Operator>,
     sink: Arc<dyn RecordSink>,
     mut on_record: impl FnMut(&PhoneRecord, Option<crate::store::Stored>) -> bool,
+    mut on_notice: impl FnMut(&LineEvent),
 ) -> Result<Summary, RunError> {
     let (events, mut rx) = Events::channel(256);
     let (stop_tx, stop_rx) = watch::channel(Stop::Run);
@@ -478,6 +477,9 @@ pub async fn run_to_records(
             summary = &mut run => {
                 // Events sent before the run returned are still queued.
                 while let Ok(e) = rx.try_recv() {
+                    if matches!(e, LineEvent::JigMissing { .. }) {
+                        on_notice(&e);
+                    }
                     if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
                         showing = on_record(&record, stored);
                     }
@@ -485,6 +487,9 @@ pub async fn run_to_records(
                 return summary;
             }
             Some(e) = rx.recv() => {
+                if matches!(e, LineEvent::JigMissing { .. }) {
+                    on_notice(&e);
+                }
                 if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
                     showing = on_record(&record, stored);
                     if !showing {
@@ -494,6 +499,42 @@ pub async fn run_to_records(
             }
         }
     }
+}
+
+/// The slots of a placed jig to test: those its station file names (an alarm for any the jig
+/// does not have), else all `has`.
+async fn in_use(placed: &benches::Placed, has: u8, events: &Events) -> Vec<u8> {
+    let Some(listed) = &placed.slots else {
+        return (0..has).collect();
+    };
+    let absent: Vec<String> = listed
+        .iter()
+        .filter(|s| **s >= has)
+        .map(u8::to_string)
+        .collect();
+    if !absent.is_empty() {
+        let serial = placed
+            .link
+            .hello()
+            .map(|h| h.jig_serial.to_string())
+            .unwrap_or_default();
+        let what = format!(
+            "{}: the station file names slot(s) {} of jig {serial}, which has {has} slot(s) (0 to {}); those are not used",
+            placed.name,
+            absent.join(", "),
+            has.saturating_sub(1)
+        );
+        tracing::error!("{what}");
+        events
+            .send(LineEvent::Alarm(Alarm {
+                key: format!("slots of jig {serial}"),
+                bench: Some(placed.bench),
+                what,
+                fix: "list only the slots the jig has in the station file's [[bench.jig]] slots, then restart the line".into(),
+            }))
+            .await;
+    }
+    listed.iter().copied().filter(|s| *s < has).collect()
 }
 
 /// Watches the space left where records are written: an alarm when it is nearly full,
@@ -547,6 +588,12 @@ fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
     let firmware = crate::plan::parse_version(&h.firmware_version).unwrap_or((0, 0, 0));
     let problem = if !plan.jig_kinds.iter().any(|k| k == kind) {
         Some(format!("it is a {kind} jig and plan {} needs a {} jig; use a plan for this jig or move the phones to a matching bench", plan.id, plan.jig_kinds.join(" or ")))
+    } else if let Some(refusal) = plan
+        .firmware
+        .as_ref()
+        .and_then(|range| outside_range(plan, range, &h))
+    {
+        Some(refusal)
     } else if firmware < plan.min_firmware {
         let (a, b, c) = plan.min_firmware;
         Some(format!(
@@ -571,6 +618,39 @@ fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
         }
         None => Ok(()),
     }
+}
+
+/// Why a jig's firmware is outside the plan's range `range`, and the `benchctl flash` command
+/// that puts an accepted image on it; `None` when the plan accepts it.
+fn outside_range(
+    plan: &crate::plan::Plan,
+    range: &semver::VersionReq,
+    h: &benchline_protocol::Hello,
+) -> Option<String> {
+    let version = h.firmware_version.as_str();
+    let serial = h.jig_serial.as_str();
+    let runs = match semver::Version::parse(version) {
+        Ok(v) if range.matches(&v) => return None,
+        Ok(_) => format!("jig {serial} runs firmware {version}"),
+        Err(_) => format!(
+            "jig {serial} announces firmware version `{version}`, which is not a semver version"
+        ),
+    };
+    let flash = format!(
+        "flash it with `benchctl flash <ELF> --board firmware/boards/<board> --jig {serial}` (an image whose version the plan accepts), or run a plan that accepts {version}"
+    );
+    let simulated = if h.simulated {
+        format!(
+            " (a simulated jig runs the firmware of this benchctl, {}: run a plan that accepts it)",
+            env!("CARGO_PKG_VERSION")
+        )
+    } else {
+        String::new()
+    };
+    Some(format!(
+        "{runs}; plan {} {} accepts {range}: {flash}{simulated}",
+        plan.id, plan.version
+    ))
 }
 
 /// Checks that the sink may keep the records of a jig: a simulated jig only where records of

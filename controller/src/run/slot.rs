@@ -539,6 +539,7 @@ pub async fn test_phone(
             prompt: prompt.id.clone(),
             text: prompt.question.clone(),
             choices: prompt.choices.clone(),
+            simulated: ctx.link.hello().is_some_and(|h| h.simulated),
         };
         match ask(ctx, asker, question, &phone.imei, events, stop).await {
             Some(a) => {

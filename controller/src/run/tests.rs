@@ -319,3 +319,173 @@ async fn a_collapsing_cell_grades_battery_repair_never_resale() {
         );
     }
 }
+
+/// Runs `plan` for `count` phones on two simulated jigs of two slots (SIM-0001, SIM-0002)
+/// placed by `station`, the events it sent.
+async fn station_line(
+    plan: crate::plan::Plan,
+    station: &str,
+    count: usize,
+) -> (Result<Summary, RunError>, Vec<LineEvent>) {
+    let station = Arc::new(crate::station::Station::parse(station, "station.toml").unwrap());
+    let sim = SimLine::start(&LineOptions::new(
+        crate::sim::builtin_phones().unwrap(),
+        2,
+        2,
+    ))
+    .unwrap();
+    let opts = RunOptions {
+        count: Some(count),
+        station: station.id.clone(),
+        bins: station.bins.clone(),
+        station_file: Some(station),
+        ..RunOptions::new(Arc::new(plan), sim.ports.clone())
+    };
+    let (events, mut rx) = Events::channel(100_000);
+    let clerk = Arc::new(Clerk {
+        id: "op-2".into(),
+        answers: true,
+        asked: Mutex::default(),
+    });
+    let seams = Seams {
+        operator: clerk.clone(),
+        sink: Arc::new(NoStore),
+        events,
+    };
+    let summary = run(opts, seams).await;
+    sim.stop();
+    let mut seen = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    // The simulated jigs announce simulated phones: every question says so.
+    assert!(clerk.asked.lock().unwrap().iter().all(|q| q.simulated));
+    (summary, seen)
+}
+
+#[tokio::test]
+async fn a_station_file_places_jigs_by_serial_with_its_slots_bins_and_id() {
+    let station = r#"[station]
+id = "st-9"
+ports = []
+[bins]
+resale = "SHELF 1"
+[[bench]]
+name = "front"
+[[bench.jig]]
+serial = "SIM-0002"
+slots = [1]
+[[bench]]
+name = "back"
+[[bench.jig]]
+serial = "SIM-0001"
+[[bench.jig]]
+serial = "SIM-0077"
+"#;
+    let plan = crate::plan::Plan::standard().unwrap();
+    let (summary, events) = station_line(plan, station, 6).await;
+    let summary = summary.unwrap();
+    assert_eq!(summary.missing, vec!["back (jig SIM-0077)".to_string()]);
+    let missing: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LineEvent::JigMissing {
+                bench,
+                name,
+                serial,
+            } => Some((*bench, name.as_str(), serial.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(missing, vec![(2, "back", "SIM-0077")]);
+    for e in &events {
+        match e {
+            LineEvent::JigConnected {
+                bench,
+                name,
+                serial,
+                ..
+            } => match serial.as_str() {
+                "SIM-0002" => assert_eq!((*bench, name.as_str()), (0, "front")),
+                "SIM-0001" => assert_eq!((*bench, name.as_str()), (1, "back")),
+                other => panic!("jig {other} was not listed"),
+            },
+            LineEvent::Graded {
+                at,
+                record,
+                bin,
+                disposition,
+                ..
+            } => {
+                assert_eq!(record.station.as_deref(), Some("st-9"));
+                let serial = record.jig.serial.as_ref();
+                match at.bench {
+                    0 => {
+                        assert_eq!(
+                            (record.bench.as_deref(), serial),
+                            (Some("front"), "SIM-0002")
+                        );
+                        assert_eq!(at.slot, 1, "only the slot in use");
+                    }
+                    1 => assert_eq!(
+                        (record.bench.as_deref(), serial),
+                        (Some("back"), "SIM-0001")
+                    ),
+                    b => panic!("bench {b}"),
+                }
+                if *disposition == crate::grade::Disposition::Resale {
+                    assert_eq!(bin, "SHELF 1");
+                } else {
+                    assert_eq!(bin, &disposition.as_str().to_ascii_uppercase());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_jigs_are_not_used_and_a_firmware_range_refusal_names_benchctl_flash() {
+    // SIM-0002 is not on the station: alarmed, not used.
+    let station = "[station]\nid = \"st-1\"\nports = []\n[[bench]]\nname = \"only\"\njig = [{ serial = \"SIM-0001\" }]\n";
+    let plan = crate::plan::Plan::standard().unwrap();
+    let (summary, events) = station_line(plan, station, 2).await;
+    assert_eq!(summary.unwrap().phones, 2);
+    let alarm = events
+        .iter()
+        .find_map(|e| match e {
+            LineEvent::Alarm(a) if a.key == "unknown jig SIM-0002" => Some(a.clone()),
+            _ => None,
+        })
+        .expect("an alarm names the unknown jig");
+    assert!(
+        alarm.what.contains("st-1 does not list it"),
+        "{}",
+        alarm.what
+    );
+    for e in &events {
+        if let LineEvent::Graded { record, .. } = e {
+            assert_eq!(record.jig.serial.as_ref(), "SIM-0001");
+        }
+    }
+    // A plan that accepts only firmware 9.x refuses the jig, saying what to flash.
+    let text = crate::plan::STANDARD.replace("firmware = \">=0.1, <0.2\"", "firmware = \"^9\"");
+    let plan = crate::plan::Plan::parse(&text, "nine.toml").unwrap();
+    let (summary, events) = station_line(plan, station, 1).await;
+    assert!(matches!(summary, Err(RunError::NoJig(_))), "{summary:?}");
+    let refused = events
+        .iter()
+        .find_map(|e| match e {
+            LineEvent::JigRefused {
+                bench: 0, reason, ..
+            } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("the jig is refused");
+    assert!(
+        refused.contains("jig SIM-0001 runs firmware 0.1.0; plan standard-refurb 2.1.0 accepts ^9")
+            && refused
+                .contains("`benchctl flash <ELF> --board firmware/boards/<board> --jig SIM-0001`"),
+        "{refused}"
+    );
+}

@@ -38,21 +38,23 @@ impl LibraryAnswers {
 }
 
 /// The simulated operator: answers at once from the library for the simulated benches (the
-/// first `benches` of the line); questions about phones on other benches (real jigs on the
-/// same line) go to whoever is signed in (`signed_in`), who also signs the records.
+/// first `benches` of the line) whose jig announces simulated phones (`Question::simulated`);
+/// questions about phones on other benches or on a jig that does not announce simulated
+/// (a real jig) go to whoever is signed in (`signed_in`), who also signs the records.
 #[derive(Clone)]
 pub struct SimulatedOperator {
     /// The library's answers.
     pub answers: Arc<LibraryAnswers>,
     /// Who is signed in (a person at the TUI, or a fixed id on a headless line).
     pub signed_in: Arc<dyn Operator>,
-    /// The simulated benches: bench indexes below this.
+    /// The simulated benches: bench indexes below this (`usize::MAX`: any bench whose jig
+    /// announces simulated phones, e.g. `--port` jigs with `--auto-answer`).
     pub benches: usize,
 }
 
 impl Operator for SimulatedOperator {
     fn ask(&self, question: Question) -> Answering {
-        if question.at.bench >= self.benches {
+        if question.at.bench >= self.benches || !question.simulated {
             return self.signed_in.ask(question);
         }
         let answer = self
@@ -87,19 +89,29 @@ mod tests {
             signed_in: Arc::new(Nobody("op-3".into())),
             benches: 1,
         };
-        let question = |bench| Question {
+        let question = |bench, simulated| Question {
             at: SlotId { bench, slot: 0 },
             imei: phone.imei.clone(),
             model: phone.model.clone(),
             prompt: prompt.clone(),
             text: String::new(),
             choices: vec![choice.clone()],
+            simulated,
         };
-        let simulated = operator.ask(question(0)).await.unwrap();
+        let simulated = operator.ask(question(0, true)).await.unwrap();
         assert_eq!(simulated.choice, *choice);
         assert_eq!(simulated.by, SIMULATED_OPERATOR);
         // A real jig on the same line: its phone's questions go to the person (here nobody).
-        assert_eq!(operator.ask(question(1)).await, None);
+        assert_eq!(operator.ask(question(1, true)).await, None);
+        // A jig that does not announce simulated phones, even on a simulated bench.
+        assert_eq!(operator.ask(question(0, false)).await, None);
+        // Any bench (`--port` jigs with `--auto-answer`): still only simulated jigs.
+        let any = SimulatedOperator {
+            benches: usize::MAX,
+            ..operator.clone()
+        };
+        assert_eq!(any.ask(question(7, true)).await.unwrap().choice, *choice);
+        assert_eq!(any.ask(question(7, false)).await, None);
         assert_eq!(operator.signed_in(), "op-3");
     }
 }

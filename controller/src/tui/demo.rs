@@ -166,6 +166,7 @@ pub fn question(at: SlotId, prompt: &str, text: &str, choices: &[&str]) -> Quest
         prompt: prompt.into(),
         text: text.into(),
         choices: choices.iter().map(|c| (*c).to_string()).collect(),
+        simulated: false,
     }
 }
 

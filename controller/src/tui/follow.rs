@@ -63,6 +63,19 @@ impl App {
                     why: reason,
                 });
             }
+            LineEvent::JigMissing {
+                bench,
+                name,
+                serial,
+            } => {
+                let b = self.bench_mut(bench);
+                b.name = name;
+                b.serial = serial.clone();
+                b.fault = Some(Fault {
+                    kind: FaultKind::Missing,
+                    why: format!("jig {serial} is missing: plug it in and restart the line"),
+                });
+            }
             LineEvent::SlotWaiting { at } => {
                 self.active(at.bench);
                 let slot = self.slot_mut(at);

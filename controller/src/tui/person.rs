@@ -147,6 +147,7 @@ mod tests {
             prompt: prompt.into(),
             text: "Cosmetic grade?".into(),
             choices: vec!["A".into(), "B".into()],
+            simulated: false,
         }
     }
 

@@ -288,3 +288,32 @@ fn no_color_draws_no_colour() {
         assert_eq!(coloured, color);
     }
 }
+
+#[test]
+fn a_bench_whose_jig_is_missing_says_so() {
+    let base = Instant::now();
+    let mut app = app(true, base);
+    feed(
+        &mut app,
+        [
+            line(LineEvent::JigConnected {
+                bench: 0,
+                name: "packing-1".into(),
+                port: "/dev/serial/by-id/usb-Benchline_J1".into(),
+                serial: "J1".into(),
+                firmware: "0.1.0".into(),
+                slots: 2,
+            }),
+            line(LineEvent::JigMissing {
+                bench: 1,
+                name: "packing-2".into(),
+                serial: "J2".into(),
+            }),
+        ],
+    );
+    for (w, h) in SIZES {
+        let text = screen(&app, w, h);
+        assert!(text.contains("packing-2"), "{text}");
+        assert!(text.contains("JIG MISSING"), "{w}x{h}: {text}");
+    }
+}

@@ -45,6 +45,8 @@ pub enum FaultKind {
     Reset,
     /// Not taken into the line.
     Refused,
+    /// The station file lists its jig and none answered with that serial.
+    Missing,
 }
 
 /// A bench's fault.

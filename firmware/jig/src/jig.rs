@@ -1,6 +1,6 @@
 //! The application: frames in, dispatch, jobs stepped by the clock, replies and events out.
 //!
-//! Within one [`Jig::poll`] the jig writes its frames in this order:
+//! Within one [`Jig::poll`] the jig queues its frames in this order:
 //! 1. `Booted` (the first poll after boot only);
 //! 2. for each request frame received, in the order received, the reply of a state request
 //!    (`Hello`, `Ping`, `SlotStatus`, `Resend`, `Abort`, `Release`). `Abort` and `Release` first
@@ -12,21 +12,34 @@
 //! 4. per slot and per channel (battery, port, screen), the reply of a procedure that finished,
 //!    or the `Progress` event of one that passed a progress mark or has a sample due (at most
 //!    one frame per procedure).
+//!
+//! Transmit never blocks the loop. Frames are encoded into the jig's own transmit queue
+//! ([`crate::transmit::TX_QUEUE`], 2 KiB) and leave it in the order queued: each poll writes
+//! queued bytes at its start and at its end, only while the link says it is ready
+//! ([`embedded_io::WriteReady`]), so a slow UART or a USB endpoint the host does not read
+//! holds frames in the queue, never the loop. A frame that does not fit in the queue is
+//! dropped whole and counted ([`Jig::tx_dropped`]): the link carries whole frames only, in the
+//! order above, with the dropped ones missing. A dropped reply is still kept for `Resend`; a
+//! dropped event still takes its event number, so the host sees the gap and asks `SlotStatus`.
+//!
+//! [`Jig::ping_worst_us`] records, on the jig's clock, the longest a `Ping` may have waited
+//! for its `Pong` to be queued, for boards to report (the promise is 10 ms of jig time).
 
 use benchline_protocol::{
     decode_frame, encode_frame, frame_seq, Channel, Event, FrameAccumulator, Hello, Instrument,
     JigError, JigKind, JigMsg, LogLevel, Packet, PhoneState, Reply, Request, SlotStatus, Text,
     MAX_ENCODED_FRAME, MAX_INSTRUMENTS, PROTOCOL_VERSION,
 };
-use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
-use embedded_io::{Read, ReadReady, Write};
+use embedded_hal::{delay::DelayNs, i2c::I2c};
+use embedded_io::{Read, ReadReady, Write, WriteReady};
 use heapless::Vec;
 
-use crate::board::{Board, Clock, MAX_SLOTS};
+use crate::board::{Board, Clock, SlotIo, SlotOutput, MAX_SLOTS};
 use crate::driver::{fusb302, ina226};
 use crate::procedure::{self, continuity, dcir, inline, powered, touch, Job, OrFault, Step};
 use crate::replies::KeptReplies;
 use crate::running::Running;
+use crate::transmit::TxQueue;
 
 /// Identity of this jig, fixed at build or read from the board's OTP.
 #[derive(Debug, Clone)]
@@ -43,6 +56,10 @@ pub struct JigConfig {
     /// True only on the host simulator (simulated devices and phones), announced in `Hello`
     /// so that no host takes its measurements for a real phone's. Boards leave it false.
     pub simulated: bool,
+    /// Firmware version announced in `Hello`: a board announces its own package's version
+    /// (the image `benchctl flash` writes and then confirms); [`JigConfig::new`] starts from
+    /// this library's [`crate::FIRMWARE_VERSION`].
+    pub firmware_version: Text,
 }
 
 impl JigConfig {
@@ -54,6 +71,7 @@ impl JigConfig {
             boot_id,
             protocol_version: PROTOCOL_VERSION,
             simulated: false,
+            firmware_version: text(crate::FIRMWARE_VERSION),
         }
     }
 }
@@ -115,8 +133,8 @@ enum Inbound {
 }
 
 /// The jig application.
-pub struct Jig<B, O, I, D, L, C> {
-    board: Board<B, O, I, D>,
+pub struct Jig<B, S, D, L, C> {
+    board: Board<B, S, D>,
     link: L,
     clock: C,
     config: JigConfig,
@@ -130,21 +148,30 @@ pub struct Jig<B, O, I, D, L, C> {
     booted_sent: bool,
     bad_frames: u32,
     kept: KeptReplies,
+    /// Encoded frames waiting for the link.
+    tx: TxQueue,
+    /// Frames dropped whole because the transmit queue was full.
+    tx_dropped: u32,
+    /// Jig time from which the bytes read in this poll may have waited (see `ping_worst_us`).
+    waiting_since: u64,
+    /// Jig time the last poll spent after its last look at the link.
+    busy_tail_us: u64,
+    ping_worst_us: u64,
+    pings: u32,
 }
 
-impl<B, O, I, D, L, C> Jig<B, O, I, D, L, C>
+impl<B, S, D, L, C> Jig<B, S, D, L, C>
 where
     B: I2c,
-    O: OutputPin,
-    I: InputPin,
+    S: SlotIo,
     D: DelayNs,
-    L: Read + ReadReady + Write,
+    L: Read + ReadReady + Write + WriteReady,
     C: Clock,
 {
     /// Brings the board to its safe state, configures the monitors and probes the instruments.
     /// Every slot starts empty, so the first poll reports each seated phone with
     /// `PhoneInserted`, after `Booted`; the event counter starts at 0.
-    pub fn new(mut board: Board<B, O, I, D>, link: L, clock: C, config: JigConfig) -> Self {
+    pub fn new(mut board: Board<B, S, D>, link: L, clock: C, config: JigConfig) -> Self {
         let mut slots = Vec::new();
         for s in 0..board.slots.len() {
             board.slot_safe(s);
@@ -164,6 +191,12 @@ where
             booted_sent: false,
             bad_frames: 0,
             kept: KeptReplies::new(),
+            tx: TxQueue::new(),
+            tx_dropped: 0,
+            waiting_since: 0,
+            busy_tail_us: 0,
+            ping_worst_us: 0,
+            pings: 0,
         }
     }
 
@@ -172,7 +205,7 @@ where
         Hello {
             protocol_version: self.config.protocol_version,
             schema_hash: benchline_protocol::schema_hash(),
-            firmware_version: text(crate::FIRMWARE_VERSION),
+            firmware_version: self.config.firmware_version.clone(),
             jig_kind: self.config.kind,
             jig_serial: self.config.serial.clone(),
             slots: self.slots.len() as u8,
@@ -188,15 +221,42 @@ where
         self.bad_frames
     }
 
+    /// Frames dropped since boot because the transmit queue was full (the link took bytes
+    /// slower than the jig made them). Each was dropped whole; the host recovers a reply with
+    /// `Resend` and a lost event (a gap in the event numbers) with `SlotStatus`.
+    pub fn tx_dropped(&self) -> u32 {
+        self.tx_dropped
+    }
+
+    /// Encoded bytes waiting in the transmit queue for the link.
+    pub fn tx_pending(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The longest a `Ping` waited for its `Pong` since boot, jig microseconds (saturating):
+    /// from the earliest moment its frame could have been waiting unread (the jig's last look
+    /// at the link, in the previous poll) to the moment the `Pong` was queued. Time the board
+    /// spent idle between polls is not counted: a board that sleeps between polls wakes on
+    /// received bytes. 0 before the first `Ping`.
+    pub fn ping_worst_us(&self) -> u32 {
+        u32::try_from(self.ping_worst_us).unwrap_or(u32::MAX)
+    }
+
+    /// `Ping`s answered (their `Pong` queued) since boot.
+    pub fn pings(&self) -> u32 {
+        self.pings
+    }
+
     /// Requests received and waiting for their poll (one is carried out per poll).
     pub fn queued(&self) -> usize {
         self.queued.len()
     }
 
     /// The earliest time a running procedure wants the main loop: its next step or its next
-    /// progress report; now while requests wait in the queue. `None` when nothing runs.
+    /// progress report; now while requests wait in the queue or bytes wait for the link.
+    /// `None` when nothing runs.
     pub fn next_deadline(&self) -> Option<u64> {
-        if !self.queued.is_empty() {
+        if !self.queued.is_empty() || !self.tx.is_empty() {
             return Some(self.clock.now_us());
         }
         self.slots
@@ -207,7 +267,7 @@ where
     }
 
     /// The board, for the simulator's inspection.
-    pub fn board(&self) -> &Board<B, O, I, D> {
+    pub fn board(&self) -> &Board<B, S, D> {
         &self.board
     }
 
@@ -216,16 +276,25 @@ where
         &mut self.link
     }
 
-    /// One turn of the main loop: serve the link, watch the presence switches, step due jobs.
-    /// Never blocks longer than one job step and one battery monitor reading (a few
-    /// milliseconds of bus time) per running procedure, plus the inline procedures of the
-    /// requests received.
+    /// One turn of the main loop: send what the link takes, serve the requests received, watch
+    /// the presence switches, step due jobs, then send again. Never blocks longer than one job
+    /// step and one battery monitor reading (a few milliseconds of bus time) per running
+    /// procedure, plus the inline procedures of the requests received: the link is only written
+    /// while it says it is ready ([`WriteReady`]), and frames it cannot take yet wait in the
+    /// transmit queue for the next polls.
+    ///
+    /// Errors are the link's own; the jig's state stays consistent, so the board may poll on.
     pub fn poll(&mut self) -> Result<(), L::Error> {
+        let started = self.clock.now_us();
+        // Bytes read in this poll may have waited since the jig last looked at the link,
+        // counting the busy end of the last poll and not the time the board idled in between.
+        self.waiting_since = started.saturating_sub(self.busy_tail_us);
+        self.flush()?;
         if !self.booted_sent {
             self.booted_sent = true;
             self.event(Event::Booted {
                 boot_id: self.config.boot_id,
-            })?;
+            });
         }
         let mut buf = [0u8; 64];
         while self.link.read_ready()? {
@@ -234,19 +303,36 @@ where
                 break;
             }
             for &b in &buf[..n] {
-                self.rx_byte(b)?;
+                self.rx_byte(b);
             }
         }
+        let last_look = self.clock.now_us();
         if let Some((seq, req)) = self.queued.pop_front() {
-            self.dispatch(seq, req)?;
+            self.dispatch(seq, req);
         }
-        self.watch_presence()?;
-        self.step_jobs()
+        self.watch_presence();
+        self.step_jobs();
+        let flushed = self.flush();
+        self.busy_tail_us = self.clock.now_us().saturating_sub(last_look);
+        flushed
     }
 
-    fn rx_byte(&mut self, b: u8) -> Result<(), L::Error> {
+    /// Hands the link the queued bytes it takes without blocking: writes while it is ready and
+    /// bytes remain.
+    fn flush(&mut self) -> Result<(), L::Error> {
+        while !self.tx.is_empty() && self.link.write_ready()? {
+            let n = self.link.write(self.tx.front())?;
+            if n == 0 {
+                break;
+            }
+            self.tx.consume(n);
+        }
+        Ok(())
+    }
+
+    fn rx_byte(&mut self, b: u8) {
         let inbound = match self.rx.push(b) {
-            None => return Ok(()),
+            None => return,
             Some(Ok(frame)) => match decode_frame::<Request>(frame) {
                 Ok(packet) => Inbound::Request(packet.seq, packet.msg),
                 Err(_) => frame_seq(frame).map_or(Inbound::Garbled, Inbound::Unknown),
@@ -255,26 +341,35 @@ where
         };
         match inbound {
             Inbound::Request(seq, req) if req.is_state_request() => self.dispatch(seq, req),
-            Inbound::Request(seq, req) => match self.queued.push_back((seq, req)) {
-                Ok(()) => Ok(()),
-                Err((seq, req)) => self.dispatch(seq, req),
-            },
-            Inbound::Unknown(seq) => self.reply(seq, Reply::Error(JigError::BadRequest), true),
+            Inbound::Request(seq, req) => {
+                if let Err((seq, req)) = self.queued.push_back((seq, req)) {
+                    self.dispatch(seq, req);
+                }
+            }
+            Inbound::Unknown(seq) => {
+                self.reply(seq, Reply::Error(JigError::BadRequest), true);
+            }
             Inbound::Garbled => {
                 self.bad_frames = self.bad_frames.wrapping_add(1);
-                self.log(LogLevel::Warn, "dropped a bad frame")
+                self.log(LogLevel::Warn, "dropped a bad frame");
             }
         }
     }
 
-    fn dispatch(&mut self, seq: u16, req: Request) -> Result<(), L::Error> {
+    fn dispatch(&mut self, seq: u16, req: Request) {
         let now = self.clock.now_us();
         // A copy sent again is not kept again: it would push real replies out of the ring.
         let keep = !matches!(req, Request::Resend { .. });
-        match self.handle(seq, req, now) {
+        let ping = matches!(req, Request::Ping { .. });
+        let queued = match self.handle(seq, req, now) {
             Ok(Some(reply)) => self.reply(seq, reply, keep),
-            Ok(None) => Ok(()),
+            Ok(None) => false,
             Err(e) => self.reply(seq, Reply::Error(e), keep),
+        };
+        if ping && queued {
+            let waited = self.clock.now_us().saturating_sub(self.waiting_since);
+            self.ping_worst_us = self.ping_worst_us.max(waited);
+            self.pings = self.pings.wrapping_add(1);
         }
     }
 
@@ -429,8 +524,8 @@ where
         };
         let mut job = running.job;
         job.stop(&mut self.board, slot, channel);
-        // The aborted request is answered now; a failure to send shows up on the next poll.
-        let _ = self.reply(running.seq, Reply::Error(JigError::Aborted), true);
+        // The aborted request is answered now (and kept for `Resend`).
+        self.reply(running.seq, Reply::Error(JigError::Aborted), true);
     }
 
     fn abort_all(&mut self, slot: u8) {
@@ -452,7 +547,8 @@ where
         }
         state.touch = None;
         if let Some(p) = self.board.slots.get_mut(si) {
-            p.release.set_high().or_fault(Instrument::SlotMux)?;
+            p.set(SlotOutput::Release, true)
+                .or_fault(Instrument::SlotMux)?;
         }
         // Released only once the clamp is open: a clamp that failed leaves the phone Seated.
         if let Some(state) = self.slots.get_mut(si) {
@@ -461,13 +557,9 @@ where
         Ok(())
     }
 
-    fn watch_presence(&mut self) -> Result<(), L::Error> {
+    fn watch_presence(&mut self) {
         for si in 0..self.slots.len() {
-            let present = self
-                .board
-                .slots
-                .get_mut(si)
-                .is_some_and(|p| p.presence.is_high().unwrap_or(false));
+            let present = self.board.phone_present(si as u8);
             if present == self.slots[si].present {
                 continue;
             }
@@ -478,20 +570,19 @@ where
                 self.slots[si].present = true;
                 self.slots[si].released = false;
                 self.slots[si].touch = None;
-                self.event(Event::PhoneInserted { slot })?;
+                self.event(Event::PhoneInserted { slot });
             } else {
                 self.abort_all(slot);
                 self.slots[si].present = false;
                 self.slots[si].released = false;
                 self.slots[si].touch = None;
                 self.board.slot_safe(si);
-                self.event(Event::PhoneRemoved { slot })?;
+                self.event(Event::PhoneRemoved { slot });
             }
         }
-        Ok(())
     }
 
-    fn step_jobs(&mut self) -> Result<(), L::Error> {
+    fn step_jobs(&mut self) {
         for si in 0..self.slots.len() {
             for (ci, &channel) in CHANNELS.iter().enumerate() {
                 let slot = si as u8;
@@ -512,34 +603,33 @@ where
                             if let Reply::TouchScan(scan) = &reply {
                                 self.slots[si].touch = Some((scan.rows, scan.cols));
                             }
-                            self.reply(running.seq, reply, true)?;
+                            self.reply(running.seq, reply, true);
                             continue;
                         }
                         Err(e) => {
                             running.job.stop(&mut self.board, slot, channel);
-                            self.reply(running.seq, Reply::Error(e), true)?;
+                            self.reply(running.seq, Reply::Error(e), true);
                             continue;
                         }
                     }
                 }
-                self.report(slot, channel)?;
+                self.report(slot, channel);
             }
         }
-        Ok(())
     }
 
     /// Sends the `Progress` event of the procedure on `channel` of `slot` when it passed a mark
     /// or has a sample due: one event at most, carrying the new percent (or the last one) and
     /// the job's sample. A battery monitor that fails to give the sample fails the procedure.
-    fn report(&mut self, slot: u8, channel: Channel) -> Result<(), L::Error> {
+    fn report(&mut self, slot: u8, channel: Channel) {
         let (si, ci) = (usize::from(slot), channel_index(channel));
         let now = self.clock.now_us();
         let Some(running) = self.slots[si].jobs[ci].as_mut() else {
-            return Ok(());
+            return;
         };
         let mark = running.progress(now);
         if mark.is_none() && !running.sample_due(now) {
-            return Ok(());
+            return;
         }
         let percent = mark.unwrap_or(running.percent());
         let step_end = running.wake_at;
@@ -550,49 +640,57 @@ where
                 percent,
                 sample,
             }),
-            Err(e) => match self.slots[si].jobs[ci].take() {
-                Some(mut running) => {
+            Err(e) => {
+                if let Some(mut running) = self.slots[si].jobs[ci].take() {
                     running.job.stop(&mut self.board, slot, channel);
-                    self.reply(running.seq, Reply::Error(e), true)
+                    self.reply(running.seq, Reply::Error(e), true);
                 }
-                None => Ok(()),
-            },
+            }
         }
     }
 
-    fn event(&mut self, ev: Event) -> Result<(), L::Error> {
+    /// Queues an event under the next event number. A dropped event still takes its number,
+    /// so the host sees the gap.
+    fn event(&mut self, ev: Event) {
         let seq = self.event_seq;
         self.event_seq = self.event_seq.wrapping_add(1);
-        self.send(seq, JigMsg::Event(ev))
+        self.send(seq, JigMsg::Event(ev));
     }
 
-    fn log(&mut self, level: LogLevel, msg: &str) -> Result<(), L::Error> {
+    fn log(&mut self, level: LogLevel, msg: &str) {
         self.event(Event::Log {
             level,
             text: text(msg),
-        })
+        });
     }
 
-    /// Sends the reply to request `seq`, keeping a copy for `Resend` when `keep`.
-    fn reply(&mut self, seq: u16, reply: Reply, keep: bool) -> Result<(), L::Error> {
+    /// Queues the reply to request `seq`, keeping a copy for `Resend` when `keep` (also when
+    /// the queue drops it: `Resend` recovers it). True when queued.
+    fn reply(&mut self, seq: u16, reply: Reply, keep: bool) -> bool {
         if keep {
             self.kept.keep(seq, &reply);
         }
         self.send(seq, JigMsg::Reply(reply))
     }
 
-    fn send(&mut self, seq: u16, msg: JigMsg) -> Result<(), L::Error> {
+    /// Encodes a frame into the transmit queue: whole, or dropped and counted when it does not
+    /// fit. True when queued.
+    fn send(&mut self, seq: u16, msg: JigMsg) -> bool {
         let mut buf = [0u8; MAX_ENCODED_FRAME];
-        match encode_frame(&Packet { seq, msg }, &mut buf) {
-            Ok(n) => self.link.write_all(&buf[..n]),
-            // Every reply type fits the frame bound (checked by the protocol's tests).
-            Err(_) => Ok(()),
+        // Every message fits the frame bound (checked by the protocol's tests).
+        let queued = match encode_frame(&Packet { seq, msg }, &mut buf) {
+            Ok(n) => self.tx.push(&buf[..n]),
+            Err(_) => false,
+        };
+        if !queued {
+            self.tx_dropped = self.tx_dropped.wrapping_add(1);
         }
+        queued
     }
 }
 
 /// Configures the monitors of every slot and lists the instruments that answered on slot 0.
-fn probe<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Vec<Instrument, MAX_INSTRUMENTS> {
+fn probe<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Vec<Instrument, MAX_INSTRUMENTS> {
     let mut found = Vec::new();
     let mut monitors = true;
     let mut front_end = false;
@@ -626,3 +724,6 @@ fn probe<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Vec<Instrument, MAX_
     }
     found
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,9 +13,9 @@ pub mod powered;
 pub mod touch;
 
 use benchline_protocol::{Channel, Instrument, JigError, Reply, Sample};
-use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
+use embedded_hal::{delay::DelayNs, i2c::I2c};
 
-use crate::board::Board;
+use crate::board::{Board, SlotIo, SlotOutput};
 use crate::driver::tca9548a;
 
 /// What a step asks for next.
@@ -43,9 +43,9 @@ pub enum Job {
 
 impl Job {
     /// Performs the next step; `now_us` is the jig time at its start.
-    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+    pub fn step<B: I2c, S: SlotIo, D: DelayNs>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
         now_us: u64,
     ) -> Result<Step, JigError> {
@@ -71,9 +71,9 @@ impl Job {
     /// The sample a `Progress` event of the job carries now: a reading of the battery monitor
     /// for `battery.dcir` (taken at `now_us` unless the job took one in this poll), `None` for
     /// the other procedures. `step_end_us` is the end of the job's current wait.
-    pub fn sample<B: I2c, O, I, D>(
+    pub fn sample<B: I2c, S, D>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
         now_us: u64,
         step_end_us: u64,
@@ -87,9 +87,9 @@ impl Job {
     /// Puts the outputs of the job's `channel` (the one its request occupies, from the
     /// protocol's procedure table) back in their safe state, and only those: procedures on the
     /// slot's other channels go on.
-    pub fn stop<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+    pub fn stop<B: I2c, S: SlotIo, D: DelayNs>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
         channel: Channel,
     ) {
@@ -99,11 +99,7 @@ impl Job {
 
 /// Drives the outputs of one channel of a slot to their safe state: the load to 0 mA (battery),
 /// VBUS and the continuity current source off (port), the backlight off (screen).
-pub fn channel_safe<B: I2c, O: OutputPin, I, D>(
-    board: &mut Board<B, O, I, D>,
-    slot: u8,
-    channel: Channel,
-) {
+pub fn channel_safe<B: I2c, S: SlotIo, D>(board: &mut Board<B, S, D>, slot: u8, channel: Channel) {
     // A pin or DAC that cannot be driven is reported by the next procedure that needs it.
     match channel {
         Channel::Battery => {
@@ -112,15 +108,11 @@ pub fn channel_safe<B: I2c, O: OutputPin, I, D>(
             }
         }
         Channel::Port => {
-            if let Some(p) = board.slots.get_mut(usize::from(slot)) {
-                let _ = p.vbus_en.set_low();
-                let _ = p.cont_en.set_low();
-            }
+            let _ = board.set(slot, SlotOutput::VbusEn, false);
+            let _ = board.set(slot, SlotOutput::ContEn, false);
         }
         Channel::Screen => {
-            if let Some(p) = board.slots.get_mut(usize::from(slot)) {
-                let _ = p.backlight_en.set_low();
-            }
+            let _ = board.set(slot, SlotOutput::BacklightEn, false);
         }
     }
 }
@@ -138,7 +130,7 @@ impl<T, E> OrFault<T> for Result<T, E> {
 }
 
 /// Connects the slot's devices to the bus.
-pub fn select<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>, slot: u8) -> Result<(), JigError> {
+pub fn select<B: I2c, S, D>(board: &mut Board<B, S, D>, slot: u8) -> Result<(), JigError> {
     tca9548a::select(&mut board.i2c, slot).or_fault(Instrument::SlotMux)
 }
 

@@ -80,3 +80,10 @@ impl Clock for SimClock {
         real.saturating_add(self.inner.offset_us.get())
     }
 }
+
+impl benchline_models::RigClock for SimClock {
+    /// The bus was busy for `us`: jig time moves on by as much (the firmware waited for it).
+    fn bus_time(&self, us: u64) {
+        self.advance(us);
+    }
+}

@@ -11,8 +11,11 @@ use crate::clock::SimClock;
 use crate::link::MemLink;
 use crate::rig::{PinId, Rig, SimDelay, SimPin};
 
+/// The pins of one simulated slot: every pin is a [`SimPin`] (input and output alike).
+pub type SimSlot = SlotPins<SimPin, SimPin, SimPin, SimPin, SimPin, SimPin, SimPin, SimPin>;
+
 /// The jig application wired to simulated hardware.
-pub type SimJig = Jig<SimBus, SimPin, SimPin, SimDelay, MemLink, SimClock>;
+pub type SimJig = Jig<SimBus, SimSlot, SimDelay, MemLink, SimClock>;
 
 /// Builds a jig with `slots` slots on `rig` (which must have at least that many slots). It
 /// announces itself as simulated (`Hello::simulated`): every jig of the simulator does.
@@ -35,11 +38,11 @@ pub fn build_jig(
             backlight_en: pin(PinId::BacklightEn),
             release: pin(PinId::Release),
             cont_en: pin(PinId::ContEn),
-            cont_sel: [
+            cont_sel: (
                 pin(PinId::ContSel(0)),
                 pin(PinId::ContSel(1)),
                 pin(PinId::ContSel(2)),
-            ],
+            ),
         });
     }
     let board = Board {

@@ -17,13 +17,13 @@
 //! collapsed, never with a resistance.
 
 pub mod bus;
-pub mod cell;
 pub mod clock;
-pub mod device;
 pub mod jig;
 pub mod link;
 pub mod phone;
 pub mod rig;
+
+pub use benchline_models::{cell, control, device};
 
 pub use clock::SimClock;
 pub use jig::{build_jig, SimJig};

@@ -50,6 +50,12 @@ pub(crate) struct RunArgs {
     /// Serial port of a jig (repeatable), e.g. /dev/ttyACM0 or the path `benchctl sim-jig` printed.
     #[arg(long = "port", value_name = "PATH")]
     ports: Vec<String>,
+    /// The station file: the station's id (written in every record), its benches with their
+    /// jigs by serial number and the slots in use, where to look for the jigs' ports, and the
+    /// bin labels (see fixtures/stations/README.md). Jigs are placed by the serial they
+    /// announce, whatever port they are on; --port and --sim jigs are placed the same way.
+    #[arg(long, value_name = "FILE")]
+    station: Option<PathBuf>,
     /// The test plan (default: the standard plan built in, test-plans/standard-refurb.toml).
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
@@ -58,8 +64,11 @@ pub(crate) struct RunArgs {
     /// the prompts; on real jigs nobody does, and phones grade retest.
     #[arg(long)]
     headless: bool,
-    /// Let the simulated operator answer the prompts from the phone library (simulated lines
-    /// only: --sim N), for an unattended demo.
+    /// Let the simulated operator answer the prompts from the phone library (--phones, or the
+    /// built-in one), for an unattended demo: on the jigs of --sim N and on --port jigs that
+    /// announce simulated phones (`benchctl sim-jig`, the QEMU board). It never answers for a
+    /// real jig: those prompts go to the person at the bench (headless: nobody, they grade
+    /// retest).
     #[arg(long)]
     auto_answer: bool,
     /// Stop after N phones (at least 1).
@@ -253,19 +262,20 @@ fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
-    if a.sim == 0 && a.ports.is_empty() {
+    if a.sim == 0 && a.ports.is_empty() && a.station.is_none() {
         return Err(bad_input(anyhow::anyhow!(
-            "nothing to run: give --sim N for a simulated line or --port PATH for each jig"
+            "nothing to run: give --sim N for a simulated line, --station FILE for the station's benches or --port PATH for each jig"
         )));
     }
+    let station = a
+        .station
+        .as_ref()
+        .map(|f| benchctl::station::Station::load(f).map(std::sync::Arc::new))
+        .transpose()
+        .map_err(bad_input)?;
     if a.sim == 0 && (a.noise.is_some() || a.noise_stall.is_some()) {
         return Err(bad_input(anyhow::anyhow!(
             "--noise and --noise-stall act on simulated jigs only: add --sim N"
-        )));
-    }
-    if a.sim == 0 && a.auto_answer {
-        return Err(bad_input(anyhow::anyhow!(
-            "--auto-answer lets the simulated operator answer, on simulated lines only: add --sim N, or answer the prompts at the bench"
         )));
     }
     if !(a.time_scale >= 0.0 && a.time_scale.is_finite()) {
@@ -286,6 +296,8 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         crate::say("benchctl: standard output is not a terminal; printing one JSON line per graded phone (--headless)");
     }
     let library = load_phones(&a.phones)?;
+    // What the simulated operator answers, for the jigs that announce simulated phones.
+    let answers = std::sync::Arc::new(sim::LibraryAnswers::new(&library));
     let plan = std::sync::Arc::new(load_plan(&a.plan)?);
     let store = open_store(&a, &plan)?;
     if let Some(head) = store.head() {
@@ -317,24 +329,42 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         .map(|l| l.ports.clone())
         .unwrap_or_default();
     ports.extend(a.ports.iter().cloned());
+    if let Some(station) = &station {
+        // Where the station's jigs may be; USB discovery can stand in for the file system here.
+        use benchctl::station::ports::PortSource;
+        ports.extend(benchctl::station::ports::DevPorts.candidates(&station.port_patterns()));
+        ports = benchctl::station::ports::dedupe(ports, |p| std::fs::canonicalize(p).ok());
+        tracing::info!(
+            "station {}: looking for its {} jig(s) on {}",
+            station.id,
+            station.positions().len(),
+            if ports.is_empty() {
+                "no port".to_string()
+            } else {
+                ports.join(", ")
+            }
+        );
+    }
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(run::Stop::Run);
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         count: a.count.map(|c| c as usize),
         time_scale: a.time_scale,
         margin: Duration::from_millis(a.timeout_margin),
         grace: Duration::from_secs(a.stop_grace),
         ..RunOptions::new(plan.clone(), ports)
     };
+    if let Some(station) = station {
+        opts.station = station.id.clone();
+        opts.bins = station.bins.clone();
+        opts.station_file = Some(station);
+    }
     // SIGINT / SIGTERM: take no new phones and let the ones under test finish; a second
     // signal stops at once. Either way, everything committed stays committed.
     rt.spawn(watch_signals(signal_tx));
     let sink: std::sync::Arc<dyn run::RecordSink> = std::sync::Arc::new(writer);
     let outcome = if tui {
         let person = Person::new(operator_id);
-        let operator: std::sync::Arc<dyn run::Operator> = match (&sim_line, a.auto_answer) {
-            (Some(line), true) => std::sync::Arc::new(line.operator(person.clone())),
-            _ => person.clone(),
-        };
+        let operator = answering(&answers, a.auto_answer, person.clone());
         let lookup = move |imei: &str| -> String {
             match history::runs(&reader, imei) {
                 Ok(runs) => history::text(imei, &runs),
@@ -355,13 +385,23 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     } else {
         let who = operator_id.unwrap_or_else(login_name);
         let signed_in = std::sync::Arc::new(run::Nobody(who));
-        if !a.ports.is_empty() && !plan.prompts.is_empty() {
-            crate::say(&format!("benchctl: --headless on real jigs: nobody answers the plan's {} prompt(s) for their phones, so they grade retest; run the terminal UI to answer them", plan.prompts.len()));
+        // Headless, the simulated operator answers on a simulated line without being asked.
+        let auto = a.auto_answer || sim_line.is_some();
+        // Jigs that may be real: --port, or the ports a station file looks at.
+        let real = !a.ports.is_empty()
+            || opts
+                .station_file
+                .as_ref()
+                .is_some_and(|s| !s.port_patterns().is_empty());
+        if real && !plan.prompts.is_empty() {
+            let simulated = if auto {
+                " (the simulated operator answers for the jigs that announce simulated phones)"
+            } else {
+                ""
+            };
+            crate::say(&format!("benchctl: --headless: on real jigs nobody answers the plan's {} prompt(s), so their phones grade retest{simulated}; run the terminal UI to answer them", plan.prompts.len()));
         }
-        let operator: std::sync::Arc<dyn run::Operator> = match &sim_line {
-            Some(line) => std::sync::Arc::new(line.operator(signed_in)),
-            None => signed_in,
-        };
+        let operator = answering(&answers, auto, signed_in);
         let opts = RunOptions {
             stop: Some(signal_rx),
             ..opts
@@ -382,6 +422,28 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             .into());
     }
     Ok(())
+}
+
+/// Who answers the prompts: the simulated operator (from the phone library's `answers`), when
+/// `auto` lets it, for every jig that announces simulated phones (the jigs of `--sim N`,
+/// `benchctl sim-jig` and the QEMU board on `--port`, wherever a station file places them);
+/// the signed-in person (`signed_in`) for every other jig, and for all of them when `auto` is
+/// false. The simulated operator never answers for a jig that does not announce simulated
+/// phones (`Question::simulated`).
+fn answering(
+    answers: &std::sync::Arc<sim::LibraryAnswers>,
+    auto: bool,
+    signed_in: std::sync::Arc<dyn run::Operator>,
+) -> std::sync::Arc<dyn run::Operator> {
+    if auto {
+        std::sync::Arc::new(sim::SimulatedOperator {
+            answers: answers.clone(),
+            signed_in,
+            benches: usize::MAX,
+        })
+    } else {
+        signed_in
+    }
 }
 
 /// Signals ask the run to stop: the first drains, the second stops at once. SIGHUP (the
@@ -414,39 +476,56 @@ async fn watch_signals(stop: tokio::sync::watch::Sender<run::Stop>) {
 /// The run's outcome and, in headless mode, why standard output could not be written.
 type Ran = (Result<run::Summary, run::RunError>, Option<anyhow::Error>);
 
-/// A headless line: one JSON line per graded phone on standard output.
+/// A headless line: one JSON line per graded phone on standard output, and one per bench of
+/// the station file whose jig is missing (`{"event":"jig_missing",...}`: records have no
+/// `event` field).
 async fn headless(
     opts: RunOptions,
     operator: std::sync::Arc<dyn run::Operator>,
     sink: std::sync::Arc<dyn run::RecordSink>,
 ) -> Ran {
-    let stdout = std::io::stdout();
-    let mut write_error = None;
-    let summary = run::run_to_records(opts, operator, sink, |record, stored| {
-        let mut out = stdout.lock();
-        let printed = Printed {
-            record,
-            store: stored,
-        };
-        // The line and its newline in one buffer, one write: a kill never leaves half a line
-        // (stdout's line buffer passes a complete line straight to one write(2)).
-        let line = serde_json::to_vec(&printed).map_err(anyhow::Error::from);
-        match line.and_then(|mut l| {
-            l.push(b'\n');
-            out.write_all(&l)
-                .and_then(|_| out.flush())
-                .map_err(anyhow::Error::from)
-        }) {
-            Ok(()) => true,
-            Err(e) => {
-                // Stop testing: a record that cannot be written would be lost.
-                write_error.get_or_insert(e);
-                false
+    let write_error = std::cell::RefCell::new(None);
+    let summary = run::run_with_notices(
+        opts,
+        operator,
+        sink,
+        |record, stored| {
+            if write_error.borrow().is_some() {
+                return false;
             }
-        }
-    })
+            let printed = Printed {
+                record,
+                store: stored,
+            };
+            match print_json(&printed) {
+                Ok(()) => true,
+                Err(e) => {
+                    // Stop testing: a record that cannot be written would be lost.
+                    write_error.borrow_mut().get_or_insert(e);
+                    false
+                }
+            }
+        },
+        |notice| {
+            if let Err(e) = print_json(notice) {
+                write_error.borrow_mut().get_or_insert(e);
+            }
+        },
+    )
     .await;
-    (summary, write_error)
+    (summary, write_error.into_inner())
+}
+
+/// Writes `value` as one JSON line on standard output.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    // The line and its newline in one buffer, one write: a kill never leaves half a line
+    // (stdout's line buffer passes a complete line straight to one write(2)).
+    let mut line = serde_json::to_vec(value)?;
+    line.push(b'\n');
+    let mut out = std::io::stdout().lock();
+    out.write_all(&line)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A line driven by the operator's terminal UI: the UI starts first (sign-in), the line once
@@ -535,6 +614,11 @@ fn report(s: &run::Summary, dir: &std::path::Path) {
         crate::say(&format!(
             "  link {port}: {} bad frame(s), {} request(s) sent again, {} reply(ies) asked for again, {} timeout(s), {} reset(s), {} reconnection(s)",
             c.bad_frames, c.retries, c.resends, c.timeouts, c.resets, c.reconnects
+        ));
+    }
+    for bench in &s.missing {
+        crate::say(&format!(
+            "  {bench}: missing; plug its jig in and restart the line"
         ));
     }
     for (port, times) in &s.out_of_service {

@@ -5,6 +5,8 @@
 //! Exit codes: 0 success, 1 a failure the message explains, 2 bad usage or bad input files.
 
 mod audit;
+mod flash;
+mod jigs;
 mod line;
 mod progress;
 mod serve;
@@ -45,6 +47,10 @@ enum Command {
     Verify(VerifyArgs),
     /// Every run of one device, newest first, with grade and reasons.
     History(HistoryArgs),
+    /// Jigs found on USB and on the serial ports named, with their firmware and protocol versions.
+    Jigs(jigs::JigsArgs),
+    /// Flash jig firmware through a debug probe (probe-rs) and confirm the jig runs it.
+    Flash(flash::FlashArgs),
 }
 
 #[derive(Subcommand)]
@@ -135,6 +141,8 @@ fn main() -> ExitCode {
         Command::Export(a) => audit::cmd_export(a),
         Command::Verify(a) => audit::cmd_verify(a),
         Command::History(a) => audit::cmd_history(a),
+        Command::Jigs(a) => jigs::cmd_jigs(a),
+        Command::Flash(a) => flash::cmd_flash(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

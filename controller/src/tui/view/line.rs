@@ -179,6 +179,7 @@ fn fault_word(kind: FaultKind) -> &'static str {
         FaultKind::Lost => "JIG LOST",
         FaultKind::Reset => "JIG RESET",
         FaultKind::Refused => "JIG REFUSED",
+        FaultKind::Missing => "JIG MISSING",
     }
 }
 

@@ -60,6 +60,7 @@ fn summary(shown: Shown, slot: Option<&Slot>) -> String {
             FaultKind::Lost => "JIG LOST".into(),
             FaultKind::Reset => "JIG RESET".into(),
             FaultKind::Refused => "REFUSED".into(),
+            FaultKind::Missing => "MISSING".into(),
         },
     }
 }

@@ -5,11 +5,11 @@
 use benchline_protocol::{
     Continuity as Reading, Instrument, JigError, PinReading, Reply, CONTINUITY_PINS,
 };
-use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
+use embedded_hal::{delay::DelayNs, i2c::I2c};
 use heapless::Vec;
 
 use super::{OrFault, Step};
-use crate::board::Board;
+use crate::board::{Board, SlotIo, SlotOutput};
 use crate::driver::ads1115;
 
 /// Settling time after switching the selector, ms.
@@ -24,8 +24,8 @@ pub struct Continuity {
 
 impl Continuity {
     /// Selects the first pin and returns the job with its first wait, ms.
-    pub fn start<B, O: OutputPin, I, D>(
-        board: &mut Board<B, O, I, D>,
+    pub fn start<B, S: SlotIo, D>(
+        board: &mut Board<B, S, D>,
         slot: u8,
     ) -> Result<(Self, u32), JigError> {
         select_pin(board, slot, 0)?;
@@ -39,9 +39,9 @@ impl Continuity {
     }
 
     /// Measures the selected pin and moves to the next.
-    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+    pub fn step<B: I2c, S: SlotIo, D: DelayNs>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
     ) -> Result<Step, JigError> {
         let pin = CONTINUITY_PINS
@@ -69,7 +69,8 @@ impl Continuity {
             return Ok(Step::Wait(SETTLE_MS));
         }
         if let Some(p) = board.slots.get_mut(usize::from(slot)) {
-            p.cont_en.set_low().or_fault(Instrument::Continuity)?;
+            p.set(SlotOutput::ContEn, false)
+                .or_fault(Instrument::Continuity)?;
         }
         Ok(Step::Done(Reply::Continuity(Reading {
             pins: core::mem::take(&mut self.readings),
@@ -77,8 +78,8 @@ impl Continuity {
     }
 }
 
-fn select_pin<B, O: OutputPin, I, D>(
-    board: &mut Board<B, O, I, D>,
+fn select_pin<B, S: SlotIo, D>(
+    board: &mut Board<B, S, D>,
     slot: u8,
     index: usize,
 ) -> Result<(), JigError> {
@@ -86,9 +87,10 @@ fn select_pin<B, O: OutputPin, I, D>(
         .slots
         .get_mut(usize::from(slot))
         .ok_or(JigError::BadRequest)?;
-    for (bit, sel) in pins.cont_sel.iter_mut().enumerate() {
-        sel.set_state(((index >> bit) & 1 == 1).into())
+    for bit in 0..3u8 {
+        pins.set(SlotOutput::ContSel(bit), (index >> bit) & 1 == 1)
             .or_fault(Instrument::Continuity)?;
     }
-    pins.cont_en.set_high().or_fault(Instrument::Continuity)
+    pins.set(SlotOutput::ContEn, true)
+        .or_fault(Instrument::Continuity)
 }

@@ -118,7 +118,7 @@ fn point_us(step_us: u64, k: u32) -> u64 {
 }
 
 /// Battery voltage and current, V and A.
-fn read<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Result<(f32, f32), JigError> {
+fn read<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Result<(f32, f32), JigError> {
     let v = ina226::bus_voltage(&mut board.i2c, ina226::Fit::BATTERY)
         .or_fault(Instrument::PowerMonitor)?;
     let i =
@@ -132,8 +132,8 @@ impl Dcir {
     /// is not above the first is refused here too. With `chart_from` (the jig time the
     /// procedure started, when it reports progress) the battery monitor is read first, with
     /// the load still off: the rest level, the chart's first sample.
-    pub fn start<B: I2c, O, I, D>(
-        board: &mut Board<B, O, I, D>,
+    pub fn start<B: I2c, S, D>(
+        board: &mut Board<B, S, D>,
         low_ma: u16,
         low_ms: u32,
         high_ma: u16,
@@ -174,9 +174,9 @@ impl Dcir {
     }
 
     /// Samples at the end of a step; `now_us` is the jig time at the start of the step.
-    pub fn step<B: I2c, O, I, D>(
+    pub fn step<B: I2c, S, D>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         now_us: u64,
     ) -> Result<Step, JigError> {
         let (v, i) = read(board)?;
@@ -247,9 +247,9 @@ impl Dcir {
     /// The sample to send now (at a sample point or a progress mark): the reading the
     /// procedure took in this poll, or a new one of `slot` taken at `now_us`. Every point of
     /// the step due by `now_us` counts as sent. `None` when the procedure takes no samples.
-    pub fn sample<B: I2c, O, I, D>(
+    pub fn sample<B: I2c, S, D>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
         now_us: u64,
         step_end_us: u64,
@@ -287,7 +287,7 @@ mod tests {
     use super::*;
     use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
 
-    fn board(expect: &[Transaction]) -> Board<Mock, (), (), ()> {
+    fn board(expect: &[Transaction]) -> Board<Mock, (), ()> {
         Board {
             i2c: Mock::new(expect),
             delay: (),

@@ -10,7 +10,7 @@ use crate::board::Board;
 use crate::driver::{eeprom, fusb302, sbs, touch};
 
 /// `identify`: model, IMEI and serial from the phone's diagnostic EEPROM.
-pub fn identify<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Result<Reply, JigError> {
+pub fn identify<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Result<Reply, JigError> {
     let bus = &mut board.i2c;
     Ok(Reply::Identity(Identity {
         model: eeprom::read_field(bus, eeprom::MODEL).or_fault(Instrument::DiagEeprom)?,
@@ -20,7 +20,7 @@ pub fn identify<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Result<Reply,
 }
 
 /// `battery.gauge`: the Smart Battery System registers.
-pub fn gauge<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Result<Reply, JigError> {
+pub fn gauge<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Result<Reply, JigError> {
     let bus = &mut board.i2c;
     let mut word = |cmd| sbs::read_word(bus, cmd).or_fault(Instrument::Gauge);
     let voltage = word(sbs::reg::VOLTAGE)?;
@@ -49,7 +49,7 @@ pub fn gauge<B: I2c, O, I, D>(board: &mut Board<B, O, I, D>) -> Result<Reply, Ji
 }
 
 /// `port.cc`: both CC voltages with the 1.5 A pull-up.
-pub fn cc<B: I2c, O, I, D: DelayNs>(board: &mut Board<B, O, I, D>) -> Result<Reply, JigError> {
+pub fn cc<B: I2c, S, D: DelayNs>(board: &mut Board<B, S, D>) -> Result<Reply, JigError> {
     let rp = RpLevel::Current1A5;
     let cc1_v = fusb302::measure_cc(&mut board.i2c, &mut board.delay, 1, rp)
         .or_fault(Instrument::CcFrontEnd)?;
@@ -60,8 +60,8 @@ pub fn cc<B: I2c, O, I, D: DelayNs>(board: &mut Board<B, O, I, D>) -> Result<Rep
 
 /// `screen.touch.row`: one row of the last completed scan, `scan` = (rows, cols). No scan is
 /// [`JigError::NoScan`]; a row past the scan's last is [`JigError::BadRequest`].
-pub fn touch_row<B: I2c, O, I, D>(
-    board: &mut Board<B, O, I, D>,
+pub fn touch_row<B: I2c, S, D>(
+    board: &mut Board<B, S, D>,
     scan: Option<(u8, u8)>,
     row: u8,
 ) -> Result<Reply, JigError> {

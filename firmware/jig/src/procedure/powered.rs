@@ -3,10 +3,10 @@
 //! watches that supply, switch it off.
 
 use benchline_protocol::{Backlight, Charge, Instrument, JigError, Reply};
-use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
+use embedded_hal::{delay::DelayNs, i2c::I2c};
 
 use super::{OrFault, Step};
-use crate::board::{Board, SlotPins};
+use crate::board::{Board, SlotIo, SlotOutput};
 use crate::driver::ina226;
 
 /// Which supply.
@@ -19,10 +19,10 @@ pub enum Supply {
 }
 
 impl Supply {
-    fn pin<O, I>(self, pins: &mut SlotPins<O, I>) -> &mut O {
+    fn output(self) -> SlotOutput {
         match self {
-            Supply::Vbus => &mut pins.vbus_en,
-            Supply::Backlight => &mut pins.backlight_en,
+            Supply::Vbus => SlotOutput::VbusEn,
+            Supply::Backlight => SlotOutput::BacklightEn,
         }
     }
 
@@ -47,8 +47,8 @@ impl Powered {
     }
 
     /// Switches the supply on; the job then waits `settle_ms`.
-    pub fn start<B, O: OutputPin, I, D>(
-        board: &mut Board<B, O, I, D>,
+    pub fn start<B, S: SlotIo, D>(
+        board: &mut Board<B, S, D>,
         slot: u8,
         supply: Supply,
         settle_ms: u32,
@@ -57,26 +57,22 @@ impl Powered {
             .slots
             .get_mut(usize::from(slot))
             .ok_or(JigError::BadRequest)?;
-        supply
-            .pin(pins)
-            .set_high()
+        pins.set(supply.output(), true)
             .or_fault(Instrument::PowerMonitor)?;
         Ok((Powered { supply }, settle_ms))
     }
 
     /// Measures and switches the supply off (also when the monitor fails).
-    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+    pub fn step<B: I2c, S: SlotIo, D: DelayNs>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         slot: u8,
     ) -> Result<Step, JigError> {
         let fit = self.supply.fit();
         let volts = ina226::bus_voltage(&mut board.i2c, fit).or_fault(Instrument::PowerMonitor);
         let amps = ina226::current(&mut board.i2c, fit).or_fault(Instrument::PowerMonitor);
         if let Some(p) = board.slots.get_mut(usize::from(slot)) {
-            self.supply
-                .pin(p)
-                .set_low()
+            p.set(self.supply.output(), false)
                 .or_fault(Instrument::PowerMonitor)?;
         }
         let (volts, amps) = (volts?, amps?);

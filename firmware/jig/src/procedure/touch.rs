@@ -3,10 +3,10 @@
 //! `TouchRow` requests.
 
 use benchline_protocol::{Instrument, JigError, Reply, TouchScan, MAX_TOUCH_COLS};
-use embedded_hal::{delay::DelayNs, digital::InputPin, digital::OutputPin, i2c::I2c};
+use embedded_hal::{delay::DelayNs, i2c::I2c};
 
 use super::{after_ms, OrFault, Step};
-use crate::board::Board;
+use crate::board::{Board, SlotIo};
 use crate::driver::touch;
 
 /// Poll period, ms.
@@ -22,8 +22,8 @@ pub struct Touch {
 
 impl Touch {
     /// Starts the scan; the job then polls it every [`POLL_MS`].
-    pub fn start<B: I2c, O, I, D>(
-        board: &mut Board<B, O, I, D>,
+    pub fn start<B: I2c, S, D>(
+        board: &mut Board<B, S, D>,
         now_us: u64,
     ) -> Result<(Self, u32), JigError> {
         touch::start_scan(&mut board.i2c).or_fault(Instrument::TouchIc)?;
@@ -36,9 +36,9 @@ impl Touch {
     }
 
     /// Polls the scan.
-    pub fn step<B: I2c, O: OutputPin, I: InputPin, D: DelayNs>(
+    pub fn step<B: I2c, S: SlotIo, D: DelayNs>(
         &mut self,
-        board: &mut Board<B, O, I, D>,
+        board: &mut Board<B, S, D>,
         now_us: u64,
     ) -> Result<Step, JigError> {
         if touch::scan_done(&mut board.i2c).or_fault(Instrument::TouchIc)? {

@@ -251,7 +251,8 @@ impl Loader {
                     text,
                     span,
                     e.message().trim_end().to_string(),
-                    "see the phone schema in firmware/sim/src/phone.rs (fixtures/README.md)".into(),
+                    "see the phone schema in firmware/models/src/phone.rs (fixtures/README.md)"
+                        .into(),
                 );
                 return;
             }

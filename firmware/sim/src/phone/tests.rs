@@ -67,6 +67,52 @@ fn the_shipped_library_loads() {
 }
 
 #[test]
+fn every_shipped_phone_round_trips_through_postcard_and_the_control_channel() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/phones");
+    let lib = Library::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut reader = crate::control::ControlReader::new();
+    for (slot, phone) in lib.phones.iter().enumerate() {
+        let bytes = postcard::to_allocvec(phone).unwrap();
+        let back: Phone = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(&back, phone);
+        let seat = crate::control::Command::Seat {
+            slot: (slot % 4) as u8,
+            phone: Box::new(phone.clone()),
+        };
+        let frame = crate::control::encode_vec(&seat).unwrap();
+        let got: Vec<_> = frame
+            .iter()
+            .filter_map(|&b| reader.push::<crate::control::Command>(b))
+            .collect();
+        assert_eq!(got, [Ok(seat)], "{}", phone.id);
+    }
+}
+
+#[test]
+fn defaults_fill_what_a_table_leaves_out() {
+    let lib = Library::parse(
+        r#"[[phone]]
+id = "d"
+model = "D"
+imei = "350886726689274"
+serial = "S"
+connector = "lightning"
+battery = { design_mah = 3000, health_pct = 90.0, cycles = 5, dcir_mohm = 100.0 }
+screen = { rows = 4, cols = 4 }
+"#,
+        &path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let p = &lib.phones[0];
+    assert_eq!(p.port, Port::default());
+    assert_eq!(p.port.cc1_rd_ohm, Some(5100.0));
+    assert_eq!((p.battery.soc_pct, p.battery.temperature_c), (55.0, 24.0));
+    assert_eq!(p.battery.manufacturer, "SIMCELL");
+    assert_eq!((p.screen.backlight_ma, p.screen.backlight_v), (60.0, 19.0));
+    assert!(p.answers.is_empty() && p.expected.is_none());
+}
+
+#[test]
 fn nan_infinite_and_negative_values_are_refused() {
     refused(
         &with("soc_pct = 60.0", "soc_pct = nan"),

@@ -32,7 +32,7 @@ impl Ads1115 {
             (None, true, 0b100) => f64::INFINITY,
             _ => 0.0,
         };
-        let code = (volts / fsr * 32768.0).round();
+        let code = libm::round(volts / fsr * 32768.0);
         self.conversion = if code >= 32767.0 {
             i16::MAX
         } else {

@@ -73,11 +73,11 @@ impl Ina226 {
 
     fn register(&self, env: &mut Env<'_>, index: usize) -> u16 {
         let (volts, amps, shunt) = self.path(env, index);
-        let shunt_reg = (amps * shunt / 2.5e-6).round() as i64;
+        let shunt_reg = libm::round(amps * shunt / 2.5e-6) as i64;
         match self.ptr {
             0x00 => self.config,
             0x01 => shunt_reg.clamp(-32768, 32767) as i16 as u16,
-            0x02 => (volts / 0.001_25).round().clamp(0.0, 32767.0) as u16,
+            0x02 => libm::round(volts / 0.001_25).clamp(0.0, 32767.0) as u16,
             0x04 => ((shunt_reg * i64::from(self.calibration)) / 2048).clamp(-32768, 32767) as i16
                 as u16,
             0x05 => self.calibration,

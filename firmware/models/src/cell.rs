@@ -85,20 +85,10 @@ mod tests {
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     fn cell(dcir_mohm: f64, soc_pct: f64) -> Result<Phone, Box<dyn std::error::Error>> {
-        let text = format!(
-            r#"
-[[phone]]
-id = "t"
-model = "T"
-imei = "490154203237518"
-serial = "S"
-connector = "usb-c"
-battery = {{ design_mah = 4000, health_pct = 90.0, cycles = 10, dcir_mohm = {dcir_mohm}, soc_pct = {soc_pct} }}
-screen = {{ rows = 2, cols = 2 }}
-"#
-        );
-        let lib = crate::Library::parse(&text, std::path::Path::new("t.toml"))?;
-        Ok(lib.phones.into_iter().next().ok_or("no phone")?)
+        let mut p = crate::phone::tests::sample();
+        p.battery.dcir_mohm = dcir_mohm;
+        p.battery.soc_pct = soc_pct;
+        Ok(p)
     }
 
     #[test]

@@ -36,15 +36,15 @@ impl Device for Gauge {
         };
         let full = p.full_charge_mah();
         match self.cmd {
-            0x08 => word(((b.temperature_c + 273.15) * 10.0).round() as u16, buf),
-            0x09 => word((p.ocv() * 1000.0).round() as u16, buf),
+            0x08 => word(libm::round((b.temperature_c + 273.15) * 10.0) as u16, buf),
+            0x09 => word(libm::round(p.ocv() * 1000.0) as u16, buf),
             0x0A => {
                 // What the cell delivers (nothing while its protection is open), as discharge.
                 let amps = crate::cell::under_load(p, env.wiring.load_a).amps;
-                word(((-amps * 1000.0).round() as i16) as u16, buf)
+                word((libm::round(-amps * 1000.0) as i16) as u16, buf)
             }
-            0x0D => word(b.soc_pct.round().clamp(0.0, 100.0) as u16, buf),
-            0x0F => word((f64::from(full) * b.soc_pct / 100.0).round() as u16, buf),
+            0x0D => word(libm::round(b.soc_pct).clamp(0.0, 100.0) as u16, buf),
+            0x0F => word(libm::round(f64::from(full) * b.soc_pct / 100.0) as u16, buf),
             0x10 => word(full, buf),
             0x17 => word(b.cycles, buf),
             0x18 => word(b.design_mah, buf),
