@@ -5,7 +5,9 @@
 #   thumbv6m-none-eabi target (the RP2040 board image);
 # - Debian's tmux (the terminal UI's end-to-end tests drive the real binary inside tmux), fuse3 (the
 #   power-cut test mounts tests/powercut, a FUSE filesystem, and needs /dev/fuse) and qemu-system-arm
-#   (the firmware image runs in QEMU's mps2-an386 machine for an end-to-end test).
+#   (the firmware image runs in QEMU's mps2-an386 machine for an end-to-end test) and postgresql
+#   (the plant tests start their own server: a cluster in a temporary directory, on a Unix socket
+#   only, run as the package's `postgres` user when the tests run as root, stopped afterwards).
 # Also needs what a Debian machine with rustup has: a C compiler (zstd, libusb, libFuzzer), python3,
 # bash and setpriv (util-linux).
 set -euo pipefail
@@ -29,6 +31,7 @@ missing=()
 command -v tmux >/dev/null || missing+=(tmux)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

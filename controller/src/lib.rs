@@ -10,6 +10,8 @@
 //!   one record per tested phone, committed to the store before anyone hears of it.
 //! - [`store`]: the record store (sled): append-only, hash-chained, indexed by device and time.
 //! - [`export`]: CSV / JSON / JSONL exports, `verify` and a device's history.
+//! - [`plant`]: the plant's PostgreSQL database: every station's records, verified as they
+//!   arrive (schema migrations, roles, pushing batches, the lag).
 //! - [`discovery`]: jigs on USB (rusb) and serial ports (sysfs), identified by their `Hello`.
 //! - [`flash`]: jig firmware through a debug probe (probe-rs), confirmed by the jig's `Hello`.
 //! - [`station`]: station files: the station's id, its benches and their jigs by serial
@@ -27,6 +29,7 @@ pub mod flash;
 pub mod grade;
 pub mod link;
 pub mod plan;
+pub mod plant;
 pub mod run;
 pub mod sim;
 pub mod station;

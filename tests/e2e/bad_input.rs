@@ -94,7 +94,8 @@ fn a_jig_the_plan_cannot_run_on_is_refused_with_what_to_do() {
                 "min_protocol = 4",
                 "min_firmware = \"9.0.0\"\nmin_protocol = 4",
             ),
-            "needs 9.0.0 or newer; update the jig's firmware",
+            // min_firmware is the same range check as firmware: both apply.
+            "runs firmware 0.1.0; plan standard-refurb 2.1.0 accepts >=0.1, <0.2, >=9.0.0: flash it with `benchctl flash",
         ),
         (
             "battery.toml",

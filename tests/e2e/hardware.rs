@@ -1,6 +1,6 @@
 //! Discovery and flashing on this machine, without hardware: `benchctl jigs` runs the real
 //! libusb path and lists simulated jigs by their link path; `benchctl flash` runs the real
-//! probe-rs path and says clearly that no probe is attached.
+//! probe-rs path (its target registry included) and says clearly that no probe is attached.
 
 use std::path::Path;
 
@@ -28,21 +28,38 @@ usb = { vid = 0x1209, pid = 0x0001 }
     .unwrap();
 }
 
-/// The smallest ELF header the check reads: 32-bit, little-endian, executable, ARM.
-fn arm_elf(path: &Path) {
-    let mut h = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0];
-    h.extend_from_slice(&[0; 8]);
-    h.extend_from_slice(&2u16.to_le_bytes());
-    h.extend_from_slice(&40u16.to_le_bytes());
-    std::fs::write(path, h).unwrap();
+/// A small ARM executable: an ELF32 little-endian header with `e_flags`, and one loadable
+/// segment of 256 bytes at `address` (its bytes follow the program header).
+fn arm_elf(path: &Path, flags: u32, address: u32) {
+    let mut e = vec![0x7f, b'E', b'L', b'F', 1, 1, 1, 0];
+    e.extend_from_slice(&[0; 8]);
+    e.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    e.extend_from_slice(&40u16.to_le_bytes()); // ARM
+    for word in [1, address + 1, 52, 0, flags] {
+        e.extend_from_slice(&u32::to_le_bytes(word));
+    }
+    for half in [52u16, 32, 1, 0, 0, 0] {
+        e.extend_from_slice(&half.to_le_bytes());
+    }
+    // PT_LOAD, p_offset 84, p_vaddr, p_paddr, p_filesz, p_memsz, flags R+X, align 4.
+    for word in [1, 84, address, address, 256, 256, 5, 4] {
+        e.extend_from_slice(&u32::to_le_bytes(word));
+    }
+    e.resize(84 + 256, 0);
+    std::fs::write(path, e).unwrap();
 }
+
+/// Soft-float EABI 5 `e_flags`, as for thumbv6m-none-eabi.
+const SOFT: u32 = 0x0500_0200;
+/// Hard-float EABI 5 `e_flags`, as for thumbv7em-none-eabihf.
+const HARD: u32 = 0x0500_0400;
 
 #[test]
 fn flash_without_a_probe_says_so_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     board(dir.path());
     let elf = dir.path().join("jig.elf");
-    arm_elf(&elf);
+    arm_elf(&elf, SOFT, 0x1000_0000);
     let mut c = benchctl();
     c.arg("flash").arg(&elf).arg("--board").arg(dir.path());
     let out = finish(c);
@@ -133,4 +150,59 @@ fn jigs_lists_a_simulated_jig_by_its_link_path() {
         assert!(row.contains(cell), "{cell} missing from {row:?} in\n{text}");
     }
     assert!(text.contains("1 jig;"), "{text}");
+}
+
+/// An image linked like the QEMU board's (thumbv7em-none-eabihf at address 0) is refused for
+/// the RP2040 board with what is wrong, before any probe is looked for: its float ABI, and,
+/// built soft-float, its address outside the RP2040's flash (from probe-rs' target registry).
+#[test]
+fn flash_refuses_an_image_for_another_chip_before_looking_for_a_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    board(dir.path());
+    let elf = dir.path().join("mps2.elf");
+    for (flags, expected) in [
+        (HARD, "is built for the hard-float ABI"),
+        (
+            SOFT,
+            "loadable segment 0 (0x00000000..0x00000100, 256 bytes) lies outside the flash of the RP2040 (0x10000000..0x18000000)",
+        ),
+    ] {
+        arm_elf(&elf, flags, 0);
+        let mut c = benchctl();
+        c.arg("flash").arg(&elf).arg("--board").arg(dir.path());
+        let out = finish(c);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(err.contains("build the image in the board's directory"), "{err}");
+        assert!(!err.contains("debug probe"), "no probe is looked for: {err}");
+    }
+}
+
+#[test]
+fn flash_lists_probes_and_says_when_there_is_none() {
+    let mut c = benchctl();
+    c.args(["flash", "--list-probes"]);
+    let out = finish(c);
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty(), "{text}");
+    if lines[0].starts_with("no debug probe is attached") {
+        assert_eq!(lines.len(), 1, "{text}");
+    } else {
+        // A machine with probes: each line has a VID:PID.
+        for l in &lines {
+            assert!(
+                l.split("  ")
+                    .nth(1)
+                    .is_some_and(|id| id.len() == 9 && id.as_bytes()[4] == b':'),
+                "{l}"
+            );
+        }
+    }
+    // Listing takes no ELF and no board; giving them with it is a usage error.
+    let mut c = benchctl();
+    c.args(["flash", "--list-probes", "--board", "x"]);
+    assert_eq!(finish(c).status.code(), Some(2));
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use benchctl::sim::Pty;
 use benchline_protocol::{
-    decode_frame, encode_frame, FrameAccumulator, JigMsg, Packet, Request, MAX_ENCODED_FRAME,
+    decode_frame, encode_frame, Event, FrameAccumulator, JigMsg, Packet, Request, MAX_ENCODED_FRAME,
 };
 use benchline_sim::control::{self, ControlReader, Notice};
 use benchline_sim::Phone;
@@ -45,8 +45,7 @@ use crate::harness::*;
 /// builds it before the tests).
 const IMAGE: &str =
     "firmware/boards/mps2-an386/target/thumbv7em-none-eabihf/release/benchline-board-mps2-an386";
-const BUILD: &str =
-    "cargo build --release --locked --manifest-path firmware/boards/mps2-an386/Cargo.toml";
+const BUILD: &str = "(cd firmware/boards/mps2-an386 && cargo build --release --locked)";
 
 /// Phones of the library with different outcomes, none on a limit: resale (USB-C and
 /// Lightning), repair, parts and recycle.
@@ -149,6 +148,8 @@ struct TapStats {
     pings_sent: u32,
     /// Their pongs (taken off the line before `benchctl`).
     pongs: u32,
+    /// The first frame the jig sent after QEMU started (nothing may be lost at boot).
+    first: Option<Packet<JigMsg>>,
 }
 
 /// The relay between the jig's UART0 (QEMU's side) and the pseudo-terminal `benchctl` opens:
@@ -223,6 +224,10 @@ fn up(mut jig: File, mut host: File, stop: &AtomicBool, stats: &Mutex<TapStats>)
             let keep = match acc.push(b) {
                 None if b != 0 => continue,
                 Some(Ok(bytes)) => match decode_frame::<JigMsg>(bytes) {
+                    Ok(packet) if stats.lock().unwrap().first.is_none() => {
+                        stats.lock().unwrap().first = Some(packet);
+                        true
+                    }
                     Ok(Packet {
                         seq,
                         msg: JigMsg::Reply(_),
@@ -418,9 +423,12 @@ fn the_board_image_in_qemu_grades_phones_as_the_host_simulator_and_answers_pings
     let started = Instant::now();
     let mut run = benchctl()
         .args(["run", "--training-store", "--headless", "--auto-answer"])
-        // Jig time under -icount runs at a fraction of real time (about half here, less on a
-        // busy machine): the link's deadlines are scaled to match.
-        .args(["--time-scale", "5"])
+        // Jig time under -icount runs at a fraction of real time: about half on an idle
+        // machine, far less when the test suite's other processes share its two cores. The
+        // link's deadlines are scaled and widened to match: waiting longer is safe, since
+        // every answer that counts is checked, while a deadline set by real time would take a
+        // starved QEMU for a dead jig.
+        .args(["--time-scale", "20", "--timeout-margin", "15000"])
         .arg("--port")
         .arg(&tap.host_path)
         .arg("--phones")
@@ -509,6 +517,20 @@ fn the_board_image_in_qemu_grades_phones_as_the_host_simulator_and_answers_pings
         assert_truth(record);
     }
     assert_eq!(seen.len(), PHONES.len());
+
+    // Nothing was lost at boot: the jig's very first frame, event 0, is its Booted, with the
+    // boot id every record names.
+    let first = tap.stats.lock().unwrap().first.clone();
+    let Some(Packet {
+        seq: 0,
+        msg: JigMsg::Event(Event::Booted { boot_id }),
+    }) = first
+    else {
+        panic!("the jig's first frame on the link was {first:?}, not Booted (event 0)")
+    };
+    for record in &records {
+        assert_eq!(record["jig"]["boot_id"], boot_id, "{record}");
+    }
 
     // Pings during the DCIRs, answered within the promise in jig time.
     control.send(&control::Command::Report);

@@ -31,20 +31,12 @@ fn auto_answer_on_a_port_grades_a_simulated_jig_as_its_library_expects() {
 /// `benchctl run --station FILE --training-store --headless --time-scale 0 --count N` with
 /// `extra` arguments.
 fn run_station(station: &std::path::Path, count: usize, extra: &[&str]) -> std::process::Output {
-    let mut c = benchctl();
-    c.args([
-        "run",
-        "--training-store",
-        "--headless",
-        "--time-scale",
-        "0",
-        "--count",
-        &count.to_string(),
-        "--station",
-    ])
-    .arg(station)
-    .args(extra);
-    finish(c)
+    let station = station.to_str().unwrap();
+    let args: Vec<&str> = ["--station", station]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    run_ports(&[], count, &args)
 }
 
 /// The records among a headless run's JSON lines (the other lines are notices with an `event`).
@@ -266,5 +258,95 @@ fn a_plan_pinning_other_firmware_refuses_the_jig_naming_benchctl_flash() {
     assert!(
         err.contains("jig J-OLD runs firmware 0.1.0; plan standard-refurb 9.9.9 accepts >=0.3, <0.4: flash it with `benchctl flash <ELF> --board firmware/boards/<board> --jig J-OLD`"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_jig_replaced_on_its_port_mid_run_is_refused_and_none_of_its_records_carry_the_bench() {
+    use std::io::BufRead;
+    use wait_timeout::ChildExt;
+
+    let dir = fresh_dir();
+    let station = two_benches(&dir);
+    let port = link(&dir, "port-1");
+    let first = SimJig::start(&["--serial", "J-A", "--slots", "1", "--link", &port]);
+    let mut run = benchctl()
+        .args([
+            "run",
+            "--training-store",
+            "--headless",
+            "--time-scale",
+            "0",
+            // Enough that J-A does not reach it before it is replaced; J-B would, if used.
+            "--count",
+            "30",
+            "--station",
+        ])
+        .arg(&station)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = run.stderr.take().unwrap();
+    let err = std::thread::spawn(move || std::io::read_to_string(err).unwrap_or_default());
+    let mut out = std::io::BufReader::new(run.stdout.take().unwrap());
+    // Once J-A has graded a phone, J-B takes its place on the same path (as another board
+    // plugged into the socket of /dev/ttyACM0 would).
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the run ended before J-A graded a phone: {}",
+            err.join().unwrap()
+        );
+        let graded = serde_json::from_str::<serde_json::Value>(&line)
+            .unwrap()
+            .get("event")
+            .is_none();
+        lines.push(line);
+        if graded {
+            break;
+        }
+    }
+    drop(first);
+    let _second = SimJig::start(&["--serial", "J-B", "--slots", "1", "--link", &port]);
+    let rest = std::thread::spawn(move || std::io::read_to_string(out).unwrap_or_default());
+    let status = run
+        .wait_timeout(std::time::Duration::from_secs(60))
+        .unwrap();
+    if status.is_none() {
+        let _ = run.kill();
+        panic!(
+            "the run went on after its only jig was refused: {}",
+            err.join().unwrap()
+        );
+    }
+    let err = err.join().unwrap();
+    assert!(status.unwrap().success(), "{err}");
+    lines.push(rest.join().unwrap());
+    let records: Vec<serde_json::Value> = lines
+        .concat()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v.get("event").is_none())
+        .collect();
+    assert!(records.iter().any(|r| r["jig"]["serial"] == "J-A"));
+    for r in &records {
+        assert_eq!(r["bench"], "alpha", "{r}");
+        let serial = r["jig"]["serial"].as_str().unwrap();
+        assert_ne!(serial, "J-B", "J-B is not adopted by bench alpha: {r}");
+        // A phone J-A was testing when it went is recorded for a retest, without a jig.
+        assert!(
+            serial == "J-A"
+                || (r["status"] == "incomplete" && r["grade"]["disposition"] == "retest"),
+            "{r}"
+        );
+    }
+    assert!(
+        err.contains(&format!(
+            "alpha: the jig on {port} came back changed and is no longer used: jig J-A became jig J-B (another jig answers on this port): put jig J-A back"
+        )),
+        "the alarm names the bench, the change and what to do: {err}"
     );
 }

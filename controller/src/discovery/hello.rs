@@ -23,6 +23,8 @@ pub struct JigHello {
     pub slots: Option<u8>,
     /// True for a simulated jig.
     pub simulated: bool,
+    /// Its boot id, new at every start (unknown when it spoke another protocol).
+    pub boot_id: Option<u32>,
 }
 
 /// The answer of a port to the handshake.
@@ -75,6 +77,7 @@ impl Greeter for LinkGreeter {
                                 protocol: h.protocol_version,
                                 slots: Some(h.slots),
                                 simulated: h.simulated,
+                                boot_id: Some(h.boot_id),
                             }),
                             problem: None,
                         },
@@ -95,6 +98,7 @@ impl Greeter for LinkGreeter {
                             protocol: *theirs,
                             slots: None,
                             simulated: false,
+                            boot_id: None,
                         }),
                         _ => None,
                     };

@@ -13,7 +13,8 @@ use super::known::{board_for, UsbId, KNOWN, PID_CODES_VID};
 use super::sysfs::{SerialPorts, Sysfs};
 use super::usb::{UsbBus, UsbDevice, UsbUnavailable};
 use super::*;
-use crate::flash::confirm::{JigFinder, PortFinder, Waited, Whereabouts};
+use crate::flash::confirm::{confirm, Before, JigFinder, PortFinder, Wait, Whereabouts};
+use crate::flash::FlashError;
 
 fn jig_id() -> UsbId {
     KNOWN[0].usb
@@ -215,6 +216,7 @@ fn hello(serial: &str, simulated: bool) -> JigHello {
         protocol: benchline_protocol::PROTOCOL_VERSION,
         slots: Some(2),
         simulated,
+        boot_id: Some(0x5eed),
     }
 }
 
@@ -399,30 +401,38 @@ async fn the_flashed_jig_is_found_by_its_usb_identity() {
         },
         ports: t.sysfs(),
         greeter,
+    };
+    let wait = |ms| Wait {
+        within: Duration::from_millis(ms),
         tick: Duration::from_millis(1),
     };
-    // No port of the board: silent until the deadline.
+    // No port of the board: nothing seen, silent until the deadline.
     let f = finder(None, greeter);
-    assert_eq!(
-        f.wait(Duration::from_millis(20)).await,
-        Waited::Silent(None)
-    );
+    assert!(!f.named());
+    assert!(f.look().await.is_empty());
+    let blank = Before::default();
+    let e = confirm(&f, &blank, "0.1.0", wait(20)).await.unwrap_err();
+    assert!(matches!(e, FlashError::NeverAnswered { .. }), "{e}");
+    // Its port appears (a blank chip before): it is the flashed jig.
     t.usb_tty("ttyACM0", "1-1.4", jig_id(), Some("JIG-0042"));
-    match f.wait(Duration::from_secs(5)).await {
-        Waited::Answered(port, h) => {
-            assert_eq!(port, t.dev.join("ttyACM0"));
-            assert_eq!(h.serial.as_deref(), Some("JIG-0042"));
-        }
-        other => panic!("{other:?}"),
-    }
+    let c = confirm(&f, &blank, "0.1.0", wait(5000)).await.unwrap();
+    assert_eq!(c.port, t.dev.join("ttyACM0"));
+    assert_eq!(c.hello.serial.as_deref(), Some("JIG-0042"));
+    // Another jig of the board: both are candidates, and both are greeted.
     t.usb_tty("ttyACM1", "1-1.3", jig_id(), Some("JIG-0007"));
-    match f.wait(Duration::from_secs(5)).await {
-        Waited::Several(ports) => assert_eq!(ports.len(), 2),
-        other => panic!("{other:?}"),
-    }
+    let seen = f.look().await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        seen[0].hello.as_ref().unwrap().serial.as_deref(),
+        Some("JIG-0042")
+    );
+    assert!(seen[1].problem.as_deref().unwrap().contains("ttyACM1"));
+    // --jig narrows the candidates to that USB serial number.
     let f = finder(Some("JIG-0007"), f.greeter);
-    match f.wait(Duration::from_millis(50)).await {
-        Waited::Silent(Some(p)) => assert!(p.contains("ttyACM1"), "{p}"),
-        other => panic!("{other:?}"),
-    }
+    assert!(f.named());
+    let seen = f.look().await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].port, t.dev.join("ttyACM1"));
+    let e = confirm(&f, &blank, "0.1.0", wait(50)).await.unwrap_err();
+    assert!(e.to_string().contains("ttyACM1"), "{e}");
 }

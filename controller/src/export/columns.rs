@@ -25,7 +25,7 @@ pub const COLUMNS: [(&str, &str); 47] = [
     ("imei", "IMEI"),
     ("serial", "phone serial number"),
     ("model", "model code"),
-    ("station", "station (host) name; empty for schema 1 records"),
+    ("station", "the station file's id, else the host's name; empty for schema 1 records"),
     ("bench", "bench name; empty for schema 1 records"),
     ("jig_serial", "jig serial number"),
     ("jig_firmware", "jig firmware version"),

@@ -9,6 +9,8 @@ use crate::store::{hex, Entry, Reader, StoreError};
 /// A run of the device.
 #[derive(Debug, Clone)]
 pub struct Run {
+    /// The plant's station the run was read from (`None`: a station's own store).
+    pub station: Option<String>,
     /// Sequence number.
     pub seq: u64,
     /// The stored record.
@@ -36,7 +38,11 @@ pub fn runs(store: &Reader, imei: &str) -> Result<Vec<Run>, StoreError> {
             what: format!("is missing, but the device index names it for IMEI {imei}"),
             stopped: "the history stopped at it",
         })?;
-        out.push(Run { seq, entry });
+        out.push(Run {
+            station: None,
+            seq,
+            entry,
+        });
     }
     Ok(out)
 }
@@ -58,19 +64,19 @@ pub fn text(imei: &str, runs: &[Run]) -> String {
         if runs.len() == 1 { "" } else { "s" }
     );
     for r in runs {
+        // In the plant, a record is named by its station and its sequence number there.
+        let at = match &r.station {
+            Some(s) => format!("{s} #{}", r.seq),
+            None => format!("#{}", r.seq),
+        };
         let Ok(v) = View::parse(&r.entry.body) else {
-            let _ = writeln!(
-                out,
-                "\n#{} (record unreadable: run `benchctl verify`)",
-                r.seq
-            );
+            let _ = writeln!(out, "\n{at} (record unreadable: run `benchctl verify`)");
             continue;
         };
         let g = &v.grade;
         let _ = writeln!(
             out,
-            "\n#{}  {}  {} {}  station {} {} slot {}  jig {} firmware {}{}",
-            r.seq,
+            "\n{at}  {}  {} {}  station {} {} slot {}  jig {} firmware {}{}",
             v.finished,
             v.phone.model,
             v.phone.serial,

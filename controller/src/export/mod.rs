@@ -8,6 +8,8 @@
 pub mod columns;
 pub mod filter;
 pub mod history;
+pub mod plant;
+pub mod rows;
 pub mod verify;
 pub mod view;
 
@@ -20,7 +22,7 @@ use crate::store::chain;
 pub use crate::store::chain::Progress;
 use crate::store::{self, Entry, Reader, StoreError, Stored};
 pub use filter::Filter;
-use view::Outline;
+use rows::{At, Make, Rows, Taken};
 
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -40,8 +42,10 @@ pub enum ExportError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A record does not read.
-    #[error("record {seq} is damaged ({detail}); the export stopped: run `benchctl verify` and keep this store as evidence")]
+    #[error("record {seq}{} is damaged ({detail}); the export stopped: run `benchctl verify{}` and keep {} as evidence", station.as_deref().map(|s| format!(" of station {s}")).unwrap_or_default(), if station.is_some() { " --plant URL" } else { "" }, if station.is_some() { "the database" } else { "this store" })]
     Damaged {
+        /// The plant's station the record was read from (`None`: a station's own store).
+        station: Option<String>,
         /// Sequence number.
         seq: u64,
         /// What is wrong.
@@ -70,6 +74,8 @@ pub struct Summary {
 /// A full record as JSON and JSONL carry it.
 #[derive(Serialize)]
 struct Full<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    station: Option<&'a str>,
     seq: u64,
     prev: String,
     hash: String,
@@ -86,10 +92,26 @@ pub fn write_full(
     entry: &Entry,
     chain_head: Option<&str>,
 ) -> Result<(), ExportError> {
-    let damaged = |detail: String| ExportError::Damaged { seq, detail };
+    write_full_at(out, seq, entry, chain_head, None)
+}
+
+/// [`write_full`], naming first the plant's station the record was read from, if any.
+pub fn write_full_at(
+    out: &mut (impl Write + ?Sized),
+    seq: u64,
+    entry: &Entry,
+    chain_head: Option<&str>,
+    station: Option<&str>,
+) -> Result<(), ExportError> {
+    let damaged = |detail: String| ExportError::Damaged {
+        station: station.map(str::to_string),
+        seq,
+        detail,
+    };
     let body = std::str::from_utf8(&entry.body).map_err(|e| damaged(e.to_string()))?;
     let record: &RawValue = serde_json::from_str(body).map_err(|e| damaged(e.to_string()))?;
     let full = Full {
+        station,
         seq,
         prev: store::hex(&entry.prev),
         hash: store::hex(&entry.hash),
@@ -104,50 +126,6 @@ pub fn head_text(head: Option<Stored>) -> String {
     match head {
         Some(h) => h.to_string(),
         None => format!("0:{}", store::hex(&store::GENESIS)),
-    }
-}
-
-/// Where rows go: whole lines (a CSV row, a JSON record) gathered in a buffer that is written
-/// out only at line boundaries, so an export cut short (a SIGKILL, a full disk) ends with a
-/// whole line, never half of one. `write` only gathers; `flush` is called at the end of each
-/// line and writes the buffer out once it is full; `finish` writes out the rest.
-struct Lines<W: Write> {
-    out: W,
-    buf: Vec<u8>,
-}
-
-/// Bytes gathered before they are written out.
-const LINES_BUF: usize = 1 << 16;
-
-impl<W: Write> Lines<W> {
-    fn new(out: W) -> Self {
-        Lines {
-            out,
-            buf: Vec::with_capacity(LINES_BUF + (16 << 10)),
-        }
-    }
-
-    /// Writes out everything gathered.
-    fn finish(&mut self) -> std::io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        self.out.flush()
-    }
-}
-
-impl<W: Write> Write for Lines<W> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    /// The end of a line: the buffer goes out if it is full.
-    fn flush(&mut self) -> std::io::Result<()> {
-        if self.buf.len() >= LINES_BUF {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
     }
 }
 
@@ -200,58 +178,20 @@ pub fn export_with<W: Write>(
             }
         }
     }
-    let mut lines = Lines::new(out);
-    match format {
-        Format::Csv => columns::write_header(&mut lines.buf),
-        Format::Json => {
-            write!(lines.buf, "{{\"export\":")?;
-            serde_json::to_writer(&mut lines.buf, &header(filter, &head_str))
-                .map_err(std::io::Error::from)?;
-            write!(lines.buf, ",\n\"records\":[")?;
-        }
-        Format::Jsonl => {}
-    }
-    lines.flush()?;
+    let mut rows = Rows::start(out, format, filter, Taken::Chain(&head_str))?;
     // What a record becomes (`None`: the filters leave it out), made on the threads that read
     // the records; written out here, in order, once its place in the chain is checked.
-    let make = |seq: u64, entry: &Entry| -> Result<Option<Vec<u8>>, ExportError> {
-        let damaged = |detail: String| ExportError::Damaged { seq, detail };
-        let view = Outline::parse(&entry.body).map_err(|e| damaged(e.to_string()))?;
-        if view.schema > store::SCHEMA {
-            return Err(damaged(format!(
-                "it has schema {}, newer than this benchctl knows",
-                view.schema
-            )));
-        }
-        if !filter.accepts(&view) {
-            return Ok(None);
-        }
-        let mut out = Vec::with_capacity(1 << 10);
-        match format {
-            Format::Csv => columns::write_row(&mut out, seq, &entry.hash, &head_str, &view),
-            Format::Json => write_full(&mut out, seq, entry, None)?,
-            Format::Jsonl => {
-                write_full(&mut out, seq, entry, Some(&head_str))?;
-                out.push(b'\n');
-            }
-        }
-        Ok(Some(out))
+    let maker = Make { format, filter };
+    let at = At {
+        head: &head_str,
+        station: None,
     };
-    let mut count = 0u64;
+    let make = |seq: u64, entry: &Entry| maker.line(seq, entry, at);
     let mut emit = |made: Result<Option<Vec<u8>>, ExportError>| -> Result<(), ExportError> {
-        let Some(bytes) = made? else {
-            return Ok(());
-        };
-        if format == Format::Json {
-            lines
-                .buf
-                .extend_from_slice(if count == 0 { b"\n" } else { b",\n" });
+        match made? {
+            Some(line) => rows.put(&line),
+            None => Ok(()),
         }
-        lines.buf.extend_from_slice(&bytes);
-        // The whole line gathered: the lines go out if enough are.
-        lines.flush()?;
-        count += 1;
-        Ok(())
     };
     if filter.by_time() {
         // By finish time: records out of chain order, each checked against the stored hash
@@ -284,6 +224,7 @@ pub fn export_with<W: Write>(
             let seq = item.seq;
             item.sound().map_err(|(seq, what)| broken(seq, what))?;
             let made = made.ok_or_else(|| ExportError::Damaged {
+                station: None,
                 seq,
                 detail: "it does not read".into(),
             })?;
@@ -296,47 +237,11 @@ pub fn export_with<W: Write>(
             emit(last)?;
         }
     }
-    if format == Format::Json {
-        write!(lines.buf, "\n],\n\"count\":{count}}}\n")?;
-    }
-    lines.finish()?;
+    let count = rows.finish()?;
     Ok(Summary {
         records: count,
         head,
     })
-}
-
-/// The header of a JSON export: where it was taken from, when, and the selection.
-fn header<'a>(filter: &'a Filter, head: &'a str) -> impl Serialize + 'a {
-    #[derive(Serialize)]
-    struct Header<'a> {
-        chain_head: &'a str,
-        taken: String,
-        schema: u16,
-        since: Option<String>,
-        until: Option<String>,
-        grades: &'a [String],
-        models: &'a [String],
-        stations: &'a [String],
-    }
-    let time = |m: Option<u64>| {
-        m.map(|m| {
-            humantime::format_rfc3339_millis(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(m),
-            )
-            .to_string()
-        })
-    };
-    Header {
-        chain_head: head,
-        taken: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        schema: store::SCHEMA,
-        since: time(filter.since_ms),
-        until: time(filter.until_ms),
-        grades: &filter.grades,
-        models: &filter.models,
-        stations: &filter.stations,
-    }
 }
 
 #[cfg(test)]

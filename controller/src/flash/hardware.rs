@@ -1,14 +1,15 @@
-//! The real probes: the probe-rs library (probes on USB through nusb, no libusb or hidapi).
+//! The real probes: the probe-rs library (probes on USB through nusb, no libusb or hidapi) and
+//! its built-in target registry (chip names, their flash).
 
 use std::path::Path;
 
-use probe_rs::config::{Registry, TargetSelector};
+use probe_rs::config::{MemoryRegion, Registry, TargetSelector};
 use probe_rs::flashing::{download_file_with_options, DownloadOptions, ElfLoader, ElfOptions};
 use probe_rs::probe::list::Lister;
 use probe_rs::probe::DebugProbeInfo;
 use probe_rs::{Permissions, Session};
 
-use super::probe::{Attached, ProbeInfo, Probes};
+use super::probe::{Attached, ChipInfo, ProbeInfo, Probes};
 use super::FlashError;
 
 /// Where Linux lists USB devices (what probe-rs reads through nusb).
@@ -40,10 +41,35 @@ fn info(p: &DebugProbeInfo) -> ProbeInfo {
 impl Probes for ProbeRs {
     type Attached = ProbeRsSession;
 
-    fn knows_chip(&self, chip: &str) -> Result<(), String> {
+    fn chip(&self, chip: &str) -> Result<ChipInfo, String> {
         let registry = Registry::from_builtin_families();
-        if registry.get_target_by_name(chip).is_ok() {
-            return Ok(());
+        // The registry warns (through tracing) when a name matches by prefix only; the answer
+        // is what counts here.
+        let found =
+            tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+                registry.get_target_by_name(chip)
+            });
+        if let Ok(target) = found {
+            let flash = target
+                .memory_map
+                .iter()
+                .filter_map(|r| match r {
+                    MemoryRegion::Nvm(nvm) => Some(nvm.range.clone()),
+                    _ => None,
+                })
+                .collect();
+            // The target is named after the package matched (`STM32F411RETx`); the chip it is
+            // a package of (`STM32F411RE`) names the target whatever package was asked for.
+            let name = registry
+                .families()
+                .iter()
+                .flat_map(|f| f.variants.iter())
+                .find(|c| {
+                    c.package_variants()
+                        .any(|p| p.eq_ignore_ascii_case(&target.name))
+                })
+                .map_or(target.name, |c| c.name.clone());
+            return Ok(ChipInfo { name, flash });
         }
         let mut alike = registry.search_chips(chip);
         alike.truncate(8);

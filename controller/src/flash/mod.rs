@@ -3,16 +3,22 @@
 //!
 //! - [`board`]: the board package's metadata (chip, target, USB identity, the version the
 //!   image carries).
-//! - [`elf`]: the ELF header checked against the board's target.
-//! - [`probe`]: the probe seam ([`Probes`], [`Attached`]) and the choice of a probe.
-//! - [`hardware`]: that seam on probe-rs.
-//! - [`confirm`]: the wait for the flashed jig's `Hello` and the version check.
+//! - [`elf`]: the ELF checked against the board's target (machine, float ABI) and its chip's
+//!   flash (every loadable segment).
+//! - [`probe`]: the probe seam ([`Probes`], [`Attached`]), the choice of a probe, the chip
+//!   comparison and the probe listing.
+//! - [`hardware`]: that seam on probe-rs (and its target registry).
+//! - [`confirm`]: the board's jigs greeted before flashing, the wait for the flashed jig's
+//!   `Hello` after the reset, the restart and version checks.
 //!
 //! Order, and its invariant: everything that can be checked without hardware (board metadata,
-//! the chip name, the ELF's machine) is checked before a probe is touched; a probe is chosen
-//! only when it is unambiguous; nothing is written unless the chip on the probe's wires is the
-//! board's chip (when the probe can tell); an image counts as flashed only when it was verified
-//! and the jig answered after the reset with the version the board package carries.
+//! the chip name, the ELF's machine, float ABI and addresses) is checked before a probe is
+//! touched; the board's jigs are greeted before anything is written, and several of them with
+//! none named is refused then; a probe is chosen only when it is unambiguous; nothing is
+//! written unless the chip on the probe's wires is the board's chip (when the probe can tell);
+//! an image counts as flashed only when it was verified and a jig that restarted (a new boot
+//! id, or a jig that was not there before) answered with the version the board package
+//! carries.
 
 pub mod board;
 pub mod confirm;
@@ -24,8 +30,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use board::{Board, BoardError};
+pub use confirm::{Confirmed, JigFinder, Wait};
 pub use elf::ElfError;
-pub use probe::{Attached, ProbeInfo, Probes};
+pub use probe::{Attached, ChipInfo, ProbeInfo, Probes};
 
 /// Why flashing failed; each says what happened and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -138,11 +145,25 @@ pub enum FlashError {
         /// The last problem seen.
         detail: String,
     },
-    /// Several jigs of the board and nothing says which was flashed.
-    #[error("the image was written and verified, but several jigs of this board are attached and nothing says which one was flashed; name it with --port PATH or --jig SERIAL (`benchctl jigs` lists them):\n{ports}")]
+    /// Several jigs of the board and nothing says which one the probe is wired to.
+    #[error("{}several jigs of this board are attached and nothing says which one the probe is wired to; name it with --port PATH or --jig SERIAL (`benchctl jigs` lists them):\n{ports}", if *written { "the image was written and verified, but " } else { "nothing was written: " })]
     SeveralJigs {
+        /// True when this was found after the image was written.
+        written: bool,
         /// The ports, one per line.
         ports: String,
+    },
+    /// The jig answering after the reset is the one that answered before: it did not restart.
+    #[error("the jig did not restart after flashing: the jig on {port} still answers with {boot_id} (firmware {firmware}), as it did before the image was written, {} s after the reset; the probe is likely wired to another jig: check the probe is wired to this jig (follow its SWD cable), or name the jig it is wired to with --port or --jig", within.as_secs())]
+    NotRestarted {
+        /// The jig's port.
+        port: String,
+        /// Its firmware version.
+        firmware: String,
+        /// Its boot id, as shown.
+        boot_id: String,
+        /// How long it was given.
+        within: Duration,
     },
     /// The jig answered with another version.
     #[error("the jig on {port} answers with firmware {running}, but the image carries {flashed}; the chip may still run the old image (power-cycle the jig and check with `benchctl jigs`), or the ELF was built from another version of the board package (rebuild it in the board's directory and flash again)")]
@@ -184,8 +205,9 @@ pub struct Job {
 }
 
 /// Checks everything that needs no hardware: the board can be flashed, its target and chip are
-/// known, and the ELF is built for it.
-pub fn check<P: Probes>(job: &Job, probes: &P) -> Result<(), FlashError> {
+/// known, and the ELF is built for that target and lies in that chip's flash. Returns what the
+/// target registry says about the chip.
+pub fn check<P: Probes>(job: &Job, probes: &P) -> Result<ChipInfo, FlashError> {
     let board = &job.board;
     if board.is_emulated() {
         return Err(FlashError::Emulated {
@@ -197,14 +219,47 @@ pub fn check<P: Probes>(job: &Job, probes: &P) -> Result<(), FlashError> {
         board: board.name.clone(),
         target: board.target.clone(),
     })?;
-    elf::check(&job.elf, machine, &board.target, &board.name)?;
-    probes
-        .knows_chip(&board.chip)
+    let image = elf::check(&job.elf, machine, &board.target, &board.name)?;
+    let chip = probes
+        .chip(&board.chip)
         .map_err(|alike| FlashError::UnknownChip {
             board: board.name.clone(),
             chip: board.chip.clone(),
             alike,
-        })
+        })?;
+    elf::check_flash(&job.elf, &image, &chip.flash, &board.chip)?;
+    Ok(chip)
+}
+
+/// The whole of `benchctl flash`: checks the job ([`check`]), greets the board's jigs
+/// ([`confirm::before`]), writes, verifies and resets ([`program`]'s steps), then waits for
+/// the jig that restarted and checks its version ([`confirm::confirm`]). `say` hears each step.
+pub async fn flash<P: Probes, F: JigFinder>(
+    job: &Job,
+    probes: &mut P,
+    finder: &F,
+    wait: Wait,
+    say: &mut dyn FnMut(&str),
+) -> Result<Flashed, FlashError> {
+    let chip = check(job, probes)?;
+    let before = confirm::before(finder).await?;
+    say(&format!("before flashing: {}", before.describe()));
+    let probe = write(job, &chip, probes, say)?;
+    say(&format!(
+        "waiting up to {} s for the jig to restart and answer",
+        wait.within.as_secs()
+    ));
+    let confirmed = confirm::confirm(finder, &before, &job.board.version, wait).await?;
+    Ok(Flashed { probe, confirmed })
+}
+
+/// What [`flash`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flashed {
+    /// The probe used.
+    pub probe: ProbeInfo,
+    /// The flashed jig and what it said.
+    pub confirmed: Confirmed,
 }
 
 /// Checks the job ([`check`]), chooses the probe, attaches, checks the chip, writes and
@@ -214,7 +269,17 @@ pub fn program<P: Probes>(
     probes: &mut P,
     say: &mut dyn FnMut(&str),
 ) -> Result<ProbeInfo, FlashError> {
-    check(job, probes)?;
+    let chip = check(job, probes)?;
+    write(job, &chip, probes, say)
+}
+
+/// Chooses the probe, attaches, checks the chip, writes, verifies and resets.
+fn write<P: Probes>(
+    job: &Job,
+    chip: &ChipInfo,
+    probes: &mut P,
+    say: &mut dyn FnMut(&str),
+) -> Result<ProbeInfo, FlashError> {
     let board = &job.board;
     let found = probes.list();
     let probe = match probe::select(&found, job.probe.as_deref()) {
@@ -230,7 +295,14 @@ pub fn program<P: Probes>(
     say(&format!("probe: {probe}"));
     let mut attached = probes.attach(&probe, &board.chip)?;
     if let Some(detected) = attached.detected() {
-        if !probe::same_chip(&board.chip, detected) {
+        let registry = |name: &str| {
+            if name.eq_ignore_ascii_case(&board.chip) {
+                Some(chip.name.clone())
+            } else {
+                probes.chip(name).ok().map(|c| c.name)
+            }
+        };
+        if !probe::same_chip(&board.chip, detected, registry) {
             return Err(FlashError::ChipMismatch {
                 probe: probe.to_string(),
                 board: board.name.clone(),

@@ -3,6 +3,7 @@
 //! the choice of a probe ([`select`]).
 
 use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 
 use super::FlashError;
@@ -30,13 +31,23 @@ impl fmt::Display for ProbeInfo {
     }
 }
 
+/// What the probe-rs target registry says about a chip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipInfo {
+    /// The registry's name for the chip it is (`RP2040`; `STM32F411RE` for `STM32F411RETx`,
+    /// one of its packages): two names with the same `name` are the same target.
+    pub name: String,
+    /// Its non-volatile memory (flash), address ranges.
+    pub flash: Vec<Range<u64>>,
+}
+
 /// The probes on this machine.
 pub trait Probes {
     /// A probe attached to its chip.
     type Attached: Attached;
-    /// Whether probe-rs knows this chip name (checked before any probe is touched); `Err` says
+    /// What probe-rs knows of this chip name (asked before any probe is touched); `Err` says
     /// what it knows that looks alike.
-    fn knows_chip(&self, chip: &str) -> Result<(), String>;
+    fn chip(&self, chip: &str) -> Result<ChipInfo, String>;
     /// The probes attached to this machine.
     fn list(&mut self) -> Vec<ProbeInfo>;
     /// Why the last [`Probes::list`] may have found nothing, when something on this machine
@@ -100,9 +111,46 @@ fn listing(probes: &[ProbeInfo]) -> String {
         .join("\n")
 }
 
-/// True when the chip a probe identified is the board's chip: the same name, or one naming a
-/// variant of the other (`STM32F411RETx` for `STM32F411RE`), ignoring case.
-pub fn same_chip(board: &str, detected: &str) -> bool {
-    let (a, b) = (board.to_ascii_lowercase(), detected.to_ascii_lowercase());
-    a.starts_with(&b) || b.starts_with(&a)
+/// The attached probes, one line each (identifier, VID:PID, serial number), as
+/// `benchctl flash --list-probes` prints them; a line saying there is none when there is none.
+pub fn list_lines<P: Probes>(probes: &mut P) -> Vec<String> {
+    let found = probes.list();
+    if found.is_empty() {
+        let why = probes
+            .why_none()
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default();
+        return vec![format!(
+            "no debug probe is attached{why}: plug one into this machine's USB and check that this user may open it (the probe-rs udev rules)"
+        )];
+    }
+    found
+        .iter()
+        .map(|p| {
+            format!(
+                "{}  {:04x}:{:04x}  {}",
+                p.name,
+                p.vid,
+                p.pid,
+                p.serial
+                    .as_deref()
+                    .map_or_else(|| "no serial number".to_string(), |s| format!("serial {s}"))
+            )
+        })
+        .collect()
+}
+
+/// True when the chip a probe identified (`detected`) is the board's chip: the same name,
+/// ignoring case, or two names that the target registry resolves to the same target
+/// (`registry` gives the registry's name for a chip name, `None` when it knows none or several).
+/// A name that is only a prefix of the other (`STM32F4` and `STM32F411RE`) is another chip
+/// unless the registry says otherwise.
+pub fn same_chip(board: &str, detected: &str, registry: impl Fn(&str) -> Option<String>) -> bool {
+    if board.eq_ignore_ascii_case(detected) {
+        return true;
+    }
+    match (registry(board), registry(detected)) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(&b),
+        _ => false,
+    }
 }

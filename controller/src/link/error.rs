@@ -64,6 +64,16 @@ pub enum LinkError {
         /// Why (the record store's refusal), and what to do.
         detail: String,
     },
+    /// After a reconnect or a reset, the port answered as another jig (another serial) or as a
+    /// jig the line may no longer use (its firmware, protocol or simulated flag changed): the
+    /// link ends and the bench stops using it.
+    #[error("the jig on {port} came back changed and is no longer used: {detail}")]
+    Changed {
+        /// Port.
+        port: String,
+        /// What changed, and what to do.
+        detail: String,
+    },
     /// No answer in time.
     #[error("{procedure} on {port}: no answer within {} ms, lost frames asked for again; check the jig's cable and power", after.as_millis())]
     Timeout {

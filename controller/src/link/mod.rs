@@ -5,7 +5,10 @@
 //! CRC, routes each reply to the request with the same sequence number and broadcasts events.
 //! When the port goes away (unplug) it fails the requests in flight, reopens the path until the
 //! jig is back and handshakes again; when the boot id changes (reset) it fails the requests in
-//! flight with [`LinkError::JigReset`] and reports [`LinkEvent::Reset`].
+//! flight with [`LinkError::JigReset`] and reports [`LinkEvent::Reset`]. The jig that answers
+//! again must be the same one (the serial of the first handshake) and pass the check set with
+//! [`Link::require`] (the plan's firmware range, the store's rule on simulated jigs): otherwise
+//! the link ends with [`LinkError::Changed`] before any request reaches it.
 //!
 //! [`Link::request`] makes one exchange within a deadline. A lost frame costs about one round
 //! trip, not the deadline: the request waits the procedure's own duration
@@ -88,7 +91,15 @@ pub enum LinkEvent {
     OutOfService(String),
     /// The jig answered cleanly again and is back in service.
     BackInService,
+    /// The link ended for good after it was opened (nobody else hears why): the jig came back
+    /// as another jig or one the line may no longer use ([`LinkError::Changed`]), or with an
+    /// incompatible protocol. Requests fail from now on.
+    Ended(LinkError),
 }
+
+/// Decides whether the jig of a later handshake (after a reconnect or a reset) may still be
+/// used: `Err` says why not and what to do. Set with [`Link::require`].
+pub type HelloCheck = Arc<dyn Fn(&Hello) -> Result<(), String> + Send + Sync>;
 
 /// Whether a jig may be used.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +139,8 @@ struct Shared {
     service: watch::Sender<Service>,
     /// Times the jig was taken out of service.
     taken_out: std::sync::atomic::AtomicU64,
+    /// What every later handshake's `Hello` must pass ([`Link::require`]).
+    check: Mutex<Option<HelloCheck>>,
 }
 
 /// A handle on one jig; cheap to clone, shared by the slot tasks of the jig.
@@ -163,6 +176,7 @@ impl Link {
             losses: Mutex::new(LossWindow::new()),
             service: watch::Sender::new(Service::In),
             taken_out: std::sync::atomic::AtomicU64::new(0),
+            check: Mutex::new(None),
         });
         let mut first_events = events.subscribe();
         let (fatal_tx, mut fatal) = oneshot::channel();
@@ -175,6 +189,7 @@ impl Link {
             hello: hello_tx,
             shared: shared.clone(),
             fatal: Some(fatal_tx),
+            serial: std::sync::OnceLock::new(),
         };
         tokio::spawn(task.run(stream));
         let link = Link {
@@ -218,6 +233,15 @@ impl Link {
     /// The jig's last handshake.
     pub fn hello(&self) -> Option<Hello> {
         self.hello.borrow().clone()
+    }
+
+    /// From now on, the jig of every later handshake (after a reconnect or a reset) must pass
+    /// `check` as well as announce the serial of the first one; otherwise the link ends with
+    /// [`LinkError::Changed`] (told as [`LinkEvent::Ended`]) before any request reaches it.
+    pub fn require(&self, check: HelloCheck) {
+        if let Ok(mut c) = self.shared.check.lock() {
+            *c = Some(check);
+        }
     }
 
     /// Waits until the link is connected again (after an unplug), at most `within`.

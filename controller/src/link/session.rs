@@ -44,6 +44,8 @@ pub(super) struct Task<P: Port> {
     /// Where a failure that ends the link goes: [`super::Link::open`] while it waits for the
     /// handshake.
     pub fatal: Option<oneshot::Sender<LinkError>>,
+    /// The serial of the first handshake: every later one must announce it.
+    pub serial: std::sync::OnceLock<String>,
 }
 
 enum End {
@@ -86,8 +88,13 @@ impl<P: Port> Task<P> {
                         .service
                         .send_replace(super::Service::Out(e.to_string()));
                     // Whoever opened the link reports it; otherwise it is an alarm now.
-                    if let Some(Err(e)) = self.fatal.take().map(|tx| tx.send(e)) {
+                    let unheard = match self.fatal.take() {
+                        Some(tx) => tx.send(e).err(),
+                        None => Some(e),
+                    };
+                    if let Some(e) = unheard {
                         tracing::error!(port = %self.name, "jig out of service for the rest of the run: {e}");
+                        let _ = self.events.send(LinkEvent::Ended(e));
                     }
                     return;
                 }
@@ -314,6 +321,19 @@ impl<P: Port> Task<P> {
         Ok(())
     }
 
+    /// Why the jig of this handshake may not be used, when it is not the jig of the first one
+    /// or fails the check set with [`super::Link::require`].
+    fn changed(&self, h: &Hello) -> Option<String> {
+        let serial = h.jig_serial.as_str();
+        if let Some(first) = self.serial.get().filter(|first| *first != serial) {
+            return Some(format!(
+                "jig {first} became jig {serial} (another jig answers on this port): put jig {first} back, or restart the line to take jig {serial} in"
+            ));
+        }
+        let check = self.shared.check.lock().ok()?.clone()?;
+        check(h).err()
+    }
+
     async fn on_packet<W: tokio::io::AsyncWrite + Unpin>(
         &self,
         s: &mut Session,
@@ -333,6 +353,13 @@ impl<P: Port> Task<P> {
                         our_hash: schema_hash(),
                     }));
                 }
+                if let Some(detail) = self.changed(&h) {
+                    return Err(End::Fatal(LinkError::Changed {
+                        port: self.name.to_string(),
+                        detail,
+                    }));
+                }
+                let _ = self.serial.set(h.jig_serial.to_string());
                 s.handshake = None;
                 if let Ok(mut rt) = self.shared.round_trip.lock() {
                     rt.sample(s.handshake_sent.elapsed());

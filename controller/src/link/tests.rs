@@ -371,3 +371,212 @@ fn a_dcir_reports_progress_with_samples_of_its_pulse() {
         );
     });
 }
+
+/// A port whose connections are handed out in turn: each reopen (after an unplug) gets the
+/// next one, as if another jig, or the same one reflashed, were plugged into the same path.
+struct Replugs {
+    streams: std::collections::VecDeque<DuplexStream>,
+}
+
+impl Port for Replugs {
+    type Stream = DuplexStream;
+
+    fn name(&self) -> &str {
+        "/dev/ttyACM0"
+    }
+
+    fn open(&mut self) -> Result<DuplexStream, LinkError> {
+        self.streams.pop_front().ok_or(LinkError::Open {
+            port: "/dev/ttyACM0".into(),
+            detail: "unplugged".into(),
+        })
+    }
+}
+
+/// A jig that only answers `Hello` (as `serial`, with firmware `version`), then is unplugged
+/// when `unplug` fires; counts the requests other than `Hello` it got.
+async fn hello_only(
+    mut far: DuplexStream,
+    serial: &'static str,
+    version: &'static str,
+    unplug: Option<tokio::sync::oneshot::Receiver<()>>,
+    others: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let hello = benchline_protocol::Hello {
+        protocol_version: benchline_protocol::PROTOCOL_VERSION,
+        schema_hash: benchline_protocol::schema_hash(),
+        firmware_version: version.try_into().unwrap(),
+        jig_kind: benchline_protocol::JigKind::Combo,
+        jig_serial: serial.try_into().unwrap(),
+        slots: 1,
+        instruments: Default::default(),
+        boot_id: rand::random(),
+        simulated: false,
+    };
+    let mut unplug = unplug;
+    let mut acc = benchline_protocol::FrameAccumulator::new();
+    let mut buf = [0u8; 512];
+    loop {
+        let n = tokio::select! {
+            n = far.read(&mut buf) => match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            _ = async { unplug.as_mut().unwrap().await }, if unplug.is_some() => return,
+        };
+        for &b in &buf[..n] {
+            let Some(Ok(frame)) = acc.push(b) else {
+                continue;
+            };
+            let Ok(Packet { seq, msg }) = decode_frame::<Request>(frame) else {
+                continue;
+            };
+            if msg != Request::Hello {
+                others.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                continue;
+            }
+            let mut out = [0u8; benchline_protocol::MAX_ENCODED_FRAME];
+            let packet = Packet {
+                seq,
+                msg: JigMsg::Reply(Reply::Hello(hello.clone())),
+            };
+            let n = benchline_protocol::encode_frame(&packet, &mut out).unwrap();
+            if far.write_all(&out[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Jig J-1 (firmware 0.1.0) is unplugged and `serial` with firmware `version` answers on the
+/// same path, while a slot waits to ping its jig; the link requires firmware `>=0.1, <0.2`.
+/// Returns the event that followed the reconnection, how many requests other than `Hello` the
+/// second jig got, whether the link is closed and whether it has a jig.
+fn replug(
+    serial: &'static str,
+    version: &'static str,
+) -> (Option<super::LinkEvent>, usize, bool, bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    rt.block_on(async move {
+        let (near1, far1) = tokio::io::duplex(4096);
+        let (near2, far2) = tokio::io::duplex(4096);
+        let others = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (pull, unplug) = tokio::sync::oneshot::channel();
+        tokio::spawn(hello_only(
+            far1,
+            "J-1",
+            "0.1.0",
+            Some(unplug),
+            Arc::default(),
+        ));
+        tokio::spawn(hello_only(far2, serial, version, None, others.clone()));
+        let config = LinkConfig {
+            time_scale: 0.0,
+            ..LinkConfig::default()
+        };
+        let port = Replugs {
+            streams: [near1, near2].into(),
+        };
+        let link = Link::open_port(port, config).await.unwrap();
+        let range = semver::VersionReq::parse(">=0.1, <0.2").unwrap();
+        link.require(Arc::new(
+            move |h: &benchline_protocol::Hello| match semver::Version::parse(&h.firmware_version) {
+                Ok(v) if range.matches(&v) => Ok(()),
+                _ => Err(format!(
+                    "firmware now {} outside {range}",
+                    h.firmware_version
+                )),
+            },
+        ));
+        let mut events = link.subscribe();
+        let _ = pull.send(());
+        loop {
+            match events.recv().await {
+                Ok(super::LinkEvent::Disconnected(_)) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // A slot waiting for its jig sends as soon as the link lets it.
+        let waiting = {
+            let link = link.clone();
+            tokio::spawn(async move {
+                link.wait_connected(Duration::from_secs(5)).await;
+                link.request(Request::Ping { nonce: 1 }, Duration::from_millis(500))
+                    .await
+            })
+        };
+        let after = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match events.recv().await {
+                    Ok(ev @ (super::LinkEvent::Connected(_) | super::LinkEvent::Ended(_))) => {
+                        return Some(ev)
+                    }
+                    Ok(_) => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let _ = waiting.await;
+        if matches!(after, Some(super::LinkEvent::Ended(_))) {
+            // The link task ends right after it tells why.
+            let _ = tokio::time::timeout(Duration::from_secs(5), link.cmd.closed()).await;
+        }
+        let closed = link.is_closed();
+        (
+            after,
+            others.load(std::sync::atomic::Ordering::SeqCst),
+            closed,
+            link.hello().is_some(),
+        )
+    })
+}
+
+#[test]
+fn the_same_jig_back_on_its_port_is_used_again() {
+    let (after, others, closed, connected) = replug("J-1", "0.1.7");
+    assert!(
+        matches!(&after, Some(super::LinkEvent::Connected(h)) if h.firmware_version.as_str() == "0.1.7"),
+        "{after:?}"
+    );
+    assert!(others >= 1, "the waiting slot's ping reached it");
+    assert!(!closed && connected);
+}
+
+#[test]
+fn another_jig_on_the_same_port_ends_the_link_before_it_gets_a_request() {
+    let (after, others, closed, connected) = replug("J-2", "0.1.0");
+    let Some(super::LinkEvent::Ended(e @ LinkError::Changed { .. })) = &after else {
+        panic!("{after:?}")
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("the jig on /dev/ttyACM0 came back changed and is no longer used: jig J-1 became jig J-2"),
+        "{text}"
+    );
+    assert!(text.contains("put jig J-1 back"), "{text}");
+    assert_eq!(others, 0, "nothing but the handshake reached jig J-2");
+    assert!(closed && !connected);
+}
+
+#[test]
+fn a_jig_reflashed_outside_the_required_range_ends_the_link() {
+    let (after, others, closed, connected) = replug("J-1", "0.0.9");
+    let Some(super::LinkEvent::Ended(e @ LinkError::Changed { .. })) = &after else {
+        panic!("{after:?}")
+    };
+    assert!(
+        e.to_string().contains(
+            "came back changed and is no longer used: firmware now 0.0.9 outside >=0.1, <0.2"
+        ),
+        "{e}"
+    );
+    assert_eq!(others, 0);
+    assert!(closed && !connected);
+}

@@ -5,6 +5,7 @@
 //! The format is documented for test engineers in `test-plans/README.md`.
 
 pub mod catalogue;
+pub mod checker;
 mod diagnostic;
 pub mod node;
 mod parse;
@@ -35,10 +36,9 @@ pub struct Plan {
     pub hash: String,
     /// Jig kinds the plan needs (`combo`, `battery`, `port`, `screen`).
     pub jig_kinds: Vec<String>,
-    /// Oldest jig firmware the plan accepts.
-    pub min_firmware: (u64, u64, u64),
-    /// The jig firmware versions the plan accepts (`[plan] firmware`, a semver range such as
-    /// `>=0.1, <0.2`); `None`: any.
+    /// The jig firmware versions the plan accepts: `[plan] firmware` (a semver range such as
+    /// `>=0.1, <0.2`) and `min_firmware = "X.Y.Z"` compiled into it as `>=X.Y.Z`, one range
+    /// checked in one place; `None` (neither given): any version, even one that is not semver.
     pub firmware: Option<semver::VersionReq>,
     /// Oldest protocol version.
     pub min_protocol: u16,
@@ -270,56 +270,25 @@ pub const MAX_PLAN_BYTES: u64 = 1024 * 1024;
 /// appears) and the open handle is checked, so a file swapped for a FIFO or a device between
 /// a check and the read is still refused; the read itself is capped.
 fn read_plan_file(path: &Path) -> Result<String, PlanLoadError> {
-    use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-
-    let shown = path.display().to_string();
-    let read_err = |cause: std::io::Error| PlanLoadError::Read {
-        path: shown.clone(),
-        cause,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_dir() {
-            "a directory"
-        } else if kind.is_fifo() {
-            "a FIFO (named pipe)"
-        } else if kind.is_char_device() {
-            "a character device"
-        } else if kind.is_block_device() {
-            "a block device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
-        return Err(PlanLoadError::NotAFile { path: shown, what });
-    }
-    if meta.len() > MAX_PLAN_BYTES {
-        return Err(PlanLoadError::TooBig {
-            path: shown,
-            size: meta.len(),
-        });
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_PLAN_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_PLAN_BYTES {
-        return Err(PlanLoadError::TooBig {
-            path: shown,
-            size: bytes.len() as u64,
-        });
-    }
-    String::from_utf8(bytes).map_err(|e| PlanLoadError::NotText {
-        path: shown,
-        offset: e.utf8_error().valid_up_to(),
+    use checker::FileProblem;
+    let path_text = path.display().to_string();
+    checker::read_text(path, MAX_PLAN_BYTES).map_err(|problem| match problem {
+        FileProblem::Read(cause) => PlanLoadError::Read {
+            path: path_text,
+            cause,
+        },
+        FileProblem::NotAFile(what) => PlanLoadError::NotAFile {
+            path: path_text,
+            what,
+        },
+        FileProblem::TooBig(size) => PlanLoadError::TooBig {
+            path: path_text,
+            size,
+        },
+        FileProblem::NotText(offset) => PlanLoadError::NotText {
+            path: path_text,
+            offset,
+        },
     })
 }
 

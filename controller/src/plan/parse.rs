@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use sha2::{Digest, Sha256};
-use toml_edit::ImDocument;
 
 use super::catalogue::{procedure_names, Catalogue};
+use super::checker::{self, suggest, Checker, Fields};
 use super::diagnostic::Diagnostic;
-use super::node::{self, Entry, Node};
+use super::node::{self, Node};
 use super::Procedure;
 use super::*;
 use crate::grade::vocab::{CtiaCosmetic, Marketplace, R2Cosmetic, R2Functional};
@@ -20,38 +20,17 @@ const MAX_PLAN_ID: usize = 64;
 
 /// Parses and validates; every problem is reported.
 pub fn parse(source: &str) -> Result<Plan, Vec<Diagnostic>> {
-    let doc = match ImDocument::parse(source.to_string()) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = e.message().trim().replace('\n', " ");
-            return Err(vec![Diagnostic::new(
-                format!("invalid TOML: {msg}"),
-                e.span().unwrap_or(0..0),
-            )
-            .hint(
-                "fix the syntax at this place; strings need quotes and tables need [brackets]",
-            )]);
-        }
-    };
+    let doc = checker::document(source)?;
     let root = node::parse(&doc);
     let mut cx = Cx::default();
     let plan = cx.plan(&root, source);
-    if cx.diags.is_empty() {
-        if let Some(p) = plan {
-            return Ok(p);
-        }
-    }
-    cx.diags.sort_by_key(|d| d.span.start);
-    if cx.diags.is_empty() {
-        cx.diags
-            .push(Diagnostic::new("the plan is incomplete", 0..0));
-    }
-    Err(cx.diags)
+    cx.base.finish(plan, "the plan is incomplete")
 }
 
 #[derive(Default)]
 struct Cx {
-    diags: Vec<Diagnostic>,
+    /// The problems found (`err`, `fields` and `diags` through `Deref`).
+    base: Checker,
     broken_steps: Vec<String>,
     /// (step id, measurement pattern) of limits that were rejected.
     broken_limits: Vec<(String, String)>,
@@ -71,66 +50,20 @@ struct Awards {
     span: Range<usize>,
 }
 
-/// The entries of one table, checked against the keys it may have.
-struct Fields<'n, 'a> {
-    entries: &'n [Entry<'a>],
-    span: Range<usize>,
-    what: String,
+impl std::ops::Deref for Cx {
+    type Target = Checker;
+    fn deref(&self) -> &Checker {
+        &self.base
+    }
 }
 
-fn suggest(word: &str, options: &[&str]) -> Option<String> {
-    options
-        .iter()
-        .map(|o| (strsim::levenshtein(word, o), *o))
-        .filter(|(d, o)| *d <= (o.len().max(word.len()) / 3).max(1))
-        .min()
-        .map(|(_, o)| format!("did you mean `{o}`? "))
+impl std::ops::DerefMut for Cx {
+    fn deref_mut(&mut self) -> &mut Checker {
+        &mut self.base
+    }
 }
 
 impl Cx {
-    fn err(&mut self, message: impl Into<String>, span: Range<usize>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::new(message, span).hint(hint));
-    }
-
-    fn fields<'n, 'a>(
-        &mut self,
-        node: &'n Node<'a>,
-        what: &str,
-        allowed: &[&str],
-    ) -> Option<Fields<'n, 'a>> {
-        match node {
-            Node::Table(entries, span) => {
-                for e in entries {
-                    if !allowed.contains(&e.key) {
-                        let hint = format!(
-                            "{}{what} may have: {}",
-                            suggest(e.key, allowed).unwrap_or_default(),
-                            allowed.join(", ")
-                        );
-                        self.err(
-                            format!("unknown key `{}` in {what}", e.key),
-                            e.key_span.clone(),
-                            hint,
-                        );
-                    }
-                }
-                Some(Fields {
-                    entries,
-                    span: span.clone(),
-                    what: what.into(),
-                })
-            }
-            other => {
-                self.err(
-                    format!("{what} must be a table, found {}", other.kind()),
-                    other.span(),
-                    "write it as [name] or { key = value }",
-                );
-                None
-            }
-        }
-    }
-
     fn plan(&mut self, root: &Node<'_>, source: &str) -> Option<Plan> {
         let top = self.fields(
             root,
@@ -204,11 +137,11 @@ impl Cx {
         if let Some(n) = head.as_ref().and_then(|h| h.get("jig_kinds")) {
             jig_kinds = self.str_list(n, "jig_kinds", Some(&JIG_KINDS));
         }
-        let mut min_firmware = (0, 0, 0);
+        let mut min_firmware = None;
         if let Some(n) = head.as_ref().and_then(|h| h.get("min_firmware")) {
             match n {
                 Node::Str(s, span) => match semver(s) {
-                    Some(v) => min_firmware = v,
+                    Some(v) => min_firmware = Some(v),
                     None => self.err(
                         format!("min_firmware `{s}` is not MAJOR.MINOR.PATCH"),
                         span.clone(),
@@ -226,6 +159,7 @@ impl Cx {
             .as_ref()
             .and_then(|h| h.get("firmware"))
             .and_then(|n| self.firmware_range(n));
+        let firmware = accepted_firmware(firmware, min_firmware);
         let mut min_protocol = 1;
         if let Some(n) = head.as_ref().and_then(|h| h.get("min_protocol")) {
             match n {
@@ -368,7 +302,6 @@ impl Cx {
             description: description?,
             hash,
             jig_kinds,
-            min_firmware,
             firmware,
             min_protocol,
             models,
@@ -409,29 +342,7 @@ impl Cx {
         f: &Fields<'n, 'a>,
         key: &str,
     ) -> Option<(&'a str, Range<usize>)> {
-        match f.get(key) {
-            Some(Node::Str(s, span)) => Some((*s, span.clone())),
-            Some(other) => {
-                self.err(
-                    format!(
-                        "`{key}` in {} must be a string, found {}",
-                        f.what,
-                        other.kind()
-                    ),
-                    other.span(),
-                    format!("write {key} = \"...\""),
-                );
-                None
-            }
-            None => {
-                self.err(
-                    format!("missing `{key}` in {}", f.what),
-                    f.span.clone(),
-                    format!("add {key} = \"...\""),
-                );
-                None
-            }
-        }
+        self.string(f, key, "...")
     }
 
     fn str_list(&mut self, n: &Node<'_>, key: &str, allowed: Option<&[&str]>) -> Vec<String> {
@@ -1827,16 +1738,6 @@ impl Cx {
     }
 }
 
-impl<'n, 'a> Fields<'n, 'a> {
-    fn get(&self, key: &str) -> Option<&'n Node<'a>> {
-        self.entry(key).map(|e| &e.node)
-    }
-
-    fn entry(&self, key: &str) -> Option<&'n Entry<'a>> {
-        self.entries.iter().find(|e| e.key == key)
-    }
-}
-
 /// The `id` string of a table and where it stands.
 fn table_id<'a>(n: &Node<'a>) -> Option<(&'a str, Range<usize>)> {
     match n {
@@ -1855,6 +1756,29 @@ fn table_id<'a>(n: &Node<'a>) -> Option<(&'a str, Range<usize>)> {
 
 fn connector(s: &str) -> Option<Connector> {
     Connector::from_name(s)
+}
+
+/// The one range of firmware versions a plan accepts: its `firmware` range, and `>=X.Y.Z` for
+/// its `min_firmware` (the older form), both when both are given; `None` when neither is.
+fn accepted_firmware(
+    range: Option<semver::VersionReq>,
+    min: Option<(u64, u64, u64)>,
+) -> Option<semver::VersionReq> {
+    let Some((major, minor, patch)) = min else {
+        return range;
+    };
+    let at_least = semver::Comparator {
+        op: semver::Op::GreaterEq,
+        major,
+        minor: Some(minor),
+        patch: Some(patch),
+        pre: semver::Prerelease::EMPTY,
+    };
+    let mut req = range.unwrap_or(semver::VersionReq {
+        comparators: Vec::new(),
+    });
+    req.comparators.push(at_least);
+    Some(req)
 }
 
 /// `MAJOR.MINOR.PATCH`.

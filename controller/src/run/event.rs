@@ -213,6 +213,77 @@ pub enum LineEvent {
         /// The alarm's key.
         key: String,
     },
+    /// The replication of this station's records to the plant database: its backlog changed,
+    /// an outage began or ended, or the plant refused the station. The line never waits on it.
+    Plant {
+        /// What changed.
+        change: PlantChange,
+        /// How the replication stands now.
+        status: Replication,
+    },
+}
+
+/// What a [`LineEvent::Plant`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlantChange {
+    /// Records were committed or pushed: the backlog changed.
+    Backlog,
+    /// The plant cannot be reached or refuses the push for now; records wait in the outbox.
+    Outage,
+    /// The plant takes records again after an outage.
+    Recovered,
+    /// The plant refused this station for good (its chain forked): nothing more is pushed.
+    Refused,
+}
+
+/// Where the replication to the plant stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlantState {
+    /// Not connected yet.
+    #[default]
+    Connecting,
+    /// Connected; records are pushed as they are committed.
+    Live,
+    /// The last attempt failed; it is tried again after a backoff.
+    Outage,
+    /// The plant refused the station; nothing more is pushed until it is resolved.
+    Refused,
+}
+
+/// How the replication of this station's records to the plant stands: what the plant
+/// replicator publishes and front ends show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Replication {
+    /// Where it stands.
+    pub state: PlantState,
+    /// Records committed here that the plant has not confirmed (the outbox).
+    pub backlog: u64,
+    /// The last record the plant confirmed (its head for this station, as far as known).
+    pub confirmed: u64,
+    /// Records pushed by this process.
+    pub pushed: u64,
+    /// Seconds since the plant last took records while there is a backlog (0 when none).
+    pub lag_s: u64,
+    /// The last error, in words (what happened and what to do).
+    pub error: Option<String>,
+}
+
+impl Replication {
+    /// What changed from `before` to this status, worth telling a front end (`None`: nothing
+    /// it shows).
+    pub fn change_from(&self, before: &Replication) -> Option<PlantChange> {
+        use PlantState as S;
+        match (before.state, self.state) {
+            (a, b) if a == b => (self.backlog != before.backlog || self.lag_s != before.lag_s)
+                .then_some(PlantChange::Backlog),
+            (_, S::Refused) => Some(PlantChange::Refused),
+            (_, S::Outage) => Some(PlantChange::Outage),
+            (S::Outage, S::Live) => Some(PlantChange::Recovered),
+            _ => Some(PlantChange::Backlog),
+        }
+    }
 }
 
 /// Where a run sends its [`LineEvent`]s: a bounded channel, so a stalled consumer slows the

@@ -9,6 +9,7 @@
 
 mod benches;
 pub mod event;
+mod fit;
 pub mod operator;
 pub mod record;
 pub mod sequence;
@@ -65,6 +66,10 @@ pub struct RunOptions {
     pub bins: Bins,
     /// How long a prompt waits for its answer before the phone is graded without it (retest).
     pub answer_within: Duration,
+    /// The status of the replication to the plant database (`crate::plant::replicate`), when
+    /// the line replicates: the run tells its changes as [`LineEvent::Plant`] (the line never
+    /// waits on the plant).
+    pub plant: Option<watch::Receiver<event::Replication>>,
 }
 
 impl RunOptions {
@@ -84,6 +89,7 @@ impl RunOptions {
             grace: Duration::ZERO,
             bins: Bins::default(),
             answer_within: ANSWER_WITHIN,
+            plant: None,
         }
     }
 }
@@ -208,7 +214,7 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     };
     let opened = open_all(&opts.ports, &link_config).await;
     let mut summary = Summary::default();
-    let check = |l: &Link| suits(&opts.plan, l).and_then(|_| admits(seams.sink.as_ref(), l));
+    let check = fit::checker(opts.plan.clone(), seams.sink.clone());
     let benches = benches::place(&opts, opened, &check, &events, &mut summary).await;
     if benches.is_empty() {
         let missing = summary.missing.iter().map(|m| format!("{m}: missing"));
@@ -276,6 +282,10 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     }
     drop(out);
     let space = tokio::spawn(watch_space(seams.sink.clone(), events.clone()));
+    let plant = opts
+        .plant
+        .clone()
+        .map(|status| tokio::spawn(watch_plant(status, events.clone())));
     let mut asked = opts.stop.clone();
     let mut failure = None;
     let mut counted = false;
@@ -346,6 +356,9 @@ pub async fn run(opts: RunOptions, seams: Seams) -> Result<Summary, RunError> {
     }
     let _ = stop_tx.send(Stop::Now);
     space.abort();
+    if let Some(p) = plant {
+        p.abort();
+    }
     for (name, busy, mut task) in tasks {
         // A recorded phone being released: let the clamp open (the slot then stops by
         // itself), within a bound.
@@ -441,9 +454,9 @@ pub async fn run_to_records(
     run_with_notices(opts, operator, sink, on_record, |_| {}).await
 }
 
-/// [`run_to_records`], also handing `on_notice` the events about the line's benches that a
-/// front end without a screen must still tell ([`LineEvent::JigMissing`]), in order with the
-/// records.
+/// [`run_to_records`], also handing `on_notice` the events that a front end without a screen
+/// must still tell ([`LineEvent::JigMissing`], and [`LineEvent::Plant`] when the plant
+/// becomes unreachable, reachable again or refuses the station), in order with the records.
 pub async fn run_with_notices(
     mut opts: RunOptions,
     operator: Arc<dyn Operator>,
@@ -477,7 +490,7 @@ pub async fn run_with_notices(
             summary = &mut run => {
                 // Events sent before the run returned are still queued.
                 while let Ok(e) = rx.try_recv() {
-                    if matches!(e, LineEvent::JigMissing { .. }) {
+                    if notice(&e) {
                         on_notice(&e);
                     }
                     if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
@@ -487,7 +500,7 @@ pub async fn run_with_notices(
                 return summary;
             }
             Some(e) = rx.recv() => {
-                if matches!(e, LineEvent::JigMissing { .. }) {
+                if notice(&e) {
                     on_notice(&e);
                 }
                 if let (LineEvent::Graded { record, stored, .. }, true) = (e, showing) {
@@ -498,6 +511,16 @@ pub async fn run_with_notices(
                 }
             }
         }
+    }
+}
+
+/// Whether a front end without a screen must tell this event: a missing bench, and the
+/// plant's outages, recoveries and refusal (not each change of its backlog).
+fn notice(e: &LineEvent) -> bool {
+    match e {
+        LineEvent::JigMissing { .. } => true,
+        LineEvent::Plant { change, .. } => *change != event::PlantChange::Backlog,
+        _ => false,
     }
 }
 
@@ -572,6 +595,59 @@ async fn watch_space(sink: Arc<dyn RecordSink>, events: Events) {
     }
 }
 
+/// The shortest time between two events about the plant's backlog (outages, recoveries and
+/// refusals are told at once).
+const PLANT_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells the line how the replication to the plant stands: an event when it changes (the
+/// backlog at most once per [`PLANT_EVERY`]), and an alarm while the plant refuses the station.
+async fn watch_plant(mut status: watch::Receiver<event::Replication>, events: Events) {
+    let mut told = event::Replication::default();
+    let mut last = tokio::time::Instant::now() - PLANT_EVERY;
+    loop {
+        let now = status.borrow_and_update().clone();
+        if let Some(change) = now.change_from(&told) {
+            if change == event::PlantChange::Refused {
+                // The replicator has logged it.
+                let what = now.error.clone().unwrap_or_default();
+                events
+                    .send(LineEvent::Alarm(Alarm {
+                        key: "plant".into(),
+                        bench: None,
+                        what: format!("the plant database refused this station: {what}"),
+                        fix: "the line goes on and keeps every record; nothing more is sent to the plant: tell the plant's database administrator (both heads are named above)".into(),
+                    }))
+                    .await;
+            }
+            if change == event::PlantChange::Backlog {
+                tokio::time::sleep_until(last + PLANT_EVERY).await;
+                // What the status says by now is told.
+                let latest = status.borrow_and_update().clone();
+                let change = latest.change_from(&told).unwrap_or(change);
+                events
+                    .send(LineEvent::Plant {
+                        change,
+                        status: latest.clone(),
+                    })
+                    .await;
+                told = latest;
+            } else {
+                events
+                    .send(LineEvent::Plant {
+                        change,
+                        status: now.clone(),
+                    })
+                    .await;
+                told = now;
+            }
+            last = tokio::time::Instant::now();
+        }
+        if status.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 fn store_alarm(e: &crate::store::StoreError) -> Alarm {
     Alarm {
         key: "store".into(),
@@ -579,93 +655,6 @@ fn store_alarm(e: &crate::store::StoreError) -> Alarm {
         what: format!("the record store failed: {e}"),
         fix: "the line stops; fix the store, then test the phones left in their slots again".into(),
     }
-}
-
-/// Checks that a jig is one the plan may run on: its kind, firmware and protocol versions.
-fn suits(plan: &crate::plan::Plan, link: &Link) -> Result<(), LinkError> {
-    let Some(h) = link.hello() else { return Ok(()) };
-    let kind = h.jig_kind.as_str();
-    let firmware = crate::plan::parse_version(&h.firmware_version).unwrap_or((0, 0, 0));
-    let problem = if !plan.jig_kinds.iter().any(|k| k == kind) {
-        Some(format!("it is a {kind} jig and plan {} needs a {} jig; use a plan for this jig or move the phones to a matching bench", plan.id, plan.jig_kinds.join(" or ")))
-    } else if let Some(refusal) = plan
-        .firmware
-        .as_ref()
-        .and_then(|range| outside_range(plan, range, &h))
-    {
-        Some(refusal)
-    } else if firmware < plan.min_firmware {
-        let (a, b, c) = plan.min_firmware;
-        Some(format!(
-            "it runs firmware {} and plan {} needs {a}.{b}.{c} or newer; update the jig's firmware",
-            h.firmware_version, plan.id
-        ))
-    } else if h.protocol_version < plan.min_protocol {
-        Some(format!(
-            "it speaks protocol {} and plan {} needs {} or newer; update the jig's firmware",
-            h.protocol_version, plan.id, plan.min_protocol
-        ))
-    } else {
-        None
-    };
-    match problem {
-        Some(detail) => {
-            link.close();
-            Err(LinkError::Unsuitable {
-                port: link.port().to_string(),
-                detail,
-            })
-        }
-        None => Ok(()),
-    }
-}
-
-/// Why a jig's firmware is outside the plan's range `range`, and the `benchctl flash` command
-/// that puts an accepted image on it; `None` when the plan accepts it.
-fn outside_range(
-    plan: &crate::plan::Plan,
-    range: &semver::VersionReq,
-    h: &benchline_protocol::Hello,
-) -> Option<String> {
-    let version = h.firmware_version.as_str();
-    let serial = h.jig_serial.as_str();
-    let runs = match semver::Version::parse(version) {
-        Ok(v) if range.matches(&v) => return None,
-        Ok(_) => format!("jig {serial} runs firmware {version}"),
-        Err(_) => format!(
-            "jig {serial} announces firmware version `{version}`, which is not a semver version"
-        ),
-    };
-    let flash = format!(
-        "flash it with `benchctl flash <ELF> --board firmware/boards/<board> --jig {serial}` (an image whose version the plan accepts), or run a plan that accepts {version}"
-    );
-    let simulated = if h.simulated {
-        format!(
-            " (a simulated jig runs the firmware of this benchctl, {}: run a plan that accepts it)",
-            env!("CARGO_PKG_VERSION")
-        )
-    } else {
-        String::new()
-    };
-    Some(format!(
-        "{runs}; plan {} {} accepts {range}: {flash}{simulated}",
-        plan.id, plan.version
-    ))
-}
-
-/// Checks that the sink may keep the records of a jig: a simulated jig only where records of
-/// simulated jigs are admitted (never a production store), refused before any phone is tested.
-fn admits(sink: &dyn RecordSink, link: &Link) -> Result<(), LinkError> {
-    let Some(h) = link.hello().filter(|h| h.simulated) else {
-        return Ok(());
-    };
-    sink.admits_simulated(&h.jig_serial).map_err(|detail| {
-        link.close();
-        LinkError::Simulated {
-            port: link.port().to_string(),
-            detail,
-        }
-    })
 }
 
 async fn open_all(ports: &[String], config: &LinkConfig) -> Vec<Result<Link, LinkError>> {

@@ -1,11 +1,12 @@
 //! One task per bench: turns its jig's link events into line events (connected, lost, reset,
-//! back in service, phone removed, progress) and raises or clears the bench's alarm.
+//! back in service, ended for good, phone removed, progress) and raises or clears the bench's
+//! alarm.
 
 use benchline_protocol::Event;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::event::{Alarm, Events, LineEvent, SlotId};
-use crate::link::{Link, LinkEvent};
+use crate::link::{Link, LinkError, LinkEvent};
 
 /// Tells the line what happens to the jig of bench `bench` (named `name`), until its link ends.
 pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
@@ -88,6 +89,21 @@ pub async fn watch(bench: usize, name: String, link: Link, events: Events) {
                 }
             }
             LinkEvent::BackInService => back(&mut lost, bench, &key, &events).await,
+            LinkEvent::Ended(e) => {
+                // The bench stops using the jig: its slots stop, the phones under test go to
+                // retest, and nothing more is sent to whatever answers on the port.
+                lost = true;
+                let what = format!("{name}: {e}");
+                tracing::error!("{what}");
+                let fix = if matches!(e, LinkError::Changed { .. }) {
+                    "do what the alarm says, then restart the line; until then the bench tests nothing and its phones under test go to retest"
+                } else {
+                    "check the jig and its firmware, then restart the line; until then the bench tests nothing"
+                };
+                for e in lose(e.to_string(), what, fix) {
+                    events.send(e).await;
+                }
+            }
             LinkEvent::Jig(Event::PhoneRemoved { slot }) => {
                 events
                     .send(LineEvent::PhoneRemoved {

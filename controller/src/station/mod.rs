@@ -36,6 +36,9 @@ pub struct Station {
     /// Serial ports or patterns (`*`, `?` in the file name) where its jigs may be; `None`: the
     /// [`DEFAULT_PORTS`].
     pub ports: Option<Vec<String>>,
+    /// The URL of the plant's database the station's records are replicated to (`run`
+    /// replicates to it as `--plant URL` does; `--plant` wins).
+    pub plant: Option<String>,
     /// The benches, in file order.
     pub benches: Vec<Bench>,
     /// The bin label of each disposition (the defaults for those the file does not name).
@@ -164,39 +167,26 @@ pub enum StationLoadError {
 /// Reads `path` when it is a regular file of at most [`MAX_STATION_BYTES`] of UTF-8 text; a
 /// FIFO or a device is refused without blocking.
 fn read(path: &Path) -> Result<String, StationLoadError> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let shown = path.display().to_string();
-    let read_err = |cause: std::io::Error| StationLoadError::Read {
-        path: shown.clone(),
-        cause,
-    };
-    let refused = |what: String| StationLoadError::NotAStationFile {
-        path: shown.clone(),
-        what,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
-        .open(path)
-        .map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if !meta.file_type().is_file() {
-        return Err(refused("is not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_STATION_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_STATION_BYTES {
-        return Err(refused(format!("is larger than {MAX_STATION_BYTES} bytes")));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        refused(format!(
-            "is not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
+    use crate::plan::checker::{read_text, FileProblem};
+    let path_text = path.display().to_string();
+    read_text(path, MAX_STATION_BYTES).map_err(|problem| {
+        let what = match problem {
+            FileProblem::Read(cause) => {
+                return StationLoadError::Read {
+                    path: path_text.clone(),
+                    cause,
+                }
+            }
+            FileProblem::NotAFile(what) => format!("is {what}, not a regular file"),
+            FileProblem::TooBig(_) => format!("is larger than {MAX_STATION_BYTES} bytes"),
+            FileProblem::NotText(offset) => {
+                format!("is not UTF-8 text (invalid byte at offset {offset})")
+            }
+        };
+        StationLoadError::NotAStationFile {
+            path: path_text.clone(),
+            what,
+        }
     })
 }
 

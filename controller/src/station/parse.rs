@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use toml_edit::ImDocument;
-
 use super::{Bench, JigPlace, Station};
 use crate::grade::bin::Bins;
 use crate::grade::Disposition;
-use crate::plan::node::{self, Entry, Node};
+use crate::plan::checker::{self, Checker, Fields};
+use crate::plan::node::{self, Node};
 use crate::plan::Diagnostic;
 
 /// Longest station id, bench name or jig serial: records carry them.
@@ -23,60 +22,11 @@ const MAX_SLOT: i64 = 254;
 
 /// Parses and validates; every problem is reported.
 pub fn parse(source: &str) -> Result<Station, Vec<Diagnostic>> {
-    let doc = match ImDocument::parse(source.to_string()) {
-        Ok(d) => d,
-        Err(e) => {
-            let msg = e.message().trim().replace('\n', " ");
-            return Err(vec![Diagnostic::new(
-                format!("invalid TOML: {msg}"),
-                e.span().unwrap_or(0..0),
-            )
-            .hint(
-                "fix the syntax at this place; strings need quotes and tables need [brackets]",
-            )]);
-        }
-    };
+    let doc = checker::document(source)?;
     let root = node::parse(&doc);
     let mut cx = Cx::default();
     let station = cx.station(&root);
-    match station {
-        Some(s) if cx.diags.is_empty() => Ok(s),
-        _ => {
-            cx.diags.sort_by_key(|d| d.span.start);
-            if cx.diags.is_empty() {
-                cx.diags
-                    .push(Diagnostic::new("the station file is incomplete", 0..0));
-            }
-            Err(cx.diags)
-        }
-    }
-}
-
-#[derive(Default)]
-struct Cx {
-    diags: Vec<Diagnostic>,
-}
-
-/// The entries of one table, checked against the keys it may have.
-struct Fields<'n, 'a> {
-    entries: &'n [Entry<'a>],
-    span: Range<usize>,
-    what: String,
-}
-
-impl<'n, 'a> Fields<'n, 'a> {
-    fn get(&self, key: &str) -> Option<&'n Node<'a>> {
-        self.entries.iter().find(|e| e.key == key).map(|e| &e.node)
-    }
-}
-
-fn suggest(word: &str, options: &[&str]) -> Option<String> {
-    options
-        .iter()
-        .map(|o| (strsim::levenshtein(word, o), *o))
-        .filter(|(d, o)| *d <= (o.len().max(word.len()) / 3).max(1))
-        .min()
-        .map(|(_, o)| format!("did you mean `{o}`? "))
+    cx.base.finish(station, "the station file is incomplete")
 }
 
 /// True for a name that reads well in a record and a file name: letters, digits, `-`, `_`, `.`.
@@ -86,50 +36,26 @@ fn plain(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// The station file's checks, on the shared ones of [`Checker`] (`err`, `fields`).
+#[derive(Default)]
+struct Cx {
+    base: Checker,
+}
+
+impl std::ops::Deref for Cx {
+    type Target = Checker;
+    fn deref(&self) -> &Checker {
+        &self.base
+    }
+}
+
+impl std::ops::DerefMut for Cx {
+    fn deref_mut(&mut self) -> &mut Checker {
+        &mut self.base
+    }
+}
+
 impl Cx {
-    fn err(&mut self, message: impl Into<String>, span: Range<usize>, hint: impl Into<String>) {
-        self.diags.push(Diagnostic::new(message, span).hint(hint));
-    }
-
-    fn fields<'n, 'a>(
-        &mut self,
-        node: &'n Node<'a>,
-        what: &str,
-        allowed: &[&str],
-    ) -> Option<Fields<'n, 'a>> {
-        match node {
-            Node::Table(entries, span) => {
-                for e in entries {
-                    if !allowed.contains(&e.key) {
-                        let hint = format!(
-                            "{}{what} may have: {}",
-                            suggest(e.key, allowed).unwrap_or_default(),
-                            allowed.join(", ")
-                        );
-                        self.err(
-                            format!("unknown key `{}` in {what}", e.key),
-                            e.key_span.clone(),
-                            hint,
-                        );
-                    }
-                }
-                Some(Fields {
-                    entries,
-                    span: span.clone(),
-                    what: what.into(),
-                })
-            }
-            other => {
-                self.err(
-                    format!("{what} must be a table, found {}", other.kind()),
-                    other.span(),
-                    "write it as [name] or { key = value }",
-                );
-                None
-            }
-        }
-    }
-
     /// A required plain name (`id`, `name`, `serial`): letters, digits, `-`, `_`, `.`.
     fn name<'a>(
         &mut self,
@@ -137,54 +63,33 @@ impl Cx {
         key: &str,
         example: &str,
     ) -> Option<(&'a str, Range<usize>)> {
-        match f.get(key) {
-            Some(Node::Str(s, span)) if !plain(s) => {
-                self.err(
-                    format!("{key} `{s}` in {} is not a plain name", f.what),
-                    span.clone(),
-                    format!("use letters, digits, '-', '_' and '.', e.g. {key} = \"{example}\""),
-                );
-                None
-            }
-            Some(Node::Str(s, span)) if s.len() > MAX_NAME => {
-                self.err(
-                    format!(
-                        "{key} `{s}` in {} is longer than {MAX_NAME} characters",
-                        f.what
-                    ),
-                    span.clone(),
-                    format!("every record carries it: keep it short, e.g. {key} = \"{example}\""),
-                );
-                None
-            }
-            Some(Node::Str(s, span)) => Some((*s, span.clone())),
-            Some(other) => {
-                self.err(
-                    format!(
-                        "`{key}` in {} must be a string, found {}",
-                        f.what,
-                        other.kind()
-                    ),
-                    other.span(),
-                    format!("write {key} = \"{example}\""),
-                );
-                None
-            }
-            None => {
-                self.err(
-                    format!("missing `{key}` in {}", f.what),
-                    f.span.clone(),
-                    format!("add {key} = \"{example}\""),
-                );
-                None
-            }
+        let (s, span) = self.string(f, key, example)?;
+        if !plain(s) {
+            self.err(
+                format!("{key} `{s}` in {} is not a plain name", f.what),
+                span,
+                format!("use letters, digits, '-', '_' and '.', e.g. {key} = \"{example}\""),
+            );
+            return None;
         }
+        if s.len() > MAX_NAME {
+            self.err(
+                format!(
+                    "{key} `{s}` in {} is longer than {MAX_NAME} characters",
+                    f.what
+                ),
+                span,
+                format!("every record carries it: keep it short, e.g. {key} = \"{example}\""),
+            );
+            return None;
+        }
+        Some((s, span))
     }
 
     fn station(&mut self, root: &Node<'_>) -> Option<Station> {
         let top = self.fields(root, "the station file", &["station", "bins", "bench"])?;
         let head = match top.get("station") {
-            Some(n) => self.fields(n, "[station]", &["id", "ports"]),
+            Some(n) => self.fields(n, "[station]", &["id", "ports", "plant"]),
             None => {
                 self.err(
                     "missing [station] table",
@@ -202,6 +107,10 @@ impl Cx {
             .as_ref()
             .and_then(|h| h.get("ports"))
             .map(|n| self.ports(n));
+        let plant = head
+            .as_ref()
+            .and_then(|h| h.get("plant"))
+            .and_then(|n| self.plant(n));
         let bins = match top.get("bins") {
             Some(n) => self.bins(n),
             None => Bins::default(),
@@ -237,9 +146,36 @@ impl Cx {
         Some(Station {
             id: id?,
             ports: ports.flatten(),
+            plant,
             benches,
             bins,
         })
+    }
+
+    /// `plant`: the URL of the plant's PostgreSQL database the station replicates to.
+    fn plant(&mut self, n: &Node<'_>) -> Option<String> {
+        const EXAMPLE: &str = "write plant = \"postgresql://line3@plant-db/plant?sslmode=verify-full\" (the plant's database; its administrator gives the URL)";
+        match n {
+            Node::Str(s, span)
+                if !(s.starts_with("postgresql://") || s.starts_with("postgres://")) =>
+            {
+                self.err(
+                    format!("plant `{s}` is not a PostgreSQL URL"),
+                    span.clone(),
+                    EXAMPLE,
+                );
+                None
+            }
+            Node::Str(s, _) => Some(s.to_string()),
+            other => {
+                self.err(
+                    format!("`plant` must be a string, found {}", other.kind()),
+                    other.span(),
+                    EXAMPLE,
+                );
+                None
+            }
+        }
     }
 
     /// `ports`: paths or patterns of serial ports.
@@ -464,5 +400,33 @@ fn kind_or_value(n: &Node<'_>) -> String {
         Node::Int(v, _) => v.to_string(),
         Node::Float(v, _) => v.to_string(),
         other => other.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const STATION: &str = "[station]\nid = \"line3\"\nPLANT\n[[bench]]\nname = \"b1\"\n[[bench.jig]]\nserial = \"J1\"\n";
+
+    #[test]
+    fn a_station_may_name_its_plant_database() {
+        let s = parse(&STATION.replace("PLANT", "")).unwrap();
+        assert_eq!(s.plant, None);
+        let s = parse(&STATION.replace(
+            "PLANT",
+            "plant = \"postgresql:///plant?host=/run/pg&user=line3\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.plant.as_deref(),
+            Some("postgresql:///plant?host=/run/pg&user=line3")
+        );
+        let e = parse(&STATION.replace("PLANT", "plant = \"mysql://x\"")).unwrap_err();
+        assert!(e[0].message.contains("not a PostgreSQL URL"), "{e:?}");
+        let e = parse(&STATION.replace("PLANT", "plant = 3")).unwrap_err();
+        assert!(e[0].message.contains("must be a string"), "{e:?}");
     }
 }

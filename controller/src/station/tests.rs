@@ -158,7 +158,10 @@ fn broken_toml_is_located() {
 fn a_station_file_is_read_only_from_a_regular_file() {
     let dir = tempfile::tempdir().unwrap();
     let e = Station::load(dir.path()).unwrap_err();
-    assert!(e.to_string().contains("is not a regular file"), "{e}");
+    assert!(
+        e.to_string().contains("is a directory, not a regular file"),
+        "{e}"
+    );
     let file = dir.path().join("station.toml");
     std::fs::write(&file, GOOD).unwrap();
     assert_eq!(Station::load(&file).unwrap().id, "line2-station-a");

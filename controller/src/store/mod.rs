@@ -8,7 +8,8 @@
 //! - `by_time`: finish time (ms), sequence number → nothing (exports by period).
 //! - `meta`: `schema` (u16), `head` (sequence number and hash of the last record), `verified`
 //!   (the last head verified in full, [`chain`]); the
-//!   training mark and the plan pins ([`policy`]: what the store admits).
+//!   training mark and the plan pins ([`policy`]: what the store admits); the station and
+//!   the plant's watermark ([`outbox`]: what the plant has not confirmed yet).
 //!
 //! Invariants:
 //! - Sequence numbers start at 1 and have no gaps; `head` names the last record.
@@ -23,6 +24,7 @@
 pub mod chain;
 pub mod entry;
 pub mod lock;
+pub mod outbox;
 pub mod policy;
 pub mod private;
 pub mod reader;
@@ -125,6 +127,17 @@ pub enum StoreError {
     /// plan file other than the one its id and version were recorded with).
     #[error(transparent)]
     Refused(#[from] policy::Refusal),
+    /// The store belongs to another station ([`outbox`]): one data directory keeps one
+    /// station's chain.
+    #[error("data directory {dir} holds the records of station {held}, and this run is station {given}: one data directory keeps one station's records (the plant holds each station's chain by its id); run station {given} with a --data directory of its own, or give the station file of {held}")]
+    OtherStation {
+        /// The data directory.
+        dir: String,
+        /// The station the store belongs to.
+        held: String,
+        /// The station of the run.
+        given: String,
+    },
     /// The store is closed.
     #[error("the record store is closed")]
     Closed,

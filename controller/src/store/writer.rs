@@ -31,6 +31,8 @@ pub struct Writer {
     dir: std::sync::Arc<std::path::Path>,
     /// Reads the store's policy ([`super::policy`]) for the run.
     reader: super::Reader,
+    /// The head after each commit (for the plant's replication, [`Writer::commits`]).
+    commits: tokio::sync::watch::Receiver<Option<Stored>>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -56,9 +58,10 @@ impl Writer {
         let path: std::sync::Arc<std::path::Path> = store.dir().into();
         let dir = store.dir().display().to_string();
         let reader = store.shared_reader();
+        let (head_tx, commits) = tokio::sync::watch::channel(store.head());
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(store, rx))
+            .spawn(move || run(store, rx, head_tx))
             .map_err(|e| StoreError::Io {
                 dir,
                 what: "cannot start the writer thread".into(),
@@ -70,6 +73,7 @@ impl Writer {
                 tx,
                 dir: path,
                 reader,
+                commits,
             },
             Finished(thread),
         ))
@@ -85,6 +89,12 @@ impl Writer {
         self.reader.admits_simulated(jig)
     }
 
+    /// The store's head, changed after every commit: a task that follows the store (the
+    /// plant's replication) wakes on it without being in the commit's way.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<Option<Stored>> {
+        self.commits.clone()
+    }
+
     /// Commits one record; returns once it is durably on disk.
     pub async fn commit(&self, pending: Pending) -> Result<Stored, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -95,7 +105,11 @@ impl Writer {
     }
 }
 
-fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
+fn run(
+    mut store: Store,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    head: tokio::sync::watch::Sender<Option<Stored>>,
+) -> WriterStats {
     let mut stats = WriterStats::default();
     // After a failed write the store's state on disk is the last good batch; nothing more is
     // accepted, so no record is ever reported stored that is not.
@@ -125,6 +139,7 @@ fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
                 for (reply, s) in replies.into_iter().zip(stored) {
                     let _ = reply.send(Ok(s));
                 }
+                head.send_replace(store.head());
             }
             // A refused record (a simulated jig, a changed plan) changes nothing on disk and
             // must not cost the other slots theirs: the batch goes again, record by record.
@@ -139,6 +154,7 @@ fn run(mut store: Store, mut rx: mpsc::UnboundedReceiver<Job>) -> WriterStats {
                         if let Ok(stored) = &r {
                             stats.records += stored.len() as u64;
                             stats.batches += 1;
+                            head.send_replace(store.head());
                         }
                         let r = r.and_then(|mut s| s.pop().ok_or(StoreError::Closed));
                         if let Err(e) = &r {

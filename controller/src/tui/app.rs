@@ -54,6 +54,8 @@ pub struct App {
     pub ended: bool,
     /// A short message for the footer, and until when.
     pub notice: Option<(String, Instant)>,
+    /// The replication to the plant database, when the line replicates.
+    pub plant: Option<crate::run::event::Replication>,
 }
 
 impl App {
@@ -87,6 +89,7 @@ impl App {
             stopping: None,
             ended: false,
             notice: None,
+            plant: None,
         }
     }
 

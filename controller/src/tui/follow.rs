@@ -212,6 +212,7 @@ impl App {
                 }
             }
             LineEvent::AlarmCleared { key } => self.alarms.retain(|r| r.alarm.key != key),
+            LineEvent::Plant { status, .. } => self.plant = Some(status),
         }
         Vec::new()
     }

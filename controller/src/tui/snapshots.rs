@@ -317,3 +317,24 @@ fn a_bench_whose_jig_is_missing_says_so() {
         assert!(text.contains("JIG MISSING"), "{w}x{h}: {text}");
     }
 }
+
+#[test]
+fn plant_outage() {
+    use crate::run::event::{PlantChange, PlantState, Replication};
+    let mut app = line_app();
+    feed(
+        &mut app,
+        [line(LineEvent::Plant {
+            change: PlantChange::Outage,
+            status: Replication {
+                state: PlantState::Outage,
+                backlog: 7,
+                confirmed: 40,
+                pushed: 40,
+                lag_s: 12,
+                error: Some("cannot reach the plant database".into()),
+            },
+        })],
+    );
+    check("plant_outage", &app);
+}

@@ -11,7 +11,8 @@
 //!    procedures followed by `PhoneRemoved`;
 //! 4. per slot and per channel (battery, port, screen), the reply of a procedure that finished,
 //!    or the `Progress` event of one that passed a progress mark or has a sample due (at most
-//!    one frame per procedure).
+//!    one frame per procedure). Before each running procedure's turn the jig looks at the link
+//!    again, as in step 2, so a `Ping` waits behind one procedure step at most.
 //!
 //! Transmit never blocks the loop. Frames are encoded into the jig's own transmit queue
 //! ([`crate::transmit::TX_QUEUE`], 2 KiB) and leave it in the order queued: each poll writes
@@ -36,7 +37,7 @@ use heapless::Vec;
 
 use crate::board::{Board, Clock, SlotIo, SlotOutput, MAX_SLOTS};
 use crate::driver::{fusb302, ina226};
-use crate::procedure::{self, continuity, dcir, inline, powered, touch, Job, OrFault, Step};
+use crate::procedure::{self, cc, continuity, dcir, inline, powered, touch, Job, OrFault, Step};
 use crate::replies::KeptReplies;
 use crate::running::Running;
 use crate::transmit::TxQueue;
@@ -154,8 +155,10 @@ pub struct Jig<B, S, D, L, C> {
     tx_dropped: u32,
     /// Jig time from which the bytes read in this poll may have waited (see `ping_worst_us`).
     waiting_since: u64,
+    /// Jig time of the last look at the link (the end of the last poll's reading), moved on by
+    /// the time the board said it slept ([`Jig::slept`]).
+    last_look: u64,
     /// Jig time the last poll spent after its last look at the link.
-    busy_tail_us: u64,
     ping_worst_us: u64,
     pings: u32,
 }
@@ -178,6 +181,7 @@ where
             let _ = slots.push(SlotState::default());
         }
         let instruments = probe(&mut board);
+        let booted_at = clock.now_us();
         Jig {
             board,
             link,
@@ -194,7 +198,7 @@ where
             tx: TxQueue::new(),
             tx_dropped: 0,
             waiting_since: 0,
-            busy_tail_us: 0,
+            last_look: booted_at,
             ping_worst_us: 0,
             pings: 0,
         }
@@ -235,9 +239,11 @@ where
 
     /// The longest a `Ping` waited for its `Pong` since boot, jig microseconds (saturating):
     /// from the earliest moment its frame could have been waiting unread (the jig's last look
-    /// at the link, in the previous poll) to the moment the `Pong` was queued. Time the board
-    /// spent idle between polls is not counted: a board that sleeps between polls wakes on
-    /// received bytes. 0 before the first `Ping`.
+    /// at the link, in the previous poll) to the moment the `Pong` was queued for the link.
+    /// Everything in between counts: the rest of the previous poll and whatever the board did
+    /// between polls (a control channel, say), except the time it reported with [`Jig::slept`].
+    /// The `Pong` leaves the queue in the same poll when the link is ready; the time on the line
+    /// is the host's round trip. 0 before the first `Ping`.
     pub fn ping_worst_us(&self) -> u32 {
         u32::try_from(self.ping_worst_us).unwrap_or(u32::MAX)
     }
@@ -285,10 +291,6 @@ where
     ///
     /// Errors are the link's own; the jig's state stays consistent, so the board may poll on.
     pub fn poll(&mut self) -> Result<(), L::Error> {
-        let started = self.clock.now_us();
-        // Bytes read in this poll may have waited since the jig last looked at the link,
-        // counting the busy end of the last poll and not the time the board idled in between.
-        self.waiting_since = started.saturating_sub(self.busy_tail_us);
         self.flush()?;
         if !self.booted_sent {
             self.booted_sent = true;
@@ -296,6 +298,23 @@ where
                 boot_id: self.config.boot_id,
             });
         }
+        self.look()?;
+        if let Some((seq, req)) = self.queued.pop_front() {
+            self.dispatch(seq, req);
+        }
+        self.watch_presence();
+        self.step_jobs()?;
+        self.flush()
+    }
+
+    /// Reads what the link holds, answering state requests at once and queuing the others,
+    /// then hands the link what it takes of the transmit queue. Done at the start of a poll
+    /// and again after every procedure step, so that a `Ping` waits behind one step at most.
+    fn look(&mut self) -> Result<(), L::Error> {
+        // Bytes read now may have waited since the jig last looked at the link: the work done
+        // since and whatever the board did between polls count, the time it said it slept
+        // does not.
+        self.waiting_since = self.last_look;
         let mut buf = [0u8; 64];
         while self.link.read_ready()? {
             let n = self.link.read(&mut buf)?;
@@ -306,15 +325,16 @@ where
                 self.rx_byte(b);
             }
         }
-        let last_look = self.clock.now_us();
-        if let Some((seq, req)) = self.queued.pop_front() {
-            self.dispatch(seq, req);
-        }
-        self.watch_presence();
-        self.step_jobs();
-        let flushed = self.flush();
-        self.busy_tail_us = self.clock.now_us().saturating_sub(last_look);
-        flushed
+        self.last_look = self.clock.now_us();
+        self.flush()
+    }
+
+    /// Tells the jig that the board slept `us` microseconds since the last poll, waiting for
+    /// received bytes or a deadline ([`Jig::next_deadline`]): a board that sleeps calls it when
+    /// it wakes, so that the sleep is not counted in [`Jig::ping_worst_us`] (bytes that arrive
+    /// wake it). A board that polls in a busy loop never calls it: all its time counts.
+    pub fn slept(&mut self, us: u64) {
+        self.last_look = self.last_look.saturating_add(us);
     }
 
     /// Hands the link the queued bytes it takes without blocking: writes while it is ready and
@@ -415,7 +435,6 @@ where
         let started = match req {
             Request::Identify { .. } => return inline::identify(b).map(Some),
             Request::BatteryGauge { .. } => return inline::gauge(b).map(Some),
-            Request::PortCc { .. } => return inline::cc(b).map(Some),
             Request::TouchRow { row, .. } => {
                 return inline::touch_row(b, self.slots[si].touch, row).map(Some)
             }
@@ -431,6 +450,7 @@ where
                 dcir::Dcir::start(b, low_ma, low_ms, high_ma, high_ms, chart_from)
                     .map(|(j, ms)| (Job::Dcir(j), ms))
             }
+            Request::PortCc { .. } => cc::Cc::start(b).map(|(j, ms)| (Job::Cc(j), ms)),
             Request::PortContinuity { .. } => {
                 continuity::Continuity::start(b, slot_u8).map(|(j, ms)| (Job::Continuity(j), ms))
             }
@@ -582,10 +602,14 @@ where
         }
     }
 
-    fn step_jobs(&mut self) {
+    fn step_jobs(&mut self) -> Result<(), L::Error> {
         for si in 0..self.slots.len() {
             for (ci, &channel) in CHANNELS.iter().enumerate() {
                 let slot = si as u8;
+                if self.slots[si].jobs[ci].is_some() {
+                    // Before each procedure's bus work, the link is served.
+                    self.look()?;
+                }
                 let now = self.clock.now_us();
                 let due = self.slots[si].jobs[ci]
                     .as_ref()
@@ -616,6 +640,7 @@ where
                 self.report(slot, channel);
             }
         }
+        Ok(())
     }
 
     /// Sends the `Progress` event of the procedure on `channel` of `slot` when it passed a mark

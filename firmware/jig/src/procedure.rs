@@ -6,6 +6,7 @@
 //! Short procedures (`identify`, `battery.gauge`, `port.cc`, touch row reads) are answered
 //! inline ([`inline`]); they take at most a few milliseconds of bus time.
 
+pub mod cc;
 pub mod continuity;
 pub mod dcir;
 pub mod inline;
@@ -33,6 +34,8 @@ pub enum Step {
 pub enum Job {
     /// `battery.dcir`.
     Dcir(dcir::Dcir),
+    /// `port.cc`.
+    Cc(cc::Cc),
     /// `port.continuity`.
     Continuity(continuity::Continuity),
     /// `port.charge` or `screen.backlight`.
@@ -52,6 +55,7 @@ impl Job {
         select(board, slot)?;
         match self {
             Job::Dcir(j) => j.step(board, now_us),
+            Job::Cc(j) => j.step(board),
             Job::Continuity(j) => j.step(board, slot),
             Job::Powered(j) => j.step(board, slot),
             Job::Touch(j) => j.step(board, now_us),
@@ -64,7 +68,7 @@ impl Job {
     pub fn next_sample_at(&self, step_end_us: u64) -> Option<u64> {
         match self {
             Job::Dcir(j) => j.next_sample_at(step_end_us),
-            Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => None,
+            Job::Cc(_) | Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => None,
         }
     }
 
@@ -80,7 +84,7 @@ impl Job {
     ) -> Result<Option<Sample>, JigError> {
         match self {
             Job::Dcir(j) => j.sample(board, slot, now_us, step_end_us),
-            Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => Ok(None),
+            Job::Cc(_) | Job::Continuity(_) | Job::Powered(_) | Job::Touch(_) => Ok(None),
         }
     }
 

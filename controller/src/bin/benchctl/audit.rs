@@ -41,6 +41,10 @@ pub(crate) struct ExportArgs {
     /// Only these stations (repeatable).
     #[arg(long, value_name = "S")]
     station: Vec<String>,
+    /// Read the plant's database (every station's records) instead of a data directory:
+    /// postgresql://USER@HOST/DB (TLS with ?sslmode=require|verify-full).
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    plant: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -48,8 +52,12 @@ pub(crate) struct VerifyArgs {
     #[command(flatten)]
     data: DataArg,
     /// Also check the chain still holds this head, as an earlier export stated it (SEQ:HASH).
-    #[arg(long, value_name = "SEQ:HASH")]
+    #[arg(long, value_name = "SEQ:HASH", conflicts_with = "plant")]
     head: Option<String>,
+    /// Verify every station's chain in the plant's database; with --data, also that this
+    /// station's store holds what the plant holds of it, and how far the plant is behind.
+    #[arg(long, value_name = "URL")]
+    plant: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +69,10 @@ pub(crate) struct HistoryArgs {
     /// Print the full records as JSON lines instead of text.
     #[arg(long)]
     json: bool,
+    /// Read the plant's database (every station's records) instead of a data directory:
+    /// postgresql://USER@HOST/DB (TLS with ?sslmode=require|verify-full).
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    plant: Option<String>,
 }
 
 /// An audit command, checked and ready to run on a store: here, or in the `benchctl run` that
@@ -210,7 +222,7 @@ fn answer(data: &DataArg, query: Query, out: Option<Out>) -> Result<(), Failure>
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
@@ -257,6 +269,9 @@ pub(crate) fn cmd_export(a: ExportArgs) -> Result<(), Failure> {
         // SIGINT, SIGTERM, SIGHUP remove the temporary file (before any thread starts).
         crate::tidy::watch_signals();
     }
+    if let Some(url) = &a.plant {
+        return crate::plantwide::export(url, &filter, format, out);
+    }
     answer(&a.data, Query::Export { filter, format }, out)
 }
 
@@ -269,6 +284,9 @@ pub(crate) fn cmd_verify(a: VerifyArgs) -> Result<(), Failure> {
             ))
         })?),
     };
+    if let Some(url) = &a.plant {
+        return crate::plantwide::verify(url, a.data.data.as_deref());
+    }
     answer(&a.data, Query::Verify { expect }, None)
 }
 
@@ -279,6 +297,9 @@ pub(crate) fn cmd_history(a: HistoryArgs) -> Result<(), Failure> {
             a.imei
         ))
     })?;
+    if let Some(url) = &a.plant {
+        return crate::plantwide::history(url, &imei, a.json);
+    }
     answer(&a.data, Query::History { imei, json: a.json }, None)
 }
 
@@ -291,7 +312,7 @@ pub(crate) struct Out {
 
 impl Out {
     /// Checks the path before any work is done.
-    fn check(path: &std::path::Path) -> Result<Out, Failure> {
+    pub(crate) fn check(path: &std::path::Path) -> Result<Out, Failure> {
         if path.is_dir() {
             return Err(bad_input(anyhow::anyhow!(
                 "--out {} is a directory; give a file name",
@@ -317,7 +338,7 @@ impl Out {
     }
 
     /// Runs `export` on the file; the file is complete (synced, in place) or not there at all.
-    fn write<T>(
+    pub(crate) fn write<T>(
         self,
         export: impl FnOnce(&mut dyn Write) -> Result<T, Failure>,
     ) -> Result<T, Failure> {

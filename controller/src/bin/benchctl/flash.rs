@@ -1,5 +1,6 @@
 //! `benchctl flash ELF --board DIR`: jig firmware through a debug probe (probe-rs), then the
-//! jig's `Hello` to confirm it runs the version just flashed.
+//! jig's `Hello` to confirm it restarted and runs the version just flashed;
+//! `benchctl flash --list-probes`: the attached probes, to find the serial for `--probe`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,26 +8,31 @@ use std::time::Duration;
 use anyhow::Context;
 use benchctl::discovery::hello::LinkGreeter;
 use benchctl::discovery::sysfs::Sysfs;
-use benchctl::flash::confirm::{confirm, PortFinder, Whereabouts};
+use benchctl::flash::confirm::{PortFinder, Whereabouts};
 use benchctl::flash::hardware::ProbeRs;
-use benchctl::flash::{program, Board, FlashError, Job};
+use benchctl::flash::probe::list_lines;
+use benchctl::flash::{flash, Board, FlashError, Job, Wait};
 
 use crate::{bad_input, print_out, say, Failure};
 
 #[derive(clap::Args)]
 pub(crate) struct FlashArgs {
     /// The firmware image (the ELF that cargo builds in the board's directory).
-    #[arg(value_name = "ELF")]
-    elf: PathBuf,
+    #[arg(value_name = "ELF", required_unless_present = "list_probes")]
+    elf: Option<PathBuf>,
     /// The board package the image was built from (firmware/boards/<name>): its chip, target
     /// and version.
-    #[arg(long, value_name = "DIR")]
-    board: PathBuf,
-    /// The debug probe to use, by serial number (needed when several are attached).
+    #[arg(long, value_name = "DIR", required_unless_present = "list_probes")]
+    board: Option<PathBuf>,
+    /// List the attached debug probes (identifier, VID:PID, serial number) and flash nothing.
+    #[arg(long, conflicts_with_all = ["elf", "board", "probe", "port", "jig"])]
+    list_probes: bool,
+    /// The debug probe to use, by serial number (needed when several are attached; see
+    /// --list-probes).
     #[arg(long, value_name = "SERIAL")]
     probe: Option<String>,
-    /// The jig's serial port, to wait for its Hello (default: the port of the USB device with
-    /// the board's VID/PID).
+    /// The jig's serial port, to greet it before flashing and wait for its Hello after (default:
+    /// the port of the USB device with the board's VID/PID).
     #[arg(long, value_name = "PATH")]
     port: Option<PathBuf>,
     /// The jig's USB serial number, when several jigs of the board are attached.
@@ -46,37 +52,48 @@ fn failed(e: FlashError) -> Failure {
 }
 
 pub(crate) fn cmd_flash(a: FlashArgs) -> Result<(), Failure> {
-    let board = Board::read(&a.board).map_err(|e| failed(e.into()))?;
-    let job = Job {
-        elf: a.elf.clone(),
-        board,
-        probe: a.probe.clone(),
+    if a.list_probes {
+        for line in list_lines(&mut ProbeRs::new()) {
+            print_out(&line)?;
+        }
+        return Ok(());
+    }
+    let (Some(elf), Some(board_dir)) = (a.elf, a.board) else {
+        return Err(bad_input(anyhow::anyhow!(
+            "benchctl flash needs the ELF and --board DIR (or --list-probes)"
+        )));
     };
-    let probe = program(&job, &mut ProbeRs::new(), &mut |s| say(s)).map_err(failed)?;
+    let board = Board::read(&board_dir).map_err(|e| failed(e.into()))?;
+    let job = Job {
+        elf,
+        board,
+        probe: a.probe,
+    };
     let finder = PortFinder {
         whereabouts: Whereabouts {
-            port: a.port.clone(),
-            jig: a.jig.clone(),
+            port: a.port,
+            jig: a.jig,
             usb: job.board.usb,
         },
         ports: Sysfs::default(),
         greeter: LinkGreeter {
             within: Duration::from_secs(1),
         },
+    };
+    let wait = Wait {
+        within: Duration::from_secs(a.wait),
         tick: Duration::from_millis(250),
     };
-    say(&format!("waiting up to {} s for the jig to answer", a.wait));
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let confirmed = rt
-        .block_on(confirm(
-            &finder,
-            &job.board.version,
-            Duration::from_secs(a.wait),
-        ))
+    let done = rt
+        .block_on(flash(&job, &mut ProbeRs::new(), &finder, wait, &mut |s| {
+            say(s)
+        }))
         .map_err(failed)?;
+    let (probe, confirmed) = (done.probe, done.confirmed);
     let serial = confirmed.hello.serial.as_deref().unwrap_or("?");
     print_out(&format!(
-        "flashed {} {} with probe {probe}; jig {serial} on {} runs firmware {} (protocol {})",
+        "flashed {} {} with probe {probe}; jig {serial} on {} restarted and runs firmware {} (protocol {})",
         job.board.name,
         job.board.version,
         confirmed.port.display(),

@@ -8,6 +8,7 @@ use anyhow::Context;
 use std::io::IsTerminal;
 
 use benchctl::export::history;
+use benchctl::plant::replicate;
 use benchctl::run::{self, RunOptions};
 use benchctl::sim::{self, Fault, Feeder, SimJigOptions};
 use benchctl::store::{self, Store};
@@ -59,6 +60,12 @@ pub(crate) struct RunArgs {
     /// The test plan (default: the standard plan built in, test-plans/standard-refurb.toml).
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
+    /// Replicate the records to the plant's PostgreSQL database at this URL while the line
+    /// runs, e.g. postgresql://line3@plant-db/plant?sslmode=verify-full (default: the station
+    /// file's `plant`). The line never waits on it: an outage only grows the outbox, pushed
+    /// when the plant is back or by `benchctl sync`.
+    #[arg(long, value_name = "URL")]
+    plant: Option<String>,
     /// Print one JSON line per graded phone instead of opening the terminal UI (also when
     /// standard output is not a terminal). On a simulated line the simulated operator answers
     /// the prompts; on real jigs nobody does, and phones grade retest.
@@ -299,7 +306,16 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     // What the simulated operator answers, for the jigs that announce simulated phones.
     let answers = std::sync::Arc::new(sim::LibraryAnswers::new(&library));
     let plan = std::sync::Arc::new(load_plan(&a.plan)?);
-    let store = open_store(&a, &plan)?;
+    let mut store = open_store(&a, &plan)?;
+    // One data directory keeps one station's chain: the first run that writes names it.
+    let station_id = station
+        .as_ref()
+        .map_or_else(run::station_name, |s| s.id.clone());
+    store.claim_station(&station_id).map_err(bad_input)?;
+    let plant_url = a
+        .plant
+        .clone()
+        .or_else(|| station.as_ref().and_then(|s| s.plant.clone()));
     if let Some(head) = store.head() {
         tracing::info!(
             "record store {}: {} records",
@@ -310,8 +326,16 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
     let reader = store.shared_reader();
     // Auditors are answered by this run while it holds the store.
     let _serving = crate::serve::start(store.shared_reader());
+    let replica = store.shared_reader();
     let (writer, writer_done) = store::Writer::start(store)?;
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let replicator = plant_url.as_ref().map(|url| {
+        let _in = rt.enter();
+        replicate::Replicator::start(replicate::Config {
+            commits: Some(writer.commits()),
+            ..replicate::Config::new(url, &station_id, replica)
+        })
+    });
     let sim_line = if a.sim > 0 {
         let line = sim::LineOptions {
             faults: a.faults.clone(),
@@ -353,6 +377,7 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         grace: Duration::from_secs(a.stop_grace),
         ..RunOptions::new(plan.clone(), ports)
     };
+    opts.plant = replicator.as_ref().map(replicate::Replicator::status);
     if let Some(station) = station {
         opts.station = station.id.clone();
         opts.bins = station.bins.clone();
@@ -408,6 +433,10 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
         };
         Ok(rt.block_on(headless(opts, operator, sink)))
     };
+    if let (Some(r), Some(url)) = (replicator, &plant_url) {
+        let end = rt.block_on(r.finish(LAST_PUSH));
+        say_outbox(&end, url, &data_dir(&a), tui);
+    }
     rt.shutdown_timeout(Duration::from_millis(200));
     if let Some(line) = sim_line {
         line.stop();
@@ -422,6 +451,42 @@ pub(crate) fn cmd_run(a: RunArgs) -> Result<(), Failure> {
             .into());
     }
     Ok(())
+}
+
+/// How long the end of a run waits for a last push to the plant.
+const LAST_PUSH: Duration = Duration::from_secs(5);
+
+/// Says on standard error (and in the log file, behind the terminal UI) what the plant holds
+/// at the end of a run and how many records remain in the outbox.
+fn say_outbox(
+    end: &benchctl::run::event::Replication,
+    url: &str,
+    dir: &std::path::Path,
+    tui: bool,
+) {
+    let shown =
+        benchctl::plant::url::PlantUrl::parse(url).map_or_else(|_| url.to_string(), |u| u.shown);
+    let text = if end.backlog == 0 {
+        format!(
+            "benchctl: plant {shown}: holds every record of this store (up to record {}); {} pushed by this run",
+            end.confirmed, end.pushed
+        )
+    } else {
+        let why = end
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        format!(
+            "benchctl: plant {shown}: {} record(s) remain in the outbox{why}; `benchctl sync --plant URL --data {}` pushes them",
+            end.backlog,
+            dir.display()
+        )
+    };
+    if tui {
+        tracing::warn!("{text}");
+    }
+    crate::say(&text);
 }
 
 /// Who answers the prompts: the simulated operator (from the phone library's `answers`), when

@@ -8,8 +8,11 @@ mod audit;
 mod flash;
 mod jigs;
 mod line;
+mod plant;
+mod plantwide;
 mod progress;
 mod serve;
+mod sync;
 mod tidy;
 
 use std::path::PathBuf;
@@ -51,6 +54,11 @@ enum Command {
     Jigs(jigs::JigsArgs),
     /// Flash jig firmware through a debug probe (probe-rs) and confirm the jig runs it.
     Flash(flash::FlashArgs),
+    /// The plant database, for its owner: migrate the schema, let a login role write a station.
+    #[command(subcommand)]
+    Plant(plant::PlantCommand),
+    /// Push the records the plant database does not hold yet (exit 1 unless it then holds them all); --status: the plant's lag per station.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Subcommand)]
@@ -143,6 +151,8 @@ fn main() -> ExitCode {
         Command::History(a) => audit::cmd_history(a),
         Command::Jigs(a) => jigs::cmd_jigs(a),
         Command::Flash(a) => flash::cmd_flash(a),
+        Command::Plant(c) => plant::cmd_plant(c),
+        Command::Sync(a) => sync::cmd_sync(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,9 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
         app.shift.graded,
         app.shift.units_per_hour(app.now)
     ))];
+    if let Some(p) = &app.plant {
+        right.insert(0, plant(app, p));
+    }
     if acked > 0 {
         right.insert(
             0,
@@ -85,6 +88,25 @@ fn header(frame: &mut Frame, area: Rect, app: &App) {
     .areas(area);
     frame.render_widget(Paragraph::new(left), l);
     frame.render_widget(Paragraph::new(right), r);
+}
+
+/// The replication to the plant, for the header: how many records wait to be pushed.
+fn plant(app: &App, p: &crate::run::event::Replication) -> Span<'static> {
+    use crate::run::event::PlantState as S;
+    match p.state {
+        S::Refused => Span::styled(
+            format!("PLANT REFUSED: {} waiting │ ", p.backlog),
+            fg(app, Color::Red).add_modifier(Modifier::BOLD),
+        ),
+        S::Outage if p.backlog > 0 => Span::styled(
+            format!("plant down: {} waiting │ ", p.backlog),
+            fg(app, Color::Yellow).add_modifier(Modifier::BOLD),
+        ),
+        S::Outage => Span::styled("plant down │ ", fg(app, Color::Yellow)),
+        S::Connecting => Span::raw(format!("plant: connecting, {} waiting │ ", p.backlog)),
+        S::Live if p.backlog > 0 => Span::raw(format!("plant: {} waiting │ ", p.backlog)),
+        S::Live => Span::raw("plant ✓ │ "),
+    }
 }
 
 /// The benches shown on one page.

@@ -3,8 +3,8 @@
 //! ticks since the reading before; SysTick (0.67 s) also takes a reading, so two readings are
 //! never a wrap apart whatever the main loop does, and the count never goes backwards.
 //!
-//! Under QEMU the timer follows the host's clock (QEMU's virtual clock runs in real time
-//! without `-icount`), so jig time is wall time.
+//! Under QEMU the timer follows QEMU's virtual clock: wall time, or the instruction count under
+//! `-icount` (as the end-to-end test runs it, 8 ns an instruction).
 #![allow(unsafe_code)]
 
 use core::cell::Cell;

@@ -407,9 +407,10 @@ fn the_time_a_ping_waits_for_its_pong_is_measured_on_the_jig_clock() {
     assert!(identify_us > 0);
     assert_eq!((jig.pings(), jig.ping_worst_us()), (1, 0));
 
-    // ...one arriving during that bus work may have waited all of it; time the board idled
-    // between polls does not count.
+    // ...one arriving during that bus work may have waited all of it; time the board slept
+    // between polls (and said so) does not count...
     time.advance_us(50_000);
+    jig.slept(50_000);
     jig.link_mut()
         .inbound
         .extend(request(3, Request::Ping { nonce: 2 }));
@@ -420,4 +421,13 @@ fn the_time_a_ping_waits_for_its_pong_is_measured_on_the_jig_clock() {
     assert!(replies
         .iter()
         .any(|p| p.seq == 3 && p.msg == JigMsg::Reply(Reply::Pong { nonce: 2 })));
+
+    // ...and the board's own work between polls does.
+    time.advance_us(30_000);
+    jig.link_mut()
+        .inbound
+        .extend(request(4, Request::Ping { nonce: 3 }));
+    jig.poll().expect("link");
+    assert_eq!(jig.pings(), 3);
+    assert_eq!(jig.ping_worst_us(), 30_000);
 }

@@ -1,13 +1,13 @@
 //! Procedures answered inline, in the poll that decodes their request: `identify`,
-//! `battery.gauge`, `port.cc` and touch row reads. Each takes a few milliseconds of bus time
+//! `battery.gauge` and touch row reads. Each takes a few milliseconds of bus time
 //! (bounded by `benchline_protocol::duration`), so they need no state machine.
 
-use benchline_protocol::{Gauge, Identity, Instrument, JigError, Reply, RpLevel};
-use embedded_hal::{delay::DelayNs, i2c::I2c};
+use benchline_protocol::{Gauge, Identity, Instrument, JigError, Reply};
+use embedded_hal::i2c::I2c;
 
 use super::OrFault;
 use crate::board::Board;
-use crate::driver::{eeprom, fusb302, sbs, touch};
+use crate::driver::{eeprom, sbs, touch};
 
 /// `identify`: model, IMEI and serial from the phone's diagnostic EEPROM.
 pub fn identify<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Result<Reply, JigError> {
@@ -46,16 +46,6 @@ pub fn gauge<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Result<Reply, JigError
             .or_fault(Instrument::Gauge)?,
         device: sbs::read_text(bus, sbs::reg::DEVICE_NAME).or_fault(Instrument::Gauge)?,
     }))
-}
-
-/// `port.cc`: both CC voltages with the 1.5 A pull-up.
-pub fn cc<B: I2c, S, D: DelayNs>(board: &mut Board<B, S, D>) -> Result<Reply, JigError> {
-    let rp = RpLevel::Current1A5;
-    let cc1_v = fusb302::measure_cc(&mut board.i2c, &mut board.delay, 1, rp)
-        .or_fault(Instrument::CcFrontEnd)?;
-    let cc2_v = fusb302::measure_cc(&mut board.i2c, &mut board.delay, 2, rp)
-        .or_fault(Instrument::CcFrontEnd)?;
-    Ok(Reply::Cc(benchline_protocol::Cc { rp, cc1_v, cc2_v }))
 }
 
 /// `screen.touch.row`: one row of the last completed scan, `scan` = (rows, cols). No scan is
