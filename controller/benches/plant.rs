@@ -15,6 +15,10 @@
 #[path = "pgtest/mod.rs"]
 mod pgtest;
 
+#[path = "records/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the shared helpers
+mod records;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +26,6 @@ use anyhow::Context;
 use benchctl::plant::replicate;
 use benchctl::run::RunOptions;
 use benchctl::store::{Pending, Store, Use, Writer};
-use serde_json::Value;
 
 fn arg(name: &str, env: &str, default: f64) -> anyhow::Result<f64> {
     let args: Vec<String> = std::env::args().collect();
@@ -44,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         .prefix("plant-bench")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
 
-    let templates = real_records(64)?;
+    let templates = records::real_records(64)?;
     let avg = templates.iter().map(|t| t.to_string().len()).sum::<usize>() / templates.len();
     println!(
         "plant replication benchmark ({} real records as templates, {avg} bytes of JSON each on average)",
@@ -58,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         let mut i = 0u64;
         while i < n {
             let batch: Vec<Pending> = (i..(i + 256).min(n))
-                .map(|k| Pending::new(body(&templates[(k as usize) % templates.len()], k)))
+                .map(|k| Pending::new(records::body(&templates[(k as usize) % templates.len()], k)))
                 .collect::<Result<_, _>>()?;
             i += batch.len() as u64;
             store.append(batch)?;
@@ -185,38 +188,4 @@ fn main() -> anyhow::Result<()> {
         end.confirmed
     );
     Ok(())
-}
-
-fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
-    let opts = RunOptions {
-        count: Some(count),
-        ..RunOptions::new(Arc::new(benchctl::plan::Plan::standard()?), Vec::new())
-    };
-    let line = benchctl::sim::LineOptions::new(benchctl::sim::builtin_phones()?, 4, 4);
-    let mut out = Vec::new();
-    tokio::runtime::Runtime::new()?.block_on(benchctl::sim::run_simulated(
-        &line,
-        opts,
-        "bench",
-        |r, _| match serde_json::to_value(r) {
-            Ok(v) => {
-                out.push(Arc::new(v));
-                true
-            }
-            Err(e) => {
-                eprintln!("cannot serialize a record: {e}");
-                false
-            }
-        },
-    ))?;
-    Ok(out)
-}
-
-/// A template record as the i-th device, finishing i seconds after a fixed start.
-fn body(template: &Value, i: u64) -> Vec<u8> {
-    let mut v = template.clone();
-    v["phone"]["imei"] = format!("35{i:013}").into();
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + i);
-    v["finished"] = humantime::format_rfc3339_millis(t).to_string().into();
-    serde_json::to_vec(&v).unwrap_or_default()
 }

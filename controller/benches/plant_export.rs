@@ -13,6 +13,10 @@
 //! 3. `export --plant --format csv` of all N records, and 4. `verify --plant` over them: wall
 //!    time and peak memory, each in a child process of its own so the peak is theirs alone.
 
+#[path = "records/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the shared helpers
+mod records;
+
 use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
@@ -22,7 +26,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use benchctl::export::{self, Filter, Format};
 use benchctl::plant::Plant;
-use benchctl::run::RunOptions;
 use benchctl::store::entry::chain_hash;
 use benchctl::store::{Hash, GENESIS};
 use futures::SinkExt;
@@ -64,7 +67,7 @@ fn main() -> anyhow::Result<()> {
         }
     };
     rt.block_on(benchctl::plant::admin::migrate(&url))?;
-    let templates = real_records(64)?;
+    let templates = records::real_records(64)?;
     let avg = templates.iter().map(|t| t.to_string().len()).sum::<usize>() / templates.len();
     println!(
         "plant export benchmark: {n} records over {stations} stations ({avg} bytes of JSON each on average)"
@@ -103,7 +106,7 @@ fn child(what: &str, url: &str, out: &Path) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let plant = rt.block_on(Plant::connect(url))?;
-    let connected = peak_memory()?;
+    let connected = records::peak_memory()?;
     let result = if what == "export" {
         let file = std::io::BufWriter::new(std::fs::File::create(out)?);
         let s = export::plant::export(
@@ -127,7 +130,7 @@ fn child(what: &str, url: &str, out: &Path) -> anyhow::Result<()> {
     };
     println!(
         "{result}, peak memory {} ({connected} once connected)",
-        peak_memory()?
+        records::peak_memory()?
     );
     Ok(())
 }
@@ -208,40 +211,4 @@ async fn load(url: &str, templates: &[Arc<Value>], n: u64, stations: u64) -> any
         )
         .await?;
     Ok(())
-}
-
-/// This process's peak resident memory so far (VmHWM).
-fn peak_memory() -> anyhow::Result<String> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    Ok(status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .map_or("?", |l| l.trim_start_matches("VmHWM:").trim())
-        .to_string())
-}
-
-/// Real records from a simulated line (time scale 0, no store).
-fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
-    let opts = RunOptions {
-        count: Some(count),
-        ..RunOptions::new(Arc::new(benchctl::plan::Plan::standard()?), Vec::new())
-    };
-    let line = benchctl::sim::LineOptions::new(benchctl::sim::builtin_phones()?, 4, 4);
-    let mut out = Vec::new();
-    tokio::runtime::Runtime::new()?.block_on(benchctl::sim::run_simulated(
-        &line,
-        opts,
-        "bench",
-        |r, _| match serde_json::to_value(r) {
-            Ok(v) => {
-                out.push(Arc::new(v));
-                true
-            }
-            Err(e) => {
-                eprintln!("cannot serialize a record: {e}");
-                false
-            }
-        },
-    ))?;
-    Ok(out)
 }

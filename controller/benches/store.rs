@@ -13,15 +13,16 @@
 //! `--records N` (or `BENCH_RECORDS=N`) sets N, e.g. 100000 or 1000000; `--keep DIR` keeps the
 //! big store in DIR and reuses it.
 
+#[path = "records/mod.rs"]
+#[allow(dead_code)] // each bench uses a part of the shared helpers
+mod records;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use benchctl::export::{self, Filter, Format};
-use benchctl::run::RunOptions;
 use benchctl::store::{Pending, Store, Use, Writer};
-use serde_json::Value;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -35,7 +36,7 @@ fn main() -> anyhow::Result<()> {
             Err(_) => 1_000_000,
         },
     };
-    let templates = real_records(64)?;
+    let templates = records::real_records(64)?;
     let avg = templates.iter().map(|t| t.to_string().len()).sum::<usize>() / templates.len();
     println!("record store benchmark ({} real records as templates, {avg} bytes of JSON each on average)", templates.len());
     let scratch = tempfile::Builder::new()
@@ -56,7 +57,8 @@ fn main() -> anyhow::Result<()> {
                     let (w, t) = (writer.clone(), templates.clone());
                     tokio::spawn(async move {
                         for r in 0..rounds {
-                            let body = body(&t[(s + r) % t.len()], (s * rounds + r) as u64);
+                            let body =
+                                records::body(&t[(s + r) % t.len()], (s * rounds + r) as u64);
                             w.commit(Pending::new(body)?).await?;
                         }
                         Ok::<_, benchctl::store::StoreError>(())
@@ -93,7 +95,7 @@ fn main() -> anyhow::Result<()> {
         let mut next = 0u64;
         while next < n {
             let batch: Vec<Pending> = (next..(next + 1000).min(n))
-                .map(|i| Pending::new(body(&templates[i as usize % templates.len()], i)))
+                .map(|i| Pending::new(records::body(&templates[i as usize % templates.len()], i)))
                 .collect::<Result<_, _>>()?;
             next += batch.len() as u64;
             let started = Instant::now();
@@ -149,17 +151,17 @@ fn child(what: &str, dir: &Path) -> anyhow::Result<()> {
             .cache_capacity(mb << 20)
             .flush_every_ms(None)
             .open()?;
-        let opened = peak_memory()?;
+        let opened = records::peak_memory()?;
         let records = db.open_tree("records")?;
         let (first, last) = (records.first()?.is_some(), records.last()?.is_some());
         println!(
             "cache {mb} MB: peak memory {opened} once open, {} after reading the first and last record ({first}, {last})",
-            peak_memory()?
+            records::peak_memory()?
         );
         return Ok(());
     }
     let store = Store::open(dir, Use::Read)?;
-    let opened = peak_memory()?;
+    let opened = records::peak_memory()?;
     let result = match what {
         "export" => {
             let out = dir.join("export.csv");
@@ -179,19 +181,9 @@ fn child(what: &str, dir: &Path) -> anyhow::Result<()> {
     };
     println!(
         "{result}, peak memory {} ({opened} once the store was open)",
-        peak_memory()?
+        records::peak_memory()?
     );
     Ok(())
-}
-
-/// This process's peak resident memory so far (VmHWM).
-fn peak_memory() -> anyhow::Result<String> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    Ok(status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .map_or("?", |l| l.trim_start_matches("VmHWM:").trim())
-        .to_string())
 }
 
 /// The raw baseline: every entry of the records tree in key order, decoded (its body
@@ -212,41 +204,6 @@ fn raw(dir: &Path) -> anyhow::Result<String> {
         "{count} entries decompressed and hashed ({:.1} GB of JSON, {x:02x})",
         bytes as f64 / 1e9
     ))
-}
-
-/// Real records from a simulated line (time scale 0, no store).
-fn real_records(count: usize) -> anyhow::Result<Vec<Arc<Value>>> {
-    let opts = RunOptions {
-        count: Some(count),
-        ..RunOptions::new(Arc::new(benchctl::plan::Plan::standard()?), Vec::new())
-    };
-    let line = benchctl::sim::LineOptions::new(benchctl::sim::builtin_phones()?, 4, 4);
-    let mut out = Vec::new();
-    tokio::runtime::Runtime::new()?.block_on(benchctl::sim::run_simulated(
-        &line,
-        opts,
-        "bench",
-        |r, _| match serde_json::to_value(r) {
-            Ok(v) => {
-                out.push(Arc::new(v));
-                true
-            }
-            Err(e) => {
-                eprintln!("cannot serialize a record: {e}");
-                false
-            }
-        },
-    ))?;
-    Ok(out)
-}
-
-/// A template record as the i-th device, finishing i seconds after a fixed start.
-fn body(template: &Value, i: u64) -> Vec<u8> {
-    let mut v = template.clone();
-    v["phone"]["imei"] = format!("35{i:013}").into();
-    let t = std::time::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + i);
-    v["finished"] = humantime::format_rfc3339_millis(t).to_string().into();
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 fn size(path: &Path) -> String {
