@@ -17,6 +17,7 @@ mod plans;
 mod plant_db;
 mod plant_reads;
 mod plant_sync;
+mod plant_tls;
 mod postgres;
 mod powercut;
 mod provenance;

@@ -22,6 +22,9 @@ pub struct Postgres {
     /// The system user the server runs as, when not ourselves.
     runas: Option<String>,
     running: bool,
+    /// The server's port when it is not the default (a cluster that listens on TCP: see
+    /// [`Postgres::with_tls`]); the socket's name carries it too.
+    port: Option<u16>,
 }
 
 impl Postgres {
@@ -47,6 +50,7 @@ impl Postgres {
             dir,
             runas,
             running: false,
+            port: None,
         };
         let data = pg.data();
         pg.server_tool(
@@ -144,10 +148,14 @@ impl Postgres {
 
     /// The URL of [`DATABASE`] for a login role, over the socket.
     pub fn url(&self, user: &str) -> String {
-        format!(
+        let mut url = format!(
             "postgresql:///{DATABASE}?host={}&user={user}",
             self.socket_dir().display()
-        )
+        );
+        if let Some(port) = self.port {
+            url.push_str(&format!("&port={port}"));
+        }
+        url
     }
 
     /// The URL of the database's owner.
@@ -226,6 +234,9 @@ impl Postgres {
             .arg(self.socket_dir())
             .args(["-U", user, "-d", db, "-c", sql])
             .env("PGCONNECT_TIMEOUT", "10");
+        if let Some(port) = self.port {
+            c.arg("-p").arg(port.to_string());
+        }
         finish(c)
     }
 
@@ -292,6 +303,158 @@ impl Drop for Postgres {
             self.running = false;
         }
     }
+}
+
+/// The name the TLS cluster's certificate is for (and the only one).
+pub const TLS_NAME: &str = "localhost";
+
+/// A cluster that also listens on TCP with TLS (see [`Postgres::with_tls`]).
+impl Postgres {
+    /// A new cluster as [`Postgres::new`] makes it, that also listens on 127.0.0.1 on a free
+    /// port with `ssl = on`: its certificate is for [`TLS_NAME`] only, signed by a CA the test
+    /// made ([`Postgres::ca_file`]). On TCP only TLS is let in (`hostssl`: trust, scram for
+    /// members of `password_login`); the socket stays as it is.
+    pub fn with_tls() -> Postgres {
+        let mut pg = Postgres::new();
+        pg.stop();
+        let data = pg.data();
+        let (ca, cert, key) = certificates();
+        std::fs::write(pg.ca_file(), ca).unwrap();
+        pg.server_file(&data.join("server.crt"), &cert, 0o644);
+        pg.server_file(&data.join("server.key"), &key, 0o600);
+        let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        conf.push_str(
+            "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nlisten_addresses = '127.0.0.1'\ninclude 'port.conf'\n",
+        );
+        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
+        // TCP is TLS only: initdb's `host` lines go, `local` ones stay.
+        let hba = std::fs::read_to_string(data.join("pg_hba.conf")).unwrap();
+        let local: Vec<&str> = hba
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("host"))
+            .collect();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            format!(
+                "{}\nhostssl all +password_login 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.1/32 trust\n",
+                local.join("\n")
+            ),
+        )
+        .unwrap();
+        // The free port is found by binding port 0 and letting it go; another process may
+        // take it before the server does, so a start that finds it in use tries another.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let port = free_port();
+            pg.server_file(&data.join("port.conf"), &format!("port = {port}\n"), 0o644);
+            pg.port = Some(port);
+            match pg.try_start() {
+                Ok(()) => return pg,
+                Err(log) if tries < 3 && log.contains("already in use") => continue,
+                Err(log) => panic!("pg_ctl start with TLS on port {port}: {log}"),
+            }
+        }
+    }
+
+    /// The PEM file of the CA that signed the server's certificate (for `sslrootcert`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// The server's TCP port (a cluster made by [`Postgres::with_tls`]).
+    pub fn tcp_port(&self) -> u16 {
+        self.port
+            .expect("only a cluster made by Postgres::with_tls listens on TCP")
+    }
+
+    /// The URL of [`DATABASE`] for `user` over TCP to `host` (its port is the server's), with
+    /// `params` (`sslmode=...&sslrootcert=...`, or "").
+    pub fn tcp_url(&self, host: &str, user: &str, params: &str) -> String {
+        let mut url = format!("postgresql://{user}@{host}:{}/{DATABASE}", self.tcp_port());
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(params);
+        }
+        url
+    }
+
+    /// Starts the server; on failure, what pg_ctl and the server's log said.
+    fn try_start(&mut self) -> Result<(), String> {
+        let data = self.data();
+        let log = self.dir.path().join("log");
+        let before = std::fs::read_to_string(&log).unwrap_or_default().len();
+        let out = self.tool_output(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        if out.status.success() {
+            self.running = true;
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        Err(format!(
+            "{}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            text.get(before..).unwrap_or(&text)
+        ))
+    }
+
+    /// Writes a file the server reads, owned by the server's user, with `mode`.
+    fn server_file(&self, path: &Path, text: &str, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, text).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        if let Some(name) = &self.runas {
+            let user = nix::unistd::User::from_name(name).unwrap().unwrap();
+            std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+                .unwrap();
+        }
+    }
+}
+
+/// A fresh CA and a server certificate for [`TLS_NAME`] signed by it: (CA certificate,
+/// server certificate, server key), PEM.
+fn certificates() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(DnType::CommonName, "Benchline test plant CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let server_key = KeyPair::generate().unwrap();
+    let mut server = CertificateParams::new(vec![TLS_NAME.to_string()]).unwrap();
+    server.distinguished_name.push(DnType::CommonName, TLS_NAME);
+    server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let server_cert = server.signed_by(&server_key, &issuer).unwrap();
+    (ca_cert.pem(), server_cert.pem(), server_key.serialize_pem())
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 /// Debian's PostgreSQL binaries: the newest `/usr/lib/postgresql/N/bin` with an initdb.

@@ -283,7 +283,15 @@ fn connect_error(url: &PlantUrl, e: &tokio_postgres::Error) -> PlantError {
     if let Some(db) = e.as_db_error() {
         let why = db.message().to_string();
         return match db.code().code() {
-            "28P01" | "28000" => PlantError::Authentication { url: shown, why },
+            "28P01" | "28000" => {
+                // A server that takes only TLS refuses a plain login with "no encryption".
+                let why = if url.tls == url::TlsMode::Off && why.contains("no encryption") {
+                    format!("{why}; the server accepts only TLS here: add sslmode=verify-full&sslrootcert=CA_FILE to the URL")
+                } else {
+                    why
+                };
+                PlantError::Authentication { url: shown, why }
+            }
             "3D000" => PlantError::NoDatabase {
                 url: shown,
                 database: url.config.get_dbname().unwrap_or("(default)").to_string(),
