@@ -37,7 +37,7 @@ impl Line {
             return false;
         }
         self.counter += 1;
-        self.counter % self.lose_every == 0
+        self.counter.is_multiple_of(self.lose_every)
     }
 
     fn take(list: &mut [(&'static str, u32)], procedure: &str) -> bool {
