@@ -235,16 +235,40 @@ fn plant_a_station_role_writes_and_reads_only_its_own_station() {
         assert!(state.local_head.is_none());
     });
     assert_eq!(count(&pg, "line-2"), 3);
-    // Straight SQL gets no further, and a station reads only its own rows.
-    let r = &records[0];
+    // Straight SQL gets no further: line-2's real next record, valid in every other way, is
+    // refused to line1 for whose station it is. And a station reads only its own rows.
+    let r = &chain(4, "a")[3];
     let insert = format!(
-        "INSERT INTO benchline.records (station, seq, prev, hash, body) VALUES ('line-2', 9, '\\x{}', '\\x{}', '\\x{}')",
+        "INSERT INTO benchline.records (station, seq, prev, hash, body) VALUES ('line-2', 4, '\\x{}', '\\x{}', '\\x{}')",
         hex(&r.prev),
         hex(&r.hash),
         hex_bytes(&r.body)
     );
     let out = pg.psql("line1", DATABASE, &insert);
     assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("row-level security") || said.contains("may not write"),
+        "{said}"
+    );
+    // Nor can a station call the placing of records itself (only the trigger, as the owner,
+    // does), from a trigger of its own on a table it may create.
+    let out = pg.psql(
+        "line1",
+        DATABASE,
+        "CREATE TEMP TABLE t (x int); \
+         CREATE FUNCTION pg_temp.f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           PERFORM benchline.arrive('line-1', 4, '\\x00'::bytea, '\\x00'::bytea); RETURN NEW; END $$; \
+         CREATE TRIGGER t_f BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION pg_temp.f(); \
+         INSERT INTO t VALUES (1);",
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("permission denied"), "{said}");
+    rt().block_on(async {
+        let one = Plant::connect(&pg.url("line1")).await.unwrap();
+        assert_eq!(one.state("line-1").await.unwrap().head, head_of(&records));
+    });
     assert_eq!(
         pg.psql_ok(
             "line1",

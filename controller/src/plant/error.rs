@@ -119,6 +119,8 @@ pub const SQLSTATE_GAP: &str = "BL002";
 pub const SQLSTATE_NOT_JSON: &str = "BL003";
 /// SQLSTATE of an attempt to change or remove stored rows.
 pub const SQLSTATE_APPEND_ONLY: &str = "BL004";
+/// SQLSTATE of a record whose body names another station than the one it is pushed as.
+pub const SQLSTATE_OTHER_STATION: &str = "BL005";
 
 impl PlantError {
     /// Classifies an error from a query (after the connection was made): `what` names the
@@ -134,10 +136,12 @@ impl PlantError {
             }
             return match code {
                 "42501" => PlantError::MissingGrant { what: why },
-                SQLSTATE_BAD_HASH | SQLSTATE_GAP | SQLSTATE_NOT_JSON => PlantError::Rejected {
-                    seq: db.detail().and_then(|d| d.trim().parse().ok()).unwrap_or(0),
-                    why,
-                },
+                SQLSTATE_BAD_HASH | SQLSTATE_GAP | SQLSTATE_NOT_JSON | SQLSTATE_OTHER_STATION => {
+                    PlantError::Rejected {
+                        seq: db.detail().and_then(|d| d.trim().parse().ok()).unwrap_or(0),
+                        why,
+                    }
+                }
                 "57014" => PlantError::Timeout {
                     what: what.to_string(),
                     secs: 0,

@@ -7,15 +7,17 @@
 //!   refusal), `records` (station, seq, hash, prev, body as stored locally; `imei` and
 //!   `finished` taken from the body by the trigger), `forks`, `station_roles` (which login
 //!   role writes which station).
-//! - A BEFORE INSERT trigger on `records`: the writer may write that station; the hash is
+//! - A BEFORE INSERT trigger on `records`, run as the owner (SECURITY DEFINER; no station role
+//!   may execute it or [`benchline.arrive`]): the login may write that station; the hash is
 //!   SHA-256(prev ‖ seq as 8 bytes big endian ‖ body) (else SQLSTATE BL001); the body is JSON
-//!   (else BL003); then, with the station's row locked ([`benchline.arrive`]): a seq already
+//!   (else BL003) and names no other station (else BL005); then, with the station's row locked ([`benchline.arrive`]): a seq already
 //!   held with the same hash is skipped (re-push), one past the head + 1 is a gap (BL002), and
 //!   one that contradicts the plant (same seq, other hash; a prev that is not the plant's hash
 //!   of seq - 1) is a fork: recorded in `forks`, the station refused (naming both heads), the
 //!   row skipped, as is every later row of a refused station.
-//! - Append-only: no UPDATE/DELETE/TRUNCATE grants, and triggers that raise (BL004) for
-//!   everyone, the owner included, on `records`, `forks` and `migrations`.
+//! - Append-only: no UPDATE/DELETE/TRUNCATE grants, and triggers that raise (BL004) for every
+//!   role, the owner included, on `records`, `forks` and `migrations` (the owner can still
+//!   disable them, as owners can; the README says to keep that role for migrations).
 //! - Group roles `benchline_station` and `benchline_auditor` (NOLOGIN); row-level security on
 //!   `records`: a station role inserts and reads only its station's rows, an auditor reads all.
 //! - `heartbeat(station, seq, hash)`, `station_state(station)`, `plant_identity()` and the view
@@ -165,15 +167,17 @@ BEGIN
 END
 $$;
 
+-- Runs as the owner (SECURITY DEFINER), so that only it calls benchline.arrive: no station
+-- role may execute either function, and the writer is judged by its login (session_user).
 CREATE FUNCTION benchline.record_arrives() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     doc jsonb;
     verdict text;
 BEGIN
-    IF NOT benchline.may_write(current_user, NEW.station) THEN
+    IF NOT benchline.may_write(session_user, NEW.station) THEN
         RAISE EXCEPTION USING ERRCODE = '42501',
-            MESSAGE = format('role %s may not write records of station %s', current_user, NEW.station),
+            MESSAGE = format('role %s may not write records of station %s', session_user, NEW.station),
             HINT = 'a station role writes only its own station (benchline.station_roles)';
     END IF;
     IF NEW.hash IS DISTINCT FROM sha256(NEW.prev || int8send(NEW.seq) || NEW.body) THEN
@@ -189,6 +193,12 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'BL003', DETAIL = NEW.seq::text,
             MESSAGE = format('record %s of station %s: its body is not a record''s JSON (%s)', NEW.seq, NEW.station, SQLERRM);
     END;
+    -- A record names its station (records of schema 1 do not): it must be the row's.
+    IF doc ? 'station' AND doc ->> 'station' IS DISTINCT FROM NEW.station THEN
+        RAISE EXCEPTION USING ERRCODE = 'BL005', DETAIL = NEW.seq::text,
+            MESSAGE = format('record %s of station %s names station %s', NEW.seq, NEW.station, doc ->> 'station'),
+            HINT = 'a station pushes only the records of its own data directory, under the id they carry';
+    END IF;
     verdict := benchline.arrive(NEW.station, NEW.seq, NEW.prev, NEW.hash);
     IF verdict <> 'append' THEN
         RETURN NULL;
@@ -288,7 +298,5 @@ GRANT SELECT ON benchline.records, benchline.forks TO benchline_auditor;
 GRANT EXECUTE ON FUNCTION benchline.may_write(name, text), benchline.station_state(text),
     benchline.plant_identity()
     TO benchline_station, benchline_auditor;
-GRANT EXECUTE ON FUNCTION benchline.arrive(text, bigint, bytea, bytea),
-    benchline.heartbeat(text, bigint, bytea)
-    TO benchline_station;
+GRANT EXECUTE ON FUNCTION benchline.heartbeat(text, bigint, bytea) TO benchline_station;
 "#;
