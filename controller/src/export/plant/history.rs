@@ -31,7 +31,8 @@ pub fn runs(rt: &Handle, client: &Client, imei: &str) -> Result<Vec<Run>, ReadEr
 fn runs_in(rt: &Handle, client: &Client, imei: &str) -> Result<Vec<Run>, ReadError> {
     let heads = stations(rt, client, &[])?;
     let mut out = Vec::new();
-    stream(rt, client, RUNS, &[&imei], |batch| {
+    let what = format!("the runs of device {imei}");
+    stream(rt, client, &what, RUNS, &[&imei], |batch| {
         for row in batch {
             let station: String = row.try_get(0)?;
             let (seq, entry) = record(&station, &row, 1)?;

@@ -18,6 +18,7 @@
 pub mod history;
 pub mod verify;
 
+use std::future::Future;
 use std::io::Write;
 use std::sync::mpsc;
 
@@ -28,6 +29,7 @@ use tokio_postgres::{Client, Row};
 
 use super::rows::{At, Make, Rows, Taken};
 use super::{head_text, ExportError, Filter, Format, Progress};
+use crate::plant::{PlantError, REQUEST_TIMEOUT};
 use crate::store::chain::problems;
 use crate::store::{hex, Entry, Hash, Stored, GENESIS};
 
@@ -37,6 +39,10 @@ pub enum ReadError {
     /// The database failed or refused the read.
     #[error("the plant database failed during the read: {0}; check the connection, and that this login may read benchline.records (an auditor's role, or the station's own rows)")]
     Db(#[from] tokio_postgres::Error),
+    /// The database did not answer a query, or sent no row, within the plant client's
+    /// request deadline ([`REQUEST_TIMEOUT`]).
+    #[error("{0}; the read stopped there: run it again once the plant answers")]
+    Plant(#[from] PlantError),
     /// A record in the database does not hold.
     #[error("record {seq} of station {station} in the plant {what}; {stopped}: run `benchctl verify --plant URL` and keep the database unchanged as evidence")]
     Broken {
@@ -99,16 +105,38 @@ const BATCH: usize = 256;
 /// up to 256 records of about 8 KB of JSON).
 const AHEAD: usize = 4;
 
+/// Waits for one answer from the database for at most [`REQUEST_TIMEOUT`] (a dead plant
+/// otherwise holds a read until TCP gives up, hours later): past it, a
+/// [`PlantError::Timeout`] naming `what`.
+pub(crate) async fn within<T>(
+    what: &str,
+    request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, ReadError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ReadError::Plant(PlantError::Timeout {
+            what: what.to_string(),
+            secs: REQUEST_TIMEOUT.as_secs(),
+        })),
+    }
+}
+
 /// Starts the read-only snapshot every plant read works in.
 pub(crate) fn begin(rt: &Handle, client: &Client) -> Result<(), ReadError> {
-    rt.block_on(client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))?;
-    Ok(())
+    rt.block_on(within(
+        "the start of the read (BEGIN)",
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"),
+    ))
 }
 
 /// Ends the snapshot (nothing was written: a rollback).
 pub(crate) fn end(rt: &Handle, client: &Client) {
-    // A failed connection has no transaction left to end.
-    let _ = rt.block_on(client.batch_execute("ROLLBACK"));
+    // A failed connection has no transaction left to end; a plant that does not answer ends
+    // it when the connection drops.
+    let _ = rt.block_on(within(
+        "the end of the read (ROLLBACK)",
+        client.batch_execute("ROLLBACK"),
+    ));
 }
 
 /// The stations whose records this login may read: every station for an auditor (or the
@@ -124,7 +152,7 @@ const STATIONS: &str = "SELECT s.id, s.head_seq, s.head_hash, s.refusal, s.refus
 /// The stations the plant holds (those named in `pick`, if any) whose records this login may
 /// read, in id order.
 pub fn stations(rt: &Handle, client: &Client, pick: &[String]) -> Result<Vec<Station>, ReadError> {
-    let rows = rt.block_on(client.query(STATIONS, &[]))?;
+    let rows = rt.block_on(within("the list of stations", client.query(STATIONS, &[])))?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let id: String = row.try_get(0)?;
@@ -165,19 +193,26 @@ pub fn stations(rt: &Handle, client: &Client, pick: &[String]) -> Result<Vec<Sta
 }
 
 /// Runs `sql` and hands its rows to `each`, in order, in batches, on this thread, while
-/// another thread reads the next ones from the database.
+/// another thread reads the next ones from the database. `what` names the read in errors.
+///
+/// The query, and each wait for its next row, has [`REQUEST_TIMEOUT`]: an idle deadline, not
+/// a cap on the whole read (a long read that keeps receiving rows goes on).
 pub(crate) fn stream(
     rt: &Handle,
     client: &Client,
+    what: &str,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
     mut each: impl FnMut(Vec<Row>) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let (tx, rx) = mpsc::sync_channel::<Result<Vec<Row>, tokio_postgres::Error>>(AHEAD);
+    let (tx, rx) = mpsc::sync_channel::<Result<Vec<Row>, ReadError>>(AHEAD);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             rt.block_on(async {
-                let rows = match client.query_raw(sql, params.iter().copied()).await {
+                let query = format!("the query for {what}");
+                let next = format!("the next row of {what}");
+                let request = client.query_raw(sql, params.iter().copied());
+                let rows = match within(&query, request).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -187,7 +222,7 @@ pub(crate) fn stream(
                 futures::pin_mut!(rows);
                 let mut batch = Vec::with_capacity(BATCH);
                 loop {
-                    match rows.try_next().await {
+                    match within(&next, rows.try_next()).await {
                         Ok(Some(row)) => {
                             batch.push(row);
                             if batch.len() == BATCH
@@ -216,7 +251,7 @@ pub(crate) fn stream(
         });
         let mut result = Ok(());
         for batch in rx.iter() {
-            result = batch.map_err(ReadError::from).and_then(&mut each);
+            result = batch.and_then(&mut each);
             if result.is_err() {
                 break;
             }
@@ -453,7 +488,8 @@ fn export_in<W: Write>(
             stopped: "the export stopped before it",
         };
         if filter.by_time() {
-            stream(rt, client, BY_TIME, &[&id, &since, &until], |batch| {
+            let of = format!("station {id}'s records in the period");
+            stream(rt, client, &of, BY_TIME, &[&id, &since, &until], |batch| {
                 for row in batch {
                     let (seq, entry) = record(id, &row, 0)?;
                     let (before, after) = (neighbour(&row, 4)?, neighbour(&row, 5)?);
@@ -472,7 +508,8 @@ fn export_in<W: Write>(
             // hash recomputed is never shown: the export stops before it.
             let mut link = Link::new();
             let mut held: Option<Vec<u8>> = None;
-            stream(rt, client, BY_SEQ, &[&id], |batch| {
+            let what = format!("station {id}'s records");
+            stream(rt, client, &what, BY_SEQ, &[&id], |batch| {
                 for row in batch {
                     let (seq, entry) = record(id, &row, 0)?;
                     link.check(seq, &entry)

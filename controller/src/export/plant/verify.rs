@@ -9,7 +9,7 @@ use std::fmt;
 use tokio::runtime::Handle;
 use tokio_postgres::Client;
 
-use super::{begin, end, record, stations, stream, Link, ReadError, Station, BY_SEQ};
+use super::{begin, end, record, stations, stream, within, Link, ReadError, Station, BY_SEQ};
 use crate::export::verify::Problem;
 use crate::export::{head_text, view::View};
 use crate::store::chain::stored_hash;
@@ -131,16 +131,22 @@ fn verify_in(rt: &Handle, client: &Client, local: Option<&Reader>) -> Result<Rep
     let mut report = Report::default();
     // A station's login may not read the forks (the refusal in `stations` still says it).
     let may_read_forks: bool = rt
-        .block_on(client.query_one(
-            "SELECT has_table_privilege('benchline.forks', 'SELECT')",
-            &[],
+        .block_on(within(
+            "the check of this login's access to the forks",
+            client.query_one(
+                "SELECT has_table_privilege('benchline.forks', 'SELECT')",
+                &[],
+            ),
         ))?
         .try_get(0)?;
     let forks = if may_read_forks {
-        rt.block_on(client.query(
-            "SELECT station, seq, plant_hash, station_hash, found_at::text \
-             FROM benchline.forks ORDER BY station, found_at, seq",
-            &[],
+        rt.block_on(within(
+            "the list of forks",
+            client.query(
+                "SELECT station, seq, plant_hash, station_hash, found_at::text \
+                 FROM benchline.forks ORDER BY station, found_at, seq",
+                &[],
+            ),
         ))?
     } else {
         Vec::new()
@@ -171,7 +177,8 @@ fn verify_in(rt: &Handle, client: &Client, local: Option<&Reader>) -> Result<Rep
         }
         let mut link = Link::new();
         let mut broken = false;
-        stream(rt, client, BY_SEQ, &[&id], |batch| {
+        let what = format!("station {id}'s records");
+        stream(rt, client, &what, BY_SEQ, &[&id], |batch| {
             for row in batch {
                 s.records += 1;
                 if broken {
@@ -231,9 +238,11 @@ fn compare(
         local_head,
     };
     let mut failed: Option<StoreError> = None;
+    let what = format!("station {station}'s hashes");
     stream(
         rt,
         client,
+        &what,
         "SELECT seq, hash FROM benchline.records WHERE station = $1 ORDER BY seq",
         &[&station],
         |batch| {
