@@ -142,28 +142,10 @@ impl<I2C, S: SlotIo, D> Board<I2C, S, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::convert::Infallible;
     use embedded_hal::digital::ErrorType;
     use embedded_hal_mock::eh1::digital::{Mock, State, Transaction};
 
-    /// An output pin of its own type that records its level.
-    #[derive(Default)]
-    struct Lamp(bool);
-
-    impl ErrorType for Lamp {
-        type Error = Infallible;
-    }
-
-    impl OutputPin for Lamp {
-        fn set_low(&mut self) -> Result<(), Infallible> {
-            self.0 = false;
-            Ok(())
-        }
-        fn set_high(&mut self) -> Result<(), Infallible> {
-            self.0 = true;
-            Ok(())
-        }
-    }
+    use crate::jig::tests::Lamp;
 
     /// An output pin of another type whose driver always fails.
     struct Broken;

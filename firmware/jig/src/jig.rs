@@ -751,4 +751,4 @@ fn probe<B: I2c, S, D>(board: &mut Board<B, S, D>) -> Vec<Instrument, MAX_INSTRU
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
